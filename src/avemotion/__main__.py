@@ -1,0 +1,3 @@
+from avemotion.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""Options shared by sub-commands: ``--config FILE`` and ``--set section.key=value``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from avemotion.config import Config, load_config
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE", help="YAML config file (defaults: the paper's values)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set model.beta=0.5 (repeatable)",
+    )
+
+
+def config_from_args(args: argparse.Namespace, extra: dict[str, object] | None = None) -> Config:
+    """The effective config: defaults <- --config <- --set <- dedicated flags (``extra``, None values skipped)."""
+    config = load_config(getattr(args, "config", None), getattr(args, "overrides", None) or None)
+    if extra:
+        filtered = {k: v for k, v in extra.items() if v is not None}
+        if filtered:
+            config = config.with_overrides(filtered)
+    return config

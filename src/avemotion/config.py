@@ -1,0 +1,171 @@
+"""Typed configuration with the paper's values as defaults.
+
+Load order: defaults -> YAML file (``--config FILE``) -> ``--set section.key=value`` overrides -> dedicated
+CLI flags. Every run writes the effective config (``config.yaml``) beside its outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from avemotion.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AudioConfig(_Section):
+    sample_rate: int = Field(16000, ge=8000, le=96000, description="decoding rate for MFCC/openSMILE (Hz)")
+    n_mels: int = Field(40, ge=8, description="mel filters (paper: 40)")
+    frame_ms: float = Field(25.0, gt=0, description="analysis frame length (paper: 25 ms)")
+    hop_ms: float = Field(10.0, gt=0, description="frame shift (paper: 10 ms)")
+    n_mfcc: int = Field(13, ge=1, description="cepstral coefficients kept")
+    mfcc_deltas: int = Field(2, ge=0, le=2, description="0: none, 1: deltas, 2: deltas and delta-deltas")
+    opensmile_sets: list[str] = Field(default_factory=lambda: ["IS09", "IS11", "IS13"])
+    soundnet: bool = True
+    soundnet_layer: Literal["conv5", "conv6", "conv7"] = "conv7"
+    soundnet_sample_rate: int = 22050
+    token_rate: float = Field(10.0, gt=0, description="frames per second of the spliced X^a sequence")
+    extractors: list[str] = Field(default_factory=lambda: ["mfcc", "opensmile", "soundnet"])
+
+
+class VideoConfig(_Section):
+    fps: float = Field(15.0, gt=0, le=120, description="frames sampled per second")
+    max_frames: int | None = Field(None, ge=1, description="cap on frames per clip (None: no cap)")
+    face_crop_scale: float = Field(2.0, gt=1.0, description="square crop size relative to the face box")
+    min_detection_confidence: float = Field(0.5, ge=0, le=1)
+    expression_cnn: bool = True
+    extractors: list[str] = Field(default_factory=lambda: ["face"])
+
+
+class ModelConfig(_Section):
+    name: str = "bimodal"
+    rnn_hidden: int = Field(128, ge=1, description="video RNN hidden units (paper: 128)")
+    lstm_hidden: int = Field(256, ge=1, description="video LSTM units (paper: 256)")
+    proj_dim: int = Field(128, ge=1, description="common projection space d_u (paper: 128)")
+    attn_dim: int = Field(64, ge=1, description="cross-modal attention dimension d (paper: 64)")
+    attn_heads: int = Field(1, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    beta: float = Field(0.6, ge=0, description="weight of the audio prediction in decision fusion (eq. 19)")
+    chi: float = Field(0.4, ge=0, description="weight of the video prediction in decision fusion (eq. 19)")
+    reconstruction: bool = True
+    cross_modal_attention: bool = True
+    decision_fusion: bool = True
+    loss: Literal["ce", "l1"] = "ce"
+    rec_weight: float = Field(1.0, ge=0)
+
+
+class TrainConfig(_Section):
+    split: str = Field("8:1:1", description="train:validation:test ratios for the random split")
+    folds: int = Field(5, ge=2, description="k of k-fold cross-validation (paper: 5)")
+    scheme: Literal["kfold", "split"] = "kfold"
+    group_by_speaker: bool = True
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-2, ge=0)
+    patience: int = Field(10, ge=1, description="early stopping on validation UA")
+    seed: int = 0
+    threads: int = Field(0, ge=0, description="torch threads (0: library default)")
+
+    @field_validator("split")
+    @classmethod
+    def _check_split(cls, value: str) -> str:
+        parts = value.split(":")
+        if len(parts) != 3 or not all(p.strip().replace(".", "", 1).isdigit() for p in parts):
+            raise ValueError("split must look like 8:1:1")
+        if sum(float(p) for p in parts) <= 0:
+            raise ValueError("split ratios must not all be zero")
+        return value
+
+    def split_ratios(self) -> tuple[float, float, float]:
+        parts = [float(p) for p in self.split.split(":")]
+        total = sum(parts)
+        return (parts[0] / total, parts[1] / total, parts[2] / total)
+
+
+class Config(_Section):
+    label_set: str = "paper9"
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    # --- (de)serialisation ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> Path:
+        from avemotion.utils.atomic import atomic_write_text
+
+        return atomic_write_text(path, self.to_yaml())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> Config:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_format_validation(exc), source) from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Config:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError("config file not found", path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not valid YAML: {exc}", path) from None
+        if not isinstance(data, dict):
+            raise ConfigError("top level of a config file must be a mapping", path)
+        return cls.from_dict(data, str(path))
+
+    def with_overrides(self, overrides: list[str] | dict[str, Any]) -> Config:
+        """Apply ``section.key=value`` overrides (values parsed as YAML: ``0.5``, ``[IS09]``, ``null``)."""
+        data = self.to_dict()
+        items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
+        for dotted, value in items:
+            node = data
+            keys = dotted.split(".")
+            for key in keys[:-1]:
+                if key not in node or not isinstance(node[key], dict):
+                    raise ConfigError(f"unknown config section {key!r} in override {dotted!r}")
+                node = node[key]
+            if keys[-1] not in node:
+                raise ConfigError(
+                    f"unknown config key {dotted!r}; known here: {', '.join(sorted(node))}"
+                )
+            node[keys[-1]] = value
+        return Config.from_dict(data, "overrides")
+
+
+def _split_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _format_validation(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    config = Config.from_yaml(path) if path else Config()
+    return config.with_overrides(overrides) if overrides else config

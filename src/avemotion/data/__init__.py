@@ -1,0 +1,1 @@
+"""Data: corpus loaders, label mapping, splits, the feature store and the synthetic corpus."""

@@ -1,0 +1,1 @@
+"""Corpus loaders (RAVDESS, CREMA-D, IEMOCAP, folder), registered by name."""

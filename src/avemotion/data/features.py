@@ -1,0 +1,93 @@
+"""The per-clip feature record that flows from extraction to the models.
+
+Contract between stages:
+- ``audio_seq``: (T_a, D_a) float32, the spliced X^a on an even time grid of ``token_rate`` frames/s;
+- ``audio_vec``: (D_v,) float32, the clip-level X^a vector (MFCC statistics + openSMILE functionals +
+  pooled SoundNet);
+- ``video_seq``: (T_v, D_x) float32, the per-frame visual features x_t at ``fps``;
+- ``video_mask``: (T_v,) bool, True where a face was found (rows where it is False carry no information);
+- ``audio_groups`` / ``video_groups``: name -> [start, stop) column ranges of each feature group, used by
+  ablations (e.g. "mfcc", "opensmile", "soundnet") and for reporting.
+A modality that is absent (audio-only file, faceless video) is ``None``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avemotion.utils.atomic import atomic_write_bytes
+
+Groups = dict[str, tuple[int, int]]
+
+
+@dataclass
+class ClipFeatures:
+    clip_id: str
+    audio_seq: np.ndarray | None = None
+    audio_vec: np.ndarray | None = None
+    video_seq: np.ndarray | None = None
+    video_mask: np.ndarray | None = None
+    audio_groups: Groups = field(default_factory=dict)
+    video_groups: Groups = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_vec is not None or self.audio_seq is not None
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_seq is not None and self.video_mask is not None and bool(self.video_mask.any())
+
+    def validate(self) -> None:
+        for name in ("audio_seq", "audio_vec", "video_seq"):
+            arr = getattr(self, name)
+            if arr is not None and not np.isfinite(arr).all():
+                raise ValueError(f"{self.clip_id}: {name} contains NaN or inf")
+        if self.audio_seq is not None and self.audio_seq.ndim != 2:
+            raise ValueError(f"{self.clip_id}: audio_seq must be 2-D (T, D)")
+        if self.video_seq is not None:
+            if self.video_seq.ndim != 2:
+                raise ValueError(f"{self.clip_id}: video_seq must be 2-D (T, D)")
+            if self.video_mask is None or self.video_mask.shape != (self.video_seq.shape[0],):
+                raise ValueError(f"{self.clip_id}: video_mask must be (T,) to match video_seq")
+
+    # --- storage: one .npz per clip, written atomically ----------------------------------------------
+    def to_bytes(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {}
+        for name in ("audio_seq", "audio_vec", "video_seq"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arrays[name] = np.asarray(arr, dtype=np.float32)
+        if self.video_mask is not None:
+            arrays["video_mask"] = np.asarray(self.video_mask, dtype=bool)
+        header = {"clip_id": self.clip_id, "audio_groups": self.audio_groups,
+                  "video_groups": self.video_groups, "meta": self.meta}
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue()
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path: str | Path) -> ClipFeatures:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(bytes(data["header"]).decode())
+            get = lambda k: data[k] if k in data.files else None  # noqa: E731
+            return cls(
+                clip_id=header["clip_id"],
+                audio_seq=get("audio_seq"),
+                audio_vec=get("audio_vec"),
+                video_seq=get("video_seq"),
+                video_mask=get("video_mask"),
+                audio_groups={k: tuple(v) for k, v in header.get("audio_groups", {}).items()},
+                video_groups={k: tuple(v) for k, v in header.get("video_groups", {}).items()},
+                meta=header.get("meta", {}),
+            )

@@ -1,0 +1,1 @@
+"""Built-in synthetic audio-video emotion corpus."""

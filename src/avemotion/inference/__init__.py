@@ -1,0 +1,1 @@
+"""Inference: predictions on new files and long recordings from a trained run."""

@@ -1,0 +1,81 @@
+"""Audio decoding: any container or audio file -> mono float32 at a requested sample rate.
+
+Resampling and down-mixing are FFmpeg's (libswresample, via PyAV), which band-limit properly; channels
+are averaged to mono.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from avemotion.errors import NoAudioStream, ZeroDuration
+from avemotion.media.container import decode_error, open_media
+
+DEFAULT_SAMPLE_RATE = 16000
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    *,
+    start: float = 0.0,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Decode the first audio stream of ``path`` to a mono float32 array in [-1, 1] at ``sample_rate``.
+
+    ``start``/``duration`` (seconds) select a window, so long recordings can be read piece by piece.
+    Raises :class:`NoAudioStream`, :class:`ZeroDuration`, :class:`CorruptMedia` and the open errors.
+    """
+    if sample_rate <= 0:
+        raise ValueError("sample_rate must be positive")
+    path = Path(path)
+    chunks: list[np.ndarray] = []
+    with open_media(path) as container:
+        if not container.streams.audio:
+            raise NoAudioStream(path)
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        # codecs such as AAC pad the last frame; the stream's declared duration says where the signal ends
+        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        resampler = av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
+        if start > 0:
+            container.seek(int(start * av.time_base), any_frame=False, backward=True)
+        first_time: float | None = None
+        try:
+            for frame in container.decode(stream):
+                if first_time is None:
+                    first_time = float(frame.time) if frame.time is not None else 0.0
+                    if start <= 0:
+                        first_time = min(first_time, 0.0)
+                for out in resampler.resample(frame):
+                    chunks.append(_to_mono(out))
+                if duration is not None and frame.time is not None and frame.time > start + duration + 0.5:
+                    break
+            for out in resampler.resample(None):
+                chunks.append(_to_mono(out))
+        except av.error.FFmpegError as exc:
+            if not chunks:
+                raise decode_error(path, exc) from None
+            # keep what decoded before the damage: a truncated tail should not lose the whole clip
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if declared is not None and declared > 0:
+        audio = audio[: int(np.ceil(declared * sample_rate))]
+    if start > 0 or duration is not None:
+        offset = int(round((start - (first_time or 0.0)) * sample_rate)) if start > 0 else 0
+        audio = audio[max(offset, 0) :]
+        if duration is not None:
+            audio = audio[: int(round(duration * sample_rate))]
+    if audio.size == 0:
+        raise ZeroDuration(path, "audio stream")
+    np.nan_to_num(audio, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _to_mono(frame: av.AudioFrame) -> np.ndarray:
+    data = frame.to_ndarray()  # planar float: (channels, samples)
+    if data.ndim == 2 and data.shape[0] > 1:
+        return data.mean(axis=0, dtype=np.float32)
+    return data.reshape(-1).astype(np.float32, copy=False)

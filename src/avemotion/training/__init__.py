@@ -1,0 +1,1 @@
+"""Training and evaluation: folds, the training loop, metrics, reports."""

@@ -1,0 +1,38 @@
+"""Progress bars that a global ``--quiet`` switches off."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+_QUIET = os.environ.get("AVEMOTION_QUIET", "") not in ("", "0")
+
+
+def set_quiet(quiet: bool) -> None:
+    global _QUIET
+    _QUIET = quiet
+    os.environ["AVEMOTION_QUIET"] = "1" if quiet else "0"  # inherited by worker processes
+
+
+def is_quiet() -> bool:
+    return _QUIET
+
+
+def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
+    """``tqdm`` on stderr, disabled when quiet or when stderr is not a terminal and not forced."""
+    kwargs.setdefault("file", sys.stderr)
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("leave", False)
+    return tqdm(iterable, disable=_QUIET or kwargs.pop("disable", False), **kwargs)
+
+
+def log(message: str) -> None:
+    """A one-line status message on stderr (suppressed by --quiet)."""
+    if not _QUIET:
+        print(message, file=sys.stderr, flush=True)
