@@ -6,8 +6,9 @@ Contract between stages:
   pooled SoundNet);
 - ``video_seq``: (T_v, D_x) float32, the per-frame visual features x_t at ``fps``;
 - ``video_mask``: (T_v,) bool, True where a face was found (rows where it is False carry no information);
-- ``audio_groups`` / ``video_groups``: name -> [start, stop) column ranges of each feature group, used by
-  ablations (e.g. "mfcc", "opensmile", "soundnet") and for reporting.
+- ``audio_groups`` / ``audio_vec_groups`` / ``video_groups``: name -> [start, stop) column ranges of each
+  feature group in ``audio_seq`` / ``audio_vec`` / ``video_seq``, used by ablations (e.g. "mfcc",
+  "opensmile", "soundnet") and for reporting.
 A modality that is absent (audio-only file, faceless video) is ``None``.
 """
 
@@ -33,6 +34,7 @@ class ClipFeatures:
     video_seq: np.ndarray | None = None
     video_mask: np.ndarray | None = None
     audio_groups: Groups = field(default_factory=dict)
+    audio_vec_groups: Groups = field(default_factory=dict)
     video_groups: Groups = field(default_factory=dict)
     meta: dict[str, object] = field(default_factory=dict)
 
@@ -67,7 +69,8 @@ class ClipFeatures:
         if self.video_mask is not None:
             arrays["video_mask"] = np.asarray(self.video_mask, dtype=bool)
         header = {"clip_id": self.clip_id, "audio_groups": self.audio_groups,
-                  "video_groups": self.video_groups, "meta": self.meta}
+                  "audio_vec_groups": self.audio_vec_groups, "video_groups": self.video_groups,
+                  "meta": self.meta}
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
@@ -88,6 +91,7 @@ class ClipFeatures:
                 video_seq=get("video_seq"),
                 video_mask=get("video_mask"),
                 audio_groups={k: tuple(v) for k, v in header.get("audio_groups", {}).items()},
+                audio_vec_groups={k: tuple(v) for k, v in header.get("audio_vec_groups", {}).items()},
                 video_groups={k: tuple(v) for k, v in header.get("video_groups", {}).items()},
                 meta=header.get("meta", {}),
             )
