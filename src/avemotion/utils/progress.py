@@ -29,6 +29,8 @@ def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
     kwargs.setdefault("file", sys.stderr)
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", False)
+    if not getattr(kwargs["file"], "isatty", lambda: False)():
+        kwargs.setdefault("mininterval", 10.0)  # logs and CI: an update every 10 s, not every item
     return tqdm(iterable, disable=_QUIET or kwargs.pop("disable", False), **kwargs)
 
 

@@ -1,0 +1,76 @@
+"""Corpus loaders turn a corpus folder into a manifest of :class:`ClipRecord` s.
+
+A loader is a class registered in ``CORPORA`` by name with ``native_labels`` (a LabelSet or ``None`` when
+the labels come from the data, as for a user's folder) and ``load(root, **options) -> list[ClipRecord]``.
+Options are strings from the CLI (``--option key=value``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from pathlib import Path
+
+from avemotion.data.manifest import ClipRecord
+from avemotion.errors import AvemotionError
+from avemotion.labels import LabelSet, custom_label_set
+from avemotion.registry import Registry
+
+
+class CorpusError(AvemotionError):
+    reason = "corpus"
+
+
+class Corpus(ABC):
+    name: str = ""
+    native_labels: LabelSet | None = None
+    #: options accepted by load(), with a one-line description each
+    options: dict[str, str] = {}
+
+    @abstractmethod
+    def load(self, root: Path, **options: str) -> list[ClipRecord]:
+        """All clips under ``root``."""
+
+    def label_set(self, records: list[ClipRecord]) -> LabelSet:
+        return self.native_labels or custom_label_set([r.label for r in records], name=self.name)
+
+    def check_options(self, options: dict[str, str]) -> None:
+        unknown = set(options) - set(self.options)
+        if unknown:
+            known = ", ".join(f"{k} ({v})" for k, v in self.options.items()) or "none"
+            raise CorpusError(f"corpus {self.name!r} has no option {', '.join(sorted(unknown))}; options: {known}")
+
+
+CORPORA: Registry[type[Corpus]] = Registry("corpus")
+
+
+def get_corpus(name: str) -> Corpus:
+    try:
+        return CORPORA.get(name)()
+    except KeyError as exc:
+        raise CorpusError(str(exc.args[0])) from None
+
+
+def load_corpus(name: str, root: str | Path, **options: str) -> tuple[Corpus, list[ClipRecord]]:
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise CorpusError("corpus folder not found", root)
+    corpus = get_corpus(name)
+    corpus.check_options(options)
+    records = corpus.load(root, **options)
+    if not records:
+        raise CorpusError(f"no {name} clips found (is this the corpus's root folder?)", root)
+    dupes = [cid for cid, n in Counter(r.clip_id for r in records).items() if n > 1]
+    if dupes:
+        raise CorpusError(f"duplicate clip ids, e.g. {dupes[:3]}", root)
+    return corpus, records
+
+
+def parse_bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise CorpusError(f"expected a yes/no value, got {value!r}")
