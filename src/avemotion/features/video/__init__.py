@@ -1,0 +1,1 @@
+"""Video features: face finding, landmarks, expression CNN, motion -> per-frame x_t."""
