@@ -245,3 +245,13 @@ def test_determinism(shared_data: Path) -> None:
     for other in (c, d):
         assert np.array_equal(a.mask, other.mask)
         assert np.array_equal(a.seq, other.seq)
+
+
+def test_square_crop_resampled_matches_plain_crop() -> None:
+    img = np.zeros((400, 400, 3), np.uint8)
+    img[150:250, 150:250] = 255
+    small, (x0, y0, side) = square_crop(img, (150, 150, 250, 250), 3.0, max_side=100)
+    assert small.shape == (100, 100, 3) and (x0, y0, side) == (50, 50, 300)
+    # the white square maps to the middle third of the resampled crop
+    assert small[40:60, 40:60].min() == 255 and small[:30, :30].max() == 0
+    assert abs(int((small[:, :, 0] > 127).sum()) - 33 * 33) < 80

@@ -176,11 +176,7 @@ class FaceFinder:
         import time
 
         _, mesh = self._graphs()
-        crop, (cx0, cy0, side) = square_crop(image, box, self.crop_scale)
-        scale = 1.0
-        if crop.shape[0] > self.mesh_input_side:
-            scale = self.mesh_input_side / crop.shape[0]
-            crop = cv2.resize(crop, (self.mesh_input_side, self.mesh_input_side), interpolation=cv2.INTER_AREA)
+        crop, (cx0, cy0, side) = square_crop(image, box, self.crop_scale, self.mesh_input_side)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -191,10 +187,9 @@ class FaceFinder:
             return None
         pts = result.multi_face_landmarks[0].landmark
         lm = np.array([(p.x, p.y, p.z) for p in pts], dtype=np.float64)
-        side_px = crop.shape[0] / scale  # crop side in frame pixels
-        lm[:, 0] = cx0 + lm[:, 0] * side_px
-        lm[:, 1] = cy0 + lm[:, 1] * side_px
-        lm[:, 2] = lm[:, 2] * side_px
+        lm[:, 0] = cx0 + lm[:, 0] * side
+        lm[:, 1] = cy0 + lm[:, 1] * side
+        lm[:, 2] = lm[:, 2] * side
         return lm.astype(np.float32)
 
     # --- per frame -------------------------------------------------------------------------------------
@@ -234,16 +229,25 @@ class FaceFinder:
 
 
 def square_crop(
-    image: np.ndarray, box: tuple[float, float, float, float], scale: float
+    image: np.ndarray, box: tuple[float, float, float, float], scale: float, max_side: int | None = None
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Square crop of side ``scale * max(box w, h)`` centred on the box, black outside the frame.
 
-    Returns the crop and ``(x0, y0, side)`` of its top-left corner and side in frame pixels.
+    With ``max_side``, larger crops are resampled to ``max_side`` px in the same step (one bilinear
+    ``warpAffine``, as MediaPipe's own ImageToTensor resampling does). Returns the crop and ``(x0, y0,
+    side)``: its top-left corner and side in frame pixels.
     """
     h, w = image.shape[:2]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     side = max(8, int(round(scale * max(box[2] - box[0], box[3] - box[1]))))
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    if max_side is not None and side > max_side:
+        s = max_side / side
+        # pixel-centre convention: output pixel j samples source (j + 0.5) / s - 0.5 + x0
+        m = np.array([[s, 0.0, (0.5 - x0) * s - 0.5], [0.0, s, (0.5 - y0) * s - 0.5]])
+        crop = cv2.warpAffine(image, m, (max_side, max_side), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        return crop, (x0, y0, side)
     x1, y1 = x0 + side, y0 + side
     sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     if sx0 == x0 and sy0 == y0 and sx1 == x1 and sy1 == y1:
