@@ -90,7 +90,12 @@ def test_port_agrees_with_tflite_on_real_faces(cnn: ExpressionCNN, shared_data: 
     # the reference is the 8-bit quantised export of the same network: close, not bit-exact
     assert np.abs(ours - ref).mean() < 0.02
     assert np.abs(ours - ref).max() < 0.15
-    assert (ours.argmax(1) == ref.argmax(1)).mean() >= 0.9
+    # same top class wherever the reference is not torn between two classes
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 0.1
+    assert clear.sum() >= len(faces) // 2
+    assert np.array_equal(ours[clear].argmax(1), ref[clear].argmax(1))
+    assert (ours.argmax(1) == ref.argmax(1)).mean() >= 0.8
 
 
 def test_obvious_expressions_on_real_clips(shared_data: Path) -> None:

@@ -255,3 +255,23 @@ def test_square_crop_resampled_matches_plain_crop() -> None:
     # the white square maps to the middle third of the resampled crop
     assert small[40:60, 40:60].min() == 255 and small[:30, :30].max() == 0
     assert abs(int((small[:, :, 0] > 127).sum()) - 33 * 33) < 80
+
+
+def test_small_face_needs_the_two_stage_finder() -> None:
+    """A ~70 px face in a 1280x720 frame: FaceMesh's own short-range detector misses it, two stages don't."""
+    import warnings
+
+    from video_helpers import canvas, face_patch, paste
+
+    frame = paste(canvas(720, 1280), face_patch(160), 900, 250)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mediapipe as mp
+
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True) as alone:
+            assert alone.process(frame).multi_face_landmarks is None
+    with FaceFinder() as finder:
+        obs = finder.process(frame)
+    assert obs is not None
+    cx = (obs.box[0] + obs.box[2]) / 2
+    assert abs(cx - 900) < 30 and 50 < obs.box[2] - obs.box[0] < 110
