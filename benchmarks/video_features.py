@@ -86,16 +86,19 @@ def face_rates() -> None:
         ) as alone:
             for clip in clips:
                 f = branch.extract_file(clip)
-                found = sum(alone.process(fr.image).multi_face_landmarks is not None for fr in iter_frames(clip, 15.0))
+                found = sum(alone.process(fr.image).multi_face_landmarks is not None
+                            for fr in iter_frames(clip, 15.0))
                 print(f"| {clip.name} | {f.n_frames} | {f.face_rate:.1%} | {found / f.n_frames:.1%} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--path", type=Path, help="clip to time (default: RAVDESS sample or a generated 720p30)")
+    parser.add_argument("--path", type=Path,
+                        help="clip to time (default: RAVDESS sample or a generated 720p30)")
     parser.add_argument("--fps", type=float, default=15.0)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--rates", action="store_true", help="face-found rate on every real clip in ../shared/data")
+    parser.add_argument("--rates", action="store_true",
+                        help="face-found rate on every real clip in ../shared/data")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:

@@ -65,7 +65,8 @@ def test_all_hdf5_weights_are_used() -> None:
 
 def test_port_matches_numpy_keras_forward(cnn: ExpressionCNN, astronaut_face: np.ndarray) -> None:
     rng = np.random.default_rng(0)
-    batch = np.stack([astronaut_face, astronaut_face[:, ::-1], rng.integers(0, 256, (64, 64), dtype=np.uint8)])
+    noise = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    batch = np.stack([astronaut_face, astronaut_face[:, ::-1], noise])
     probs, emb = cnn(batch)
     ref_probs, ref_emb = keras_numpy_forward(batch)
     assert probs.shape == (3, 7) and emb.shape == (3, 128)
@@ -81,7 +82,10 @@ def test_astronaut_smile_is_happy(cnn: ExpressionCNN, astronaut_face: np.ndarray
     assert probs[0, FER_CLASSES.index("happy")] > 0.5
 
 
-def test_port_agrees_with_tflite_on_real_faces(cnn: ExpressionCNN, shared_data: Path, astronaut_face: np.ndarray) -> None:
+@pytest.mark.shared
+def test_port_agrees_with_tflite_on_real_faces(
+    cnn: ExpressionCNN, shared_data: Path, astronaut_face: np.ndarray
+) -> None:
     faces = np.concatenate([_real_faces(shared_data), astronaut_face[None]])
     assert len(faces) >= 20
     ours, _ = cnn(faces)
@@ -98,6 +102,7 @@ def test_port_agrees_with_tflite_on_real_faces(cnn: ExpressionCNN, shared_data: 
     assert (ours.argmax(1) == ref.argmax(1)).mean() >= 0.8
 
 
+@pytest.mark.shared
 def test_obvious_expressions_on_real_clips(shared_data: Path) -> None:
     """Clip-averaged CNN probabilities put the acted emotion on top for the clearest CREMA-D clips."""
     from avemotion.features.video import VideoBranch

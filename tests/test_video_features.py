@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from avemotion.config import Config, VideoConfig
+from avemotion.data.features import ClipFeatures
 from avemotion.errors import NoFaceFound
 from avemotion.features import VIDEO_EXTRACTORS
 from avemotion.features.video import VideoBranch, VideoFeatures
@@ -192,6 +193,20 @@ def test_noise_clip_has_no_face(branch: VideoBranch, clips: dict[str, Path]) -> 
         branch.extract_file(clips["noise"], require_face=True)
     assert "noise.mp4" in str(err.value) and "audio-only" in str(err.value)
     assert err.value.reason == "no_face"
+    with VideoBranch(VideoConfig(require_face=True, expression_cnn=False)) as strict, pytest.raises(NoFaceFound):
+        strict.extract_file(clips["noise"])
+    # a faceless clip stays usable audio-only: no video in its ClipFeatures
+    clip = f.fill(ClipFeatures("noise"))
+    assert not clip.has_video and clip.video_seq is None and clip.meta["face_rate"] == 0.0
+
+
+def test_fill_clip_features_round_trip(branch: VideoBranch, clips: dict[str, Path], tmp_path: Path) -> None:
+    f = branch.extract_file(clips["leaving"])
+    clip = f.fill(ClipFeatures("leaving"))
+    clip.validate()
+    back = ClipFeatures.load(clip.save(tmp_path / "leaving.npz"))
+    assert back.has_video and np.array_equal(back.video_mask, f.mask)
+    assert np.array_equal(back.video_seq, f.seq) and back.video_groups == f.groups
 
 
 def test_frames_are_streamed_not_kept(branch: VideoBranch, clips: dict[str, Path]) -> None:
@@ -217,6 +232,7 @@ def test_max_frames_and_fps(clips: dict[str, Path]) -> None:
 
 
 # --- real clips ---------------------------------------------------------------------------------------------
+@pytest.mark.shared
 @pytest.mark.parametrize(
     "rel",
     ["cremad_sample/1001_DFA_HAP_XX.flv", "cremad_sample/1001_DFA_ANG_XX.flv",
@@ -235,6 +251,7 @@ def test_real_clips_have_landmarks(shared_data: Path, rel: str) -> None:
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
 
 
+@pytest.mark.shared
 def test_determinism(shared_data: Path) -> None:
     path = shared_data / "cremad_sample/1001_DFA_SAD_XX.flv"
     with VideoBranch(VideoConfig(max_frames=12)) as b:

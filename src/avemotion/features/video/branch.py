@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from avemotion.config import VideoConfig
+from avemotion.data.features import ClipFeatures
 from avemotion.errors import NoFaceFound
 from avemotion.features import VIDEO_EXTRACTORS
 from avemotion.features.video import extractor as _extractor  # noqa: F401  (registers "face")
@@ -57,6 +58,19 @@ class VideoFeatures:
         start, stop = self.groups[name]
         return self.seq[:, start:stop]
 
+    def fill(self, clip: ClipFeatures) -> ClipFeatures:
+        """Put these features into a :class:`ClipFeatures` (video_seq/mask/groups; None when faceless)."""
+        if self.has_face:
+            clip.video_seq = self.seq
+            clip.video_mask = self.mask
+            clip.video_groups = dict(self.groups)
+        else:
+            clip.video_seq = clip.video_mask = None
+            clip.video_groups = {}
+        clip.meta["video_frames"] = self.n_frames
+        clip.meta["face_rate"] = round(self.face_rate, 4)
+        return clip
+
     def require_face(self) -> VideoFeatures:
         """Return self, or raise :class:`NoFaceFound` (naming the file) when no frame has a face."""
         if not self.has_face:
@@ -75,7 +89,9 @@ class VideoBranch:
         self.config = config or VideoConfig()
         if not self.config.extractors:
             raise ValueError("video.extractors is empty: name at least one (e.g. face)")
-        self.extractors: list[Any] = [VIDEO_EXTRACTORS.get(name)(self.config) for name in self.config.extractors]
+        self.extractors: list[Any] = [
+            VIDEO_EXTRACTORS.get(name)(self.config) for name in self.config.extractors
+        ]
         self.groups: Groups = {}
         self.feature_names: list[str] = []
         offset = 0
@@ -83,7 +99,8 @@ class VideoBranch:
             for name, (a, b) in ext.groups.items():
                 key = name if name not in self.groups else f"{ext.name}.{name}"
                 self.groups[key] = (a + offset, b + offset)
-            self.feature_names += list(getattr(ext, "feature_names", [f"{ext.name}{i}" for i in range(ext.dim)]))
+            default_names = [f"{ext.name}{i}" for i in range(ext.dim)]
+            self.feature_names += list(getattr(ext, "feature_names", default_names))
             offset += ext.dim
         self.dim = offset
 
@@ -100,7 +117,12 @@ class VideoBranch:
 
     # --- extraction -----------------------------------------------------------------------------------
     def extract_file(
-        self, path: str | Path, *, require_face: bool | None = None, start: float = 0.0, end: float | None = None
+        self,
+        path: str | Path,
+        *,
+        require_face: bool | None = None,
+        start: float = 0.0,
+        end: float | None = None,
     ) -> VideoFeatures:
         frames = iter_frames(path, self.config.fps, start=start, end=end, max_frames=self.config.max_frames)
         feats = self.extract_frames(frames, source=str(path))

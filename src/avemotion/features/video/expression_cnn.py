@@ -214,7 +214,8 @@ def load_mini_xception(path: str | Path | None = None) -> MiniXception:
     except (OSError, KeyError, ValueError) as exc:
         raise ModelFileMissing(f"cannot read Keras HDF5 weights ({exc})", path) from None
     for name, layer in layers.items():
-        if layer["class_name"] == "BatchNormalization" and abs(layer["config"].get("epsilon", BN_EPS) - BN_EPS) > 1e-12:
+        eps = layer["config"].get("epsilon", BN_EPS)
+        if layer["class_name"] == "BatchNormalization" and abs(eps - BN_EPS) > 1e-12:
             raise ModelFileMissing(f"unexpected BatchNormalization epsilon in layer {name}", path)
     model = MiniXception()
     try:
@@ -317,7 +318,8 @@ def keras_numpy_forward(grey: np.ndarray, path: str | Path | None = None) -> tup
             raise ValueError(f"layer type {cls} not handled")
         out[name] = y
     assert last_conv_input is not None
-    return out[layers[-1]["config"]["name"]].astype(np.float32), last_conv_input.mean(axis=(1, 2)).astype(np.float32)
+    probs = out[layers[-1]["config"]["name"]].astype(np.float32)
+    return probs, last_conv_input.mean(axis=(1, 2)).astype(np.float32)
 
 
 def _np_pad(x: np.ndarray, k: int, stride: int, padding: str, value: float = 0.0) -> np.ndarray:
@@ -358,7 +360,9 @@ def _np_maxpool(x: np.ndarray, k: int, stride: int, padding: str) -> np.ndarray:
     y = np.full((x.shape[0], oh, ow, x.shape[3]), -np.inf)
     for i in range(k):
         for j in range(k):
-            y = np.maximum(y, x[:, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride, :])
+            rows = slice(i, i + stride * (oh - 1) + 1, stride)
+            cols = slice(j, j + stride * (ow - 1) + 1, stride)
+            y = np.maximum(y, x[:, rows, cols, :])
     return y
 
 
@@ -387,7 +391,8 @@ node {{ calculator: "ImageToTensorCalculator" input_stream: "IMAGE:image" output
     output_tensor_height: {INPUT_SIZE} keep_aspect_ratio: false
     output_tensor_float_range {{ min: -1.0 max: 1.0 }} border_mode: BORDER_REPLICATE }} }} }}
 node {{ calculator: "InferenceCalculator" input_stream: "TENSORS:tensors" output_stream: "TENSORS:out"
-  options {{ [mediapipe.InferenceCalculatorOptions.ext] {{ model_path: "{path}" delegate {{ tflite {{}} }} }} }} }}
+  options {{ [mediapipe.InferenceCalculatorOptions.ext] {{
+    model_path: "{path}" delegate {{ tflite {{}} }} }} }} }}
 node {{ calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:out" output_stream: "FLOATS:floats" }}
 """
         self._mp = mp
@@ -401,9 +406,10 @@ node {{ calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:out" outp
             grey = grey[None]
         results: list[np.ndarray] = []
         graph = mp.CalculatorGraph(graph_config=self._config)
-        graph.observe_output_stream(
-            "floats", lambda _s, pk: results.append(np.asarray(mp.packet_getter.get_float_list(pk), np.float32))
-        )
+        def collect(_stream: str, packet: object) -> None:
+            results.append(np.asarray(mp.packet_getter.get_float_list(packet), np.float32))
+
+        graph.observe_output_stream("floats", collect)
         graph.start_run()
         try:
             for i, img in enumerate(grey):

@@ -22,7 +22,9 @@ from avemotion.features.video import geometry as geo
 from avemotion.features.video.face import FaceFinder
 from avemotion.media import VideoFrame
 
-HEAD_MOTION_NAMES: tuple[str, ...] = ("head_dx", "head_dy", "head_dscale", "head_droll", "amplitude", "motion_valid")
+HEAD_MOTION_NAMES: tuple[str, ...] = (
+    "head_dx", "head_dy", "head_dscale", "head_droll", "amplitude", "motion_valid",
+)
 
 
 @dataclass
@@ -46,7 +48,8 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 64) -> np.n
     m = geo.alignment_matrix(landmarks, size)
     scale = float(np.hypot(m[0, 0], m[0, 1]))
     k = int(np.clip(np.ceil(1.0 / max(scale, 1e-6)), 1, 8))
-    big = cv2.warpAffine(image, m * k, (size * k, size * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    big = cv2.warpAffine(image, m * k, (size * k, size * k), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
     if k > 1:
         big = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(big, cv2.COLOR_RGB2GRAY)
@@ -54,7 +57,10 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 64) -> np.n
 
 @VIDEO_EXTRACTORS.register("face")
 class FaceFeatureExtractor:
-    """Per-frame x_t from the main face. Groups: geometry, pose, expression, [cnn_probs, cnn_embedding], motion."""
+    """Per-frame x_t from the main face.
+
+    Groups: geometry, pose, expression, [cnn_probs, cnn_embedding], motion.
+    """
 
     name = "face"
 
@@ -91,7 +97,8 @@ class FaceFeatureExtractor:
     def reset(self) -> None:
         self.finder.reset()
         self._pending: list[_Pending] = []
-        self._prev: tuple[float, np.ndarray, np.ndarray, dict[str, float]] | None = None  # time, static, probs, placement
+        # previous face frame: time, static features, CNN probabilities, placement
+        self._prev: tuple[float, np.ndarray, np.ndarray, dict[str, float]] | None = None
 
     def close(self) -> None:
         self.finder.close()

@@ -1,4 +1,4 @@
-"""Per-frame face geometry from MediaPipe FaceMesh landmarks: normalised shape, head pose, expression measures.
+"""Per-frame face geometry from FaceMesh landmarks: normalised shape, head pose, expression measures.
 
 All measures are computed from the 478 landmarks in frame pixels (x right, y down; z in the same pixel
 scale, smaller = nearer the camera).
@@ -80,7 +80,9 @@ def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def normalise(lm: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray]:
-    """2-D landmarks in the face frame: (N, 2) (x right, y up, IOD = 1); returns (points, iod, roll, origin)."""
+    """2-D landmarks in the face frame (x right, y up, IOD = 1).
+
+    Returns (points (N, 2), iod, roll, origin)."""
     right, left = eye_centres(lm)
     d = left - right
     iod = float(np.hypot(d[0], d[1]))
@@ -105,7 +107,8 @@ def head_pose(lm: np.ndarray) -> np.ndarray:
     y /= np.linalg.norm(y) + 1e-12
     z = np.cross(x, y)
     r = np.stack([x, y, z], axis=1)  # columns: face axes in camera coordinates
-    # camera coordinates: x right, y down, z away. A frontal upright face has x=(1,0,0), y=(0,-1,0), z=(0,0,-1)
+    # camera coordinates: x right, y down, z away.
+    # A frontal upright face has x=(1,0,0), y=(0,-1,0), z=(0,0,-1).
     base = np.array([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])
     rel = base.T @ r  # rotation from the frontal pose
     yaw = float(np.arcsin(np.clip(-rel[2, 0], -1, 1)))
@@ -144,7 +147,8 @@ def expression_measures(pts: np.ndarray, lm: np.ndarray) -> np.ndarray:
         gx_r = (pts[R_IRIS, 0] - pts[R_EYE_OUTER, 0]) / max(pts[R_EYE_INNER, 0] - pts[R_EYE_OUTER, 0], 1e-6)
         gx_l = (pts[L_IRIS, 0] - pts[L_EYE_INNER, 0]) / max(pts[L_EYE_OUTER, 0] - pts[L_EYE_INNER, 0], 1e-6)
         gaze_x = float(np.clip((gx_r + gx_l) / 2, -1.0, 2.0))
-        gy = ((pts[R_IRIS, 1] - r_eye[1]) / max(r_width, 1e-6) + (pts[L_IRIS, 1] - l_eye[1]) / max(l_width, 1e-6))
+        gy = (pts[R_IRIS, 1] - r_eye[1]) / max(r_width, 1e-6)
+        gy += (pts[L_IRIS, 1] - l_eye[1]) / max(l_width, 1e-6)
         gaze_y = float(np.clip(gy / 2, -1.0, 1.0))
     else:
         gaze_x, gaze_y = 0.5, 0.0
@@ -168,7 +172,9 @@ def face_geometry(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, d
     return geometry, pose, expr, {"cx": float(origin[0]), "cy": float(origin[1]), "iod": iod, "roll": roll}
 
 
-def alignment_matrix(lm: np.ndarray, size: int = 64, eye_y: float = 0.38, eye_mouth: float = 0.36) -> np.ndarray:
+def alignment_matrix(
+    lm: np.ndarray, size: int = 64, eye_y: float = 0.38, eye_mouth: float = 0.36
+) -> np.ndarray:
     """2x3 affine that maps the frame to an upright ``size`` x ``size`` face crop in FER2013 framing.
 
     The eye-centre midpoint goes to (size/2, eye_y * size), the eye line becomes horizontal and the
