@@ -97,12 +97,14 @@ def main() -> None:
                         help="clip to time (default: RAVDESS sample or a generated 720p30)")
     parser.add_argument("--fps", type=float, default=15.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--generated", action="store_true", help="time a generated 720p30 clip instead")
     parser.add_argument("--rates", action="store_true",
                         help="face-found rate on every real clip in ../shared/data")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.path or (RAVDESS if RAVDESS.is_file() else generated_720p(Path(tmp)))
+        use_ravdess = RAVDESS.is_file() and not args.generated
+        path = args.path or (RAVDESS if use_ravdess else generated_720p(Path(tmp)))
         run(path, args.fps, args.repeat)
     if args.rates and SHARED.is_dir():
         face_rates()

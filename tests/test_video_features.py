@@ -193,7 +193,8 @@ def test_noise_clip_has_no_face(branch: VideoBranch, clips: dict[str, Path]) -> 
         branch.extract_file(clips["noise"], require_face=True)
     assert "noise.mp4" in str(err.value) and "audio-only" in str(err.value)
     assert err.value.reason == "no_face"
-    with VideoBranch(VideoConfig(require_face=True, expression_cnn=False)) as strict, pytest.raises(NoFaceFound):
+    strict_config = VideoConfig(require_face=True, expression_cnn=False)
+    with VideoBranch(strict_config) as strict, pytest.raises(NoFaceFound):
         strict.extract_file(clips["noise"])
     # a faceless clip stays usable audio-only: no video in its ClipFeatures
     clip = f.fill(ClipFeatures("noise"))
