@@ -127,6 +127,20 @@ def test_astronaut_landmarks_and_normalised_geometry() -> None:
     assert e0[names.index("eye_open_right")] > 0.15 and e0[names.index("eye_open_left")] > 0.15
 
 
+def test_track_survives_a_detector_miss() -> None:
+    """When the periodic re-detection sees nothing, the mesh keeps following the tracked face."""
+    img = astronaut()
+    with FaceFinder(redetect_every=1) as finder:
+        first = finder.process(img)
+        assert first is not None and first.detected
+        finder.detect = lambda image: []  # type: ignore[method-assign]
+        again = finder.process(img)
+        assert again is not None and not again.detected
+        assert np.abs(again.landmarks[:, :2] - first.landmarks[:, :2]).mean() < 2.0
+        finder.reset()
+        assert finder.process(img) is None  # no track and no detection: nothing is invented
+
+
 def test_head_pose_follows_a_turned_face() -> None:
     """A synthetic yaw: compress one side of the 3-D landmarks' depth profile via a real rotation."""
     with FaceFinder() as finder:

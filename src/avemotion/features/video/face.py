@@ -197,10 +197,14 @@ class FaceFinder:
         """Find the main face in one RGB frame (frames of one clip must come in order)."""
         h, w = image.shape[:2]
         detected = False
-        if self._track_box is None or self._since_detect >= self.redetect_every:
+        if self._track_box is None:
             if not self._redetect(image, w, h):
                 return None
             detected = True
+        elif self._since_detect >= self.redetect_every:
+            # periodic check for a new main face; when the detector sees nothing (e.g. a turned head the
+            # mesh still follows) the track is kept and the mesh decides
+            detected = self._redetect(image, w, h, keep_track=True)
         assert self._track_box is not None
         lm = self.mesh(image, self._track_box)
         if lm is None and not detected:
@@ -216,12 +220,13 @@ class FaceFinder:
         self._track_box = box
         return FaceObservation(lm, box, detected, self._track_score)
 
-    def _redetect(self, image: np.ndarray, w: int, h: int) -> bool:
+    def _redetect(self, image: np.ndarray, w: int, h: int, keep_track: bool = False) -> bool:
         dets = self.detect(image)
         self._since_detect = 0
         main = choose_main(dets, w, h, self._track_box, self.switch_ratio)
         if main is None:
-            self._track_box = None
+            if not keep_track:
+                self._track_box = None
             return False
         self._track_box = main.box
         self._track_score = main.score
