@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from avemotion.config import VideoConfig  # noqa: E402
-from avemotion.features.video import VideoBranch  # noqa: E402
+from avemotion.features.video.branch import VideoBranch  # noqa: E402
 from avemotion.media import iter_frames, probe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

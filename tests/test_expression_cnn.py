@@ -105,7 +105,7 @@ def test_port_agrees_with_tflite_on_real_faces(
 @pytest.mark.shared
 def test_obvious_expressions_on_real_clips(shared_data: Path) -> None:
     """Clip-averaged CNN probabilities put the acted emotion on top for the clearest CREMA-D clips."""
-    from avemotion.features.video import VideoBranch
+    from avemotion.features.video.branch import VideoBranch
 
     with VideoBranch(VideoConfig(max_frames=24)) as b:
         for code, name in (("HAP", "happy"), ("ANG", "angry")):

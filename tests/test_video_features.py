@@ -15,7 +15,7 @@ from avemotion.config import Config, VideoConfig
 from avemotion.data.features import ClipFeatures
 from avemotion.errors import NoFaceFound
 from avemotion.features import VIDEO_EXTRACTORS
-from avemotion.features.video import VideoBranch, VideoFeatures
+from avemotion.features.video.branch import VideoBranch, VideoFeatures
 from avemotion.features.video import geometry as geo
 from avemotion.features.video.face import Detection, FaceFinder, choose_main, square_crop
 from avemotion.media import VideoFrame, iter_frames
