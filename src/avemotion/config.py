@@ -41,6 +41,10 @@ class VideoConfig(_Section):
     min_detection_confidence: float = Field(0.5, ge=0, le=1)
     expression_cnn: bool = True
     extractors: list[str] = Field(default_factory=lambda: ["face"])
+    redetect_seconds: float = Field(1.0, gt=0, description="face re-detection period (s)")
+    mesh_input_side: int = Field(256, ge=128, description="max crop side fed to FaceMesh")
+    cnn_batch: int = Field(16, ge=1, description="aligned faces per expression-CNN batch")
+    require_face: bool = Field(False, description="raise NoFaceFound for a faceless clip (else all masked)")
 
 
 class ModelConfig(_Section):
