@@ -28,7 +28,18 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
+_PE_CACHE: dict[tuple[int, int, str], torch.Tensor] = {}
+
+
 def sinusoid(t: int, d: int, device: torch.device | None = None) -> torch.Tensor:
+    """Sinusoidal position encodings (t, d), as in the Transformer / MulT (cached)."""
+    key = (d, str(device))
+    if key not in _PE_CACHE or _PE_CACHE[key].shape[0] < t:
+        _PE_CACHE[key] = _sinusoid(max(t, 256), d, device)
+    return _PE_CACHE[key][:t]
+
+
+def _sinusoid(t: int, d: int, device: torch.device | None = None) -> torch.Tensor:
     pos = torch.arange(t, device=device, dtype=torch.float32)[:, None]
     i = torch.arange(0, d, 2, device=device, dtype=torch.float32)
     angle = pos / torch.pow(10000.0, i / d)
@@ -85,11 +96,17 @@ class VideoEncoder(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = mask.sum(1)
         tmax = max(int(lengths.max()), 1)
-        # stable sort puts each clip's face frames first, in their original order
-        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :tmax]
-        x = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-        new_mask = torch.arange(tmax, device=x.device)[None, :] < lengths[:, None]
-        x = self.in_drop(x) * new_mask.unsqueeze(-1)
+        if x.shape[0] == 1 and int(lengths[0]) > 0:  # one clip (inference): keep its face frames
+            if int(lengths[0]) < x.shape[1]:
+                x = x[:, mask[0]]
+            new_mask = torch.ones(1, tmax, dtype=torch.bool, device=x.device)
+        else:
+            # stable sort puts each clip's face frames first, in their original order
+            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :tmax]
+            x = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+            new_mask = torch.arange(tmax, device=x.device)[None, :] < lengths[:, None]
+            x = x * new_mask.unsqueeze(-1)
+        x = self.in_drop(x)
         if bool((lengths == tmax).all()):
             s, _ = self.rnn(x)
             h, _ = self.lstm(torch.tanh(self.out(s)))
@@ -190,7 +207,7 @@ class BimodalModel(EmotionModel):
                 x_m = torch.cat([u_a, u_v], -1)
             logits["fused"] = self.head_m(x_m)
             available["fused"] = both
-            if self.config.reconstruction:
+            if self.config.reconstruction and self.training:  # L_REC is a training loss only
                 t_a, t_v = (u_a.detach(), u_v.detach()) if self.config.detach_rec_targets else (u_a, u_v)
                 err = ((self.rec_a(x_m) - t_a) ** 2).mean(1) + ((self.rec_v(x_m) - t_v) ** 2).mean(1)
                 w = both.to(err.dtype)
