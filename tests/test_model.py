@@ -93,7 +93,7 @@ def test_gradients_reach_every_parameter(loss: str) -> None:
     clips, labels = toy_clips(8)
     batch = collate(clips, DIMS, None, labels)
     out = model(batch)
-    assert "rec" in out.aux_losses and float(out.aux_losses["rec"]) > 0
+    assert "rec" in out.aux_losses and float(out.aux_losses["rec"].detach()) > 0
     total, parts = total_loss(out, batch.labels, model.config)
     total.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()

@@ -242,6 +242,8 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     records, feats = store.load_all()
     selection = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root)
     clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root)
+    if len(clipset) < len(records):
+        log(f"note: {len(records) - len(clipset)} clips have no {config.train.modality!r} features and are left out")
     del feats
     dims = selection.dims
     atomic_write_json(run_json, {"run_hash": run_hash, "model": model_name, "modality": config.train.modality,
