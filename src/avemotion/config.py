@@ -60,15 +60,25 @@ class ModelConfig(_Section):
     reconstruction: bool = True
     cross_modal_attention: bool = True
     decision_fusion: bool = True
-    loss: Literal["ce", "l1"] = "ce"
-    rec_weight: float = Field(1.0, ge=0)
+    loss: Literal["ce", "l1"] = Field("ce", description="classification loss: cross-entropy or the paper's L1 (eq. 20)")
+    rec_weight: float = Field(1.0, ge=0, description="weight of L_REC in the total loss (eq. 21: 1)")
+    unimodal_weight: float = Field(1.0, ge=0, description="M_S of eq. 20: weight of each unimodal head's loss")
+    clip_vector: bool = Field(True, description="use the audio clip vector as an extra audio token")
+    detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")
+    ffn_mult: int = Field(2, ge=1, description="feed-forward width of the attention blocks, x proj_dim")
 
 
 class TrainConfig(_Section):
     split: str = Field("8:1:1", description="train:validation:test ratios for the random split")
     folds: int = Field(5, ge=2, description="k of k-fold cross-validation (paper: 5)")
-    scheme: Literal["kfold", "split"] = "kfold"
+    scheme: Literal["kfold", "split", "logo"] = Field(
+        "kfold", description="kfold: (speaker-grouped) stratified k-fold; split: random 8:1:1; logo: leave one speaker out")
     group_by_speaker: bool = True
+    val_fraction: float = Field(0.1, gt=0, lt=0.5, description="validation share carved from the training folds")
+    modality: Literal["av", "audio", "video"] = "av"
+    final_model: Literal["all", "best_fold"] = Field(
+        "all", description="model kept for prediction: retrained on all clips, or the best fold's")
+    max_abs_z: float = Field(10.0, gt=0, description="standardised features are clipped to +-max_abs_z")
     epochs: int = Field(60, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0)

@@ -19,6 +19,8 @@ from avemotion.utils.progress import set_quiet
 #: sub-command modules, in the order ``--help`` lists them
 COMMAND_MODULES = [
     "demo",
+    "train",
+    "predict",
     "probe",
     "version",
 ]

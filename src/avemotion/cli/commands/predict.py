@@ -1,0 +1,95 @@
+"""``avemotion predict --model RUNDIR FILE... [--json]`` (or ``--features FEATDIR --clip ID...``).
+
+Prints the emotion, its probability, the class probabilities and the contribution of the fused, audio and
+video heads; a file with one modality is predicted from the branch that exists and the output says so.
+Files are turned into features with ``avemotion.data.extract.extract_clip(path, config)`` using the run's own
+config (so extraction matches training); failures are reported per file and the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from avemotion.errors import AvemotionError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("predict", help="predict the emotion of audio/video files with a trained run")
+    p.add_argument("--model", type=Path, required=True, metavar="RUNDIR", help="run folder of `avemotion train`")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="audio or video files")
+    p.add_argument("--features", type=Path, metavar="FEATDIR", help="predict clips of a feature store instead")
+    p.add_argument("--clip", action="append", default=[], metavar="CLIP_ID", help="clip id in --features (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.set_defaults(func=run)
+
+
+def _store_inputs(featdir: Path, clip_ids: list[str]):  # noqa: ANN202 - yields (source, ClipFeatures | error)
+    from avemotion.data.store import FeatureStore
+
+    store = FeatureStore(featdir)
+    by_id = {c.record.clip_id: c for c in store.all_clips()}
+    for cid in clip_ids:
+        clip = by_id.get(cid)
+        if clip is None or not store.has(clip.key):
+            yield f"{featdir}:{cid}", AvemotionError(f"clip {cid!r} is not extracted in this feature store", featdir)
+        else:
+            yield f"{featdir}:{cid}", store.load(clip)
+
+
+def _file_inputs(files: list[Path], config):  # noqa: ANN001, ANN202
+    try:
+        from avemotion.data.extract import extract_clip
+    except ImportError as exc:
+        raise AvemotionError(f"feature extraction is not available in this installation ({exc}); "
+                             "use --features FEATDIR --clip ID") from None
+    for path in files:
+        try:
+            yield str(path), extract_clip(path, config)
+        except AvemotionError as exc:
+            yield str(path), exc
+
+
+def run(args: argparse.Namespace) -> int:
+    from avemotion.inference.predict import Predictor
+
+    if not args.files and not args.clip:
+        raise AvemotionError("give FILE... or --features FEATDIR --clip CLIP_ID")
+    if args.clip and not args.features:
+        raise AvemotionError("--clip needs --features FEATDIR")
+    predictor = Predictor.load(args.model)
+    inputs = []
+    if args.clip:
+        inputs.extend(_store_inputs(args.features, args.clip))
+    if args.files:
+        inputs.extend(_file_inputs(args.files, predictor.config))
+    preds, failures = [], []
+    for source, item in inputs:
+        if isinstance(item, AvemotionError):
+            failures.append((source, item))
+            continue
+        try:
+            preds.append(predictor.predict(item, source=source))
+        except AvemotionError as exc:
+            failures.append((source, exc))
+    if args.json:
+        for p in preds:
+            print(json.dumps(p.to_dict()))
+        for source, exc in failures:
+            print(json.dumps({"source": source, "error": str(exc), "reason": exc.reason}))
+    else:
+        table = Table("input", "emotion", "p", "top classes", "fused / audio / video contribution", "note")
+        for p in preds:
+            top = sorted(p.probabilities.items(), key=lambda kv: -kv[1])[:3]
+            c = p.contributions
+            table.add_row(Path(p.source).name or p.clip_id, p.emotion, f"{p.confidence:.2f}",
+                          ", ".join(f"{k} {v:.2f}" for k, v in top),
+                          f"{c['fused']:.2f} / {c['audio']:.2f} / {c['video']:.2f}", p.note)
+        Console().print(table)
+        for source, exc in failures:
+            print(f"failed: {source}: {exc.detail if hasattr(exc, 'detail') else exc}")
+    return 1 if failures and not preds else 0

@@ -1,0 +1,96 @@
+"""Prediction from a trained run folder: emotion, class probabilities, per-head probabilities, contributions.
+
+``Predictor.load(RUNDIR)`` loads ``RUNDIR/model.*`` (the model retrained on all clips after cross-validation,
+or the best fold's, see ``train.final_model``); ``predict(features)`` takes one :class:`ClipFeatures`.
+
+A clip with one modality only (a wav; a video without any face) is predicted from the branch that exists
+(the fused head needs both): ``modalities_used`` and ``note`` say so. The contribution of each head is its
+share of the final probability of the predicted class: ``w_h p_h[k] / sum_h' w_h' p_h'[k]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avemotion.data.features import ClipFeatures
+from avemotion.errors import AvemotionError, CheckpointError
+from avemotion.models.base import HEADS
+from avemotion.training.checkpoint import ModelBundle, checkpoint_exists
+from avemotion.training.data import collate
+
+
+@dataclass
+class Prediction:
+    clip_id: str
+    emotion: str
+    confidence: float
+    probabilities: dict[str, float]
+    heads: dict[str, dict[str, float]]  # available heads only
+    contributions: dict[str, float]  # fused / audio / video, sum 1
+    modalities_used: str  # "av", "audio" or "video"
+    note: str = ""
+    source: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"clip_id": self.clip_id, "source": self.source, "emotion": self.emotion,
+                "confidence": self.confidence, "probabilities": self.probabilities, "heads": self.heads,
+                "contributions": self.contributions, "modalities_used": self.modalities_used, "note": self.note,
+                **self.extra}
+
+
+class Predictor:
+    def __init__(self, bundle: ModelBundle, rundir: Path | None = None) -> None:
+        self.bundle = bundle
+        self.rundir = rundir
+
+    @classmethod
+    def load(cls, rundir: str | Path) -> Predictor:
+        rundir = Path(rundir)
+        stem = rundir / "model" if rundir.is_dir() else rundir
+        if rundir.is_dir() and not checkpoint_exists(stem):
+            raise CheckpointError("no trained model here (model.json + model.safetensors); train with "
+                                  "`avemotion train --out RUNDIR` first, or let the run finish", rundir)
+        return cls(ModelBundle.load(stem), rundir)
+
+    @property
+    def config(self):  # noqa: ANN201 - the run's Config (used to extract features the same way)
+        return self.bundle.config
+
+    @torch.no_grad()
+    def predict(self, features: ClipFeatures, source: str = "") -> Prediction:
+        b = self.bundle
+        sel = b.selection.apply(features)
+        has_a = sel.audio_seq is not None or sel.audio_vec is not None
+        has_v = sel.video_seq is not None
+        trained = b.selection.modality
+        if not has_a and not has_v:
+            need = {"av": "audio or a visible face", "audio": "audio", "video": "a visible face"}[trained]
+            raise AvemotionError(f"{features.clip_id}: nothing this model can use: it needs {need} "
+                                 f"(model trained on {trained!r})", source or None)
+        out = b.model(collate([sel], b.dims, b.standardizer))
+        probs = out.probs[0].double().numpy()
+        k = int(probs.argmax())
+        head_probs = out.head_probs()
+        heads = {h: _as_dict(head_probs[h][0].double().numpy(), b.labels)
+                 for h in HEADS if h in head_probs and bool(out.available[h][0])}
+        contrib = out.contributions()[0].double().numpy()
+        used = "av" if (has_a and has_v) else "audio" if has_a else "video"
+        note = ""
+        if trained == "av" and used != "av":
+            missing = "video (no video stream or no face found)" if used == "audio" else "audio"
+            note = f"{missing} missing: predicted from the {used} branch only"
+        elif trained != "av":
+            note = f"{trained}-only model"
+            if features.has_audio and trained == "video" or features.has_video and trained == "audio":
+                note += "; the other modality of the file is not used"
+        return Prediction(features.clip_id, b.labels[k], float(probs[k]), _as_dict(probs, b.labels), heads,
+                          {h: float(contrib[j]) for j, h in enumerate(HEADS)}, used, note, source)
+
+
+def _as_dict(p: np.ndarray, labels: list[str]) -> dict[str, float]:
+    return {lab: float(p[i]) for i, lab in enumerate(labels)}

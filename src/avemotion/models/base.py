@@ -1,0 +1,98 @@
+"""The interface every emotion model implements, and the decision-level fusion they share (eq. 19).
+
+A model maps a :class:`~avemotion.training.data.Batch` to a :class:`ModelOutput`: logits of up to three heads
+("fused", "audio", "video"), which heads are available per clip, the final class probabilities after
+decision-level fusion, the effective fusion weights, and auxiliary losses (e.g. L_REC). A baseline is one
+file: subclass :class:`EmotionModel`, implement ``forward`` (call :meth:`EmotionModel.decide` at the end)
+and register it with ``@MODELS.register("name")``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from avemotion.config import ModelConfig
+from avemotion.training.data import Batch, FeatureDims
+
+HEADS = ("fused", "audio", "video")
+
+
+@dataclass
+class ModelOutput:
+    logits: dict[str, torch.Tensor]  # head -> (B, C), only the heads the model has
+    available: dict[str, torch.Tensor]  # head -> (B,) bool: the head's inputs exist for the clip
+    probs: torch.Tensor  # (B, C) final decision (eq. 19), rows sum to 1
+    weights: torch.Tensor  # (B, 3) normalised weight of the fused / audio / video head in ``probs``
+    aux_losses: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def head_probs(self) -> dict[str, torch.Tensor]:
+        return {h: torch.softmax(z, dim=-1) for h, z in self.logits.items()}
+
+    def contributions(self) -> torch.Tensor:
+        """(B, 3) share of each head (fused, audio, video) in the final probability of the predicted class.
+
+        ``c_h = w_h p_h[k] / sum_h' w_h' p_h'[k]`` with ``k = argmax probs``; rows sum to 1, unavailable heads 0.
+        """
+        k = self.probs.argmax(-1)
+        parts = []
+        hp = self.head_probs()
+        for j, h in enumerate(HEADS):
+            if h in hp:
+                parts.append(self.weights[:, j] * hp[h].gather(1, k[:, None])[:, 0])
+            else:
+                parts.append(torch.zeros_like(self.weights[:, j]))
+        stacked = torch.stack(parts, dim=1)
+        return stacked / stacked.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+class EmotionModel(nn.Module, ABC):
+    """Base class: holds dims, class count and config; provides decision-level fusion."""
+
+    def __init__(self, dims: FeatureDims, n_classes: int, config: ModelConfig) -> None:
+        super().__init__()
+        self.dims = dims
+        self.n_classes = n_classes
+        self.config = config
+
+    @abstractmethod
+    def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
+        ...
+
+    def fusion_weights(self) -> torch.Tensor:
+        """Base weights (fused, audio, video) of eq. 19: (1, beta, chi); (1, 0, 0) without decision fusion."""
+        c = self.config
+        if c.decision_fusion:
+            return torch.tensor([1.0, c.beta, c.chi])
+        return torch.tensor([1.0, 0.0, 0.0])
+
+    def decide(self, logits: dict[str, torch.Tensor], available: dict[str, torch.Tensor],
+               aux_losses: dict[str, torch.Tensor] | None = None) -> ModelOutput:
+        """Eq. 19 on probabilities: y = (y_m + beta y_a + chi y_v) / (1 + beta + chi), over available heads.
+
+        A head whose modality is missing for a clip (the fused head needs both) gets weight 0 and the others
+        are renormalised; when all remaining base weights are 0 (e.g. an audio-only clip without decision
+        fusion) the available heads are averaged with equal weight.
+        """
+        ref = next(iter(logits.values()))
+        b = ref.shape[0]
+        mask = torch.stack([available.get(h, torch.zeros(b, dtype=torch.bool, device=ref.device)) for h in HEADS],
+                           dim=1).to(ref.dtype)
+        w = self.fusion_weights().to(ref)[None, :] * mask
+        empty = w.sum(1, keepdim=True) <= 0
+        w = torch.where(empty, mask, w)
+        w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+        probs = torch.zeros(b, self.n_classes, dtype=ref.dtype, device=ref.device)
+        for j, h in enumerate(HEADS):
+            if h in logits:
+                probs = probs + w[:, j:j + 1] * torch.softmax(logits[h], dim=-1)
+        return ModelOutput(logits, available, probs, w, aux_losses or {})
+
+
+def build_model(name: str, dims: FeatureDims, n_classes: int, config: ModelConfig) -> EmotionModel:
+    from avemotion.models import MODELS
+
+    return MODELS.get(name)(dims, n_classes, config)

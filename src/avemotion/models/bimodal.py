@@ -1,0 +1,220 @@
+"""The bimodal network of Liu, Feng & Li (2026), sections 2.2-3.2 (eqs. 8-21); see docs/method/model.md.
+
+audio tokens  X^a seq (T_a x D_a) --Linear (eq. 12)--+ positions --residual Conv1d--> A (T_a' x d_u)
+              clip vector (D_v)  --Linear (eq. 12)--> one extra token of A
+video frames  x_t (T_v x D_x), face mask --drop faceless frames--> RNN 128 (eq. 8) --> LSTM 256 (eqs. 9-11)
+              = X^b --Linear (eq. 12)--> V (T_v' x d_u)
+CMA (eqs. 13-14, MulT-style): Z_av = CM(q=A, kv=V), Z_va = CM(q=V, kv=A); X_m = [pool Z_av, pool Z_va] (eq. 15)
+G_phi (eqs. 16-17): r_a = G_a(X_m), r_v = G_v(X_m); L_REC = MSE(r_a, u_a) + MSE(r_v, u_v) (eq. 18)
+heads: y_m = H_m(X_m), y_a = H_a(u_a), y_v = H_v(u_v); decision fusion (eq. 19) in EmotionModel.decide.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from avemotion.config import ModelConfig
+from avemotion.models import MODELS
+from avemotion.models.base import EmotionModel, ModelOutput
+from avemotion.training.data import Batch, FeatureDims
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of (B, T, D) over the True positions of (B, T); zeros for rows without any."""
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+_PE_CACHE: dict[tuple[int, int, str], torch.Tensor] = {}
+
+
+def sinusoid(t: int, d: int, device: torch.device | None = None) -> torch.Tensor:
+    """Sinusoidal position encodings (t, d), as in the Transformer / MulT (cached)."""
+    key = (d, str(device))
+    if key not in _PE_CACHE or _PE_CACHE[key].shape[0] < t:
+        _PE_CACHE[key] = _sinusoid(max(t, 256), d, device)
+    return _PE_CACHE[key][:t]
+
+
+def _sinusoid(t: int, d: int, device: torch.device | None = None) -> torch.Tensor:
+    pos = torch.arange(t, device=device, dtype=torch.float32)[:, None]
+    i = torch.arange(0, d, 2, device=device, dtype=torch.float32)
+    angle = pos / torch.pow(10000.0, i / d)
+    pe = torch.zeros(t, d, device=device)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : d // 2])
+    return pe
+
+
+class AudioEncoder(nn.Module):
+    """Eq. 12 for audio: each X^a frame and the clip vector projected to d_u; one residual temporal conv."""
+
+    def __init__(self, seq_dim: int, vec_dim: int, d: int, dropout: float, use_vec: bool) -> None:
+        super().__init__()
+        self.seq_proj = nn.Linear(seq_dim, d) if seq_dim else None
+        self.conv = nn.Conv1d(d, d, kernel_size=3, padding=1) if seq_dim else None
+        self.vec_proj = nn.Linear(vec_dim, d) if (vec_dim and use_vec) else None
+        self.in_drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d)
+        self.d = d
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, masks = [], []
+        if self.vec_proj is not None and batch.audio_vec is not None:
+            tokens.append(self.vec_proj(self.in_drop(batch.audio_vec)).unsqueeze(1))
+            masks.append(batch.audio_vec_mask.unsqueeze(1))
+        if self.seq_proj is not None and batch.audio_seq is not None:
+            m = batch.audio_seq_mask
+            h = self.seq_proj(self.in_drop(batch.audio_seq))
+            h = h + sinusoid(h.shape[1], self.d, h.device)
+            h = h * m.unsqueeze(-1)  # padding is zero, as the conv's own padding: batching changes nothing
+            h = h + F.gelu(self.conv(h.transpose(1, 2)).transpose(1, 2))
+            tokens.append(h)
+            masks.append(m)
+        if not tokens:  # the store had audio but this model uses no column of it
+            raise ValueError("audio encoder without inputs")
+        return self.norm(torch.cat(tokens, 1)), torch.cat(masks, 1)
+
+
+class VideoEncoder(nn.Module):
+    """Eqs. 8-11: an RNN (s_t = tanh(U x_t + W s_{t-1}), O_t = tanh(V s_t)) followed by an LSTM, whose hidden
+    states h_t form X^b. Frames without a face are dropped before the recurrences (the state is carried
+    over them), so they cannot influence anything."""
+
+    def __init__(self, in_dim: int, rnn_hidden: int, lstm_hidden: int, d: int, dropout: float) -> None:
+        super().__init__()
+        self.in_drop = nn.Dropout(dropout)
+        self.rnn = nn.RNN(in_dim, rnn_hidden, batch_first=True, nonlinearity="tanh")
+        self.out = nn.Linear(rnn_hidden, rnn_hidden)  # V of eq. 8, g = tanh
+        self.lstm = nn.LSTM(rnn_hidden, lstm_hidden, batch_first=True)
+        self.proj = nn.Linear(lstm_hidden, d)  # eq. 12 for video: M_{X^b} X^b + a_{X^b}
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = mask.sum(1)
+        tmax = max(int(lengths.max()), 1)
+        if x.shape[0] == 1 and int(lengths[0]) > 0:  # one clip (inference): keep its face frames
+            if int(lengths[0]) < x.shape[1]:
+                x = x[:, mask[0]]
+            new_mask = torch.ones(1, tmax, dtype=torch.bool, device=x.device)
+        else:
+            # stable sort puts each clip's face frames first, in their original order
+            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)[:, :tmax]
+            x = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+            new_mask = torch.arange(tmax, device=x.device)[None, :] < lengths[:, None]
+            x = x * new_mask.unsqueeze(-1)
+        x = self.in_drop(x)
+        if bool((lengths == tmax).all()):
+            s, _ = self.rnn(x)
+            h, _ = self.lstm(torch.tanh(self.out(s)))
+        else:
+            lens = lengths.clamp_min(1).cpu()
+            packed = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
+            s, _ = self.rnn(packed)
+            s = s._replace(data=torch.tanh(self.out(s.data)))
+            h, _ = self.lstm(s)
+            h, _ = pad_packed_sequence(h, batch_first=True, total_length=tmax)
+        return self.norm(self.proj(h)), new_mask
+
+
+class CrossModalBlock(nn.Module):
+    """Eqs. 13-14 as in MulT: Z = X_q + W_o softmax(Q K^T / sqrt(d_k)) V with Q from the query modality and
+    K, V from the other (pre-LayerNorm), then Z + FFN(LN(Z))."""
+
+    def __init__(self, d: int, attn_dim: int, heads: int, ffn_mult: int, dropout: float) -> None:
+        super().__init__()
+        if attn_dim % heads:
+            raise ValueError(f"attn_dim ({attn_dim}) must be divisible by attn_heads ({heads})")
+        self.heads = heads
+        self.ln_q, self.ln_kv, self.ln_ff = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q, self.k, self.v = nn.Linear(d, attn_dim), nn.Linear(d, attn_dim), nn.Linear(d, attn_dim)
+        self.o = nn.Linear(attn_dim, d)
+        self.ff = nn.Sequential(nn.Linear(d, ffn_mult * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_mult * d, d))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, xq: torch.Tensor, xkv: torch.Tensor, kv_mask: torch.Tensor) -> torch.Tensor:
+        b, tq, _ = xq.shape
+        tk = xkv.shape[1]
+        h = self.heads
+        q = self.q(self.ln_q(xq)).view(b, tq, h, -1).transpose(1, 2)
+        kv = self.ln_kv(xkv)
+        k = self.k(kv).view(b, tk, h, -1).transpose(1, 2)
+        v = self.v(kv).view(b, tk, h, -1).transpose(1, 2)
+        # a clip without any key (the other modality absent) attends to position 0; its fused output is unused
+        safe = kv_mask.clone()
+        safe[:, 0] |= ~kv_mask.any(1)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=safe[:, None, None, :])
+        z = xq + self.drop(self.o(attn.transpose(1, 2).reshape(b, tq, -1)))
+        return z + self.drop(self.ff(self.ln_ff(z)))
+
+
+def _head(d_in: int, d_hidden: int, n: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, d_hidden), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(d_hidden, n))
+
+
+@MODELS.register("bimodal")
+class BimodalModel(EmotionModel):
+    """The paper's model. With one modality only (``--modality audio|video``) it is that branch and its head."""
+
+    def __init__(self, dims: FeatureDims, n_classes: int, config: ModelConfig) -> None:
+        super().__init__(dims, n_classes, config)
+        d, p = config.proj_dim, config.dropout
+        self.audio = AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector) if dims.has_audio else None
+        if self.audio is not None and self.audio.seq_proj is None and self.audio.vec_proj is None:
+            raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
+        self.video = (VideoEncoder(dims.video, config.rnn_hidden, config.lstm_hidden, d, p)
+                      if dims.has_video else None)
+        self.norm_a = nn.LayerNorm(d) if self.audio is not None else None
+        self.norm_v = nn.LayerNorm(d) if self.video is not None else None
+        self.head_a = _head(d, d, n_classes, p) if self.audio is not None else None
+        self.head_v = _head(d, d, n_classes, p) if self.video is not None else None
+        self.bimodal = self.audio is not None and self.video is not None
+        if self.bimodal:
+            if config.cross_modal_attention:
+                self.cma_av = CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, p)
+                self.cma_va = CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, p)
+                self.norm_m = nn.LayerNorm(2 * d)
+            self.head_m = _head(2 * d, d, n_classes, p)
+            if config.reconstruction:
+                self.rec_a = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, d))
+                self.rec_v = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, d))
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        logits: dict[str, torch.Tensor] = {}
+        available: dict[str, torch.Tensor] = {}
+        aux: dict[str, torch.Tensor] = {}
+        if self.audio is not None:
+            a_tok, a_mask = self.audio(batch)
+            u_a = self.norm_a(masked_mean(a_tok, a_mask))
+            logits["audio"] = self.head_a(u_a)
+            available["audio"] = a_mask.any(1)
+        if self.video is not None:
+            v_tok, v_mask = self.video(batch.video_seq, batch.video_mask)
+            u_v = self.norm_v(masked_mean(v_tok, v_mask))
+            logits["video"] = self.head_v(u_v)
+            available["video"] = v_mask.any(1)
+        if self.bimodal:
+            both = available["audio"] & available["video"]
+            if self.config.cross_modal_attention:
+                z_av = self.cma_av(a_tok, v_tok, v_mask)  # audio queries, video keys/values
+                z_va = self.cma_va(v_tok, a_tok, a_mask)  # video queries, audio keys/values
+                x_m = self.norm_m(torch.cat([masked_mean(z_av, a_mask), masked_mean(z_va, v_mask)], -1))  # eq. 15
+            else:  # ablation "w/o CMA": concatenated unimodal representations
+                x_m = torch.cat([u_a, u_v], -1)
+            logits["fused"] = self.head_m(x_m)
+            available["fused"] = both
+            if self.config.reconstruction and self.training:  # L_REC is a training loss only
+                t_a, t_v = (u_a.detach(), u_v.detach()) if self.config.detach_rec_targets else (u_a, u_v)
+                err = ((self.rec_a(x_m) - t_a) ** 2).mean(1) + ((self.rec_v(x_m) - t_v) ** 2).mean(1)
+                w = both.to(err.dtype)
+                aux["rec"] = (err * w).sum() / w.sum().clamp_min(1.0)
+        return self.decide(logits, available, aux)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+

@@ -1,0 +1,360 @@
+"""The training loop: AdamW, early stopping on validation UA, seeded, deterministic on CPU, resumable.
+
+Run folder layout (``RUNDIR``)::
+
+    config.yaml           effective config            run.json      model, modality, store, config hash
+    splits.json           the folds (clip ids)        metrics.json  pooled + per-fold metrics, latency
+    folds/k/state.*       last-epoch training state of an unfinished fold (model, best model, AdamW, RNG)
+    folds/k/model.*       the fold's best model       folds/k/result.json  its test predictions (= done)
+    final/state.*         state of the final model's training (``final_model: all``)
+    model.*               the model ``avemotion predict`` uses
+    predictions.csv  confusion.png
+
+A rerun with the same config skips finished folds and resumes an unfinished one from its last epoch: the
+training RNG state is checkpointed too, so an interrupted run ends with exactly the result of an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avemotion.config import Config
+from avemotion.data.store import FeatureStore
+from avemotion.errors import AvemotionError
+from avemotion.labels import LabelSet, get_label_set
+from avemotion.models.base import HEADS, EmotionModel, build_model
+from avemotion.training.checkpoint import ModelBundle, checkpoint_exists, load_checkpoint, load_state_checked, save_checkpoint
+from avemotion.training.data import ClipSet, FeatureDims, FeatureSelection, Standardizer, collate, iterate_batches
+from avemotion.training.losses import total_loss
+from avemotion.training.metrics import compute_metrics
+from avemotion.training.splits import Fold, Splits, make_splits
+from avemotion.utils.atomic import atomic_write_json
+from avemotion.utils.progress import log, progress
+
+EpochHook = Callable[[str, int], None]  # (stage name e.g. "fold 0" / "final", finished epoch index)
+
+
+# --- predictions ----------------------------------------------------------------------------------------
+@dataclass
+class Predictions:
+    probs: np.ndarray  # (N, C)
+    head_probs: dict[str, np.ndarray]  # head -> (N, C), NaN rows where the head is unavailable
+    weights: np.ndarray  # (N, 3)
+    contributions: np.ndarray  # (N, 3)
+
+    def to_dict(self) -> dict:
+        return {"probs": self.probs.tolist(), "weights": self.weights.tolist(),
+                "contributions": self.contributions.tolist(),
+                "head_probs": {h: np.where(np.isnan(p), None, p).tolist() for h, p in self.head_probs.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Predictions:
+        return cls(np.asarray(d["probs"], np.float64), {h: np.asarray(p, dtype=np.float64) for h, p in
+                                                         d["head_probs"].items()},
+                   np.asarray(d["weights"], np.float64), np.asarray(d["contributions"], np.float64))
+
+
+@torch.no_grad()
+def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Standardizer | None,
+                  batch_size: int = 64) -> Predictions:
+    model.eval()
+    probs, weights, contrib = [], [], []
+    heads: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
+    for start in range(0, len(clips), batch_size):
+        out = model(collate(clips[start:start + batch_size], dims, std))
+        probs.append(out.probs.double().numpy())
+        weights.append(out.weights.double().numpy())
+        contrib.append(out.contributions().double().numpy())
+        hp = out.head_probs()
+        for h in HEADS:
+            if h in hp:
+                p = hp[h].double().numpy().copy()
+                p[~out.available[h].numpy()] = np.nan
+            else:
+                p = np.full_like(probs[-1], np.nan)
+            heads[h].append(p)
+    return Predictions(np.concatenate(probs), {h: np.concatenate(v) for h, v in heads.items()},
+                       np.concatenate(weights), np.concatenate(contrib))
+
+
+# --- one training run (a fold, or the final model) ------------------------------------------------------
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    sd = opt.state_dict()
+    tensors = {}
+    for pid, st in sd["state"].items():
+        for name, value in st.items():
+            tensors[f"opt.{pid}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return tensors, sd["param_groups"]
+
+
+def _optimizer_restore(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _evaluate_ua(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: FeatureDims, std: Standardizer,
+                 batch_size: int) -> tuple[float, float]:
+    preds = predict_clips(model, clipset.subset(idx), dims, std, batch_size)
+    y = clipset.labels[idx]
+    m = compute_metrics(y, preds.probs.argmax(1), None, clipset.label_names, np.zeros(len(clipset.label_names)))
+    nll = float(-np.log(np.clip(preds.probs[np.arange(len(y)), y], 1e-8, None)).mean())
+    return m["ua"], nll
+
+
+def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, train_idx: np.ndarray,
+        val_idx: np.ndarray | None, workdir: Path, stage: str, seed: int, epochs: int | None = None,
+        on_epoch_end: EpochHook | None = None) -> tuple[EmotionModel, Standardizer, dict]:
+    """Train one model; early stopping on validation UA when ``val_idx`` is given, else ``epochs`` epochs.
+
+    The state after every epoch goes to ``workdir/state.*``; when it exists, training resumes from it.
+    """
+    tc = config.train
+    n_epochs = epochs or tc.epochs
+    std = Standardizer.fit(clipset.subset(train_idx), dims, tc.max_abs_z)
+    torch.manual_seed(seed)
+    model = build_model(model_name, dims, len(clipset.label_names), config.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    best_state = copy.deepcopy(model.state_dict())
+    track = {"epoch": 0, "best_ua": -1.0, "best_loss": float("inf"), "best_epoch": -1, "bad": 0, "history": []}
+    state_stem = workdir / "state"
+    if checkpoint_exists(state_stem):
+        tensors, meta = load_checkpoint(state_stem)
+        load_state_checked(model, tensors, state_stem.with_suffix(".safetensors"), "model.")
+        best_model = build_model(model_name, dims, len(clipset.label_names), config.model)
+        load_state_checked(best_model, tensors, state_stem.with_suffix(".safetensors"), "best.")
+        best_state = best_model.state_dict()
+        _optimizer_restore(opt, tensors, meta["param_groups"])
+        torch.set_rng_state(tensors["rng"])
+        track = meta["track"]
+        log(f"{stage}: resuming after epoch {track['epoch']}")
+    bar = progress(total=n_epochs, initial=track["epoch"], desc=stage, unit="epoch")
+    while track["epoch"] < n_epochs and (val_idx is None or track["bad"] < tc.patience):
+        epoch = track["epoch"]
+        gen = torch.Generator().manual_seed(seed * 100003 + epoch)
+        model.train()
+        losses = []
+        for batch in iterate_batches(clipset, train_idx, tc.batch_size, dims, std, gen):
+            out = model(batch)
+            loss, _ = total_loss(out, batch.labels, config.model)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+        entry = {"epoch": epoch, "loss": float(np.mean(losses))}
+        if val_idx is not None:
+            ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
+            entry.update(val_ua=ua, val_loss=vloss)
+            if ua > track["best_ua"] + 1e-9 or (abs(ua - track["best_ua"]) <= 1e-9 and vloss < track["best_loss"]):
+                track.update(best_ua=ua, best_loss=vloss, best_epoch=epoch, bad=0)
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                track["bad"] += 1
+        else:
+            best_state = copy.deepcopy(model.state_dict())
+            track["best_epoch"] = epoch
+        track["history"].append(entry)
+        track["epoch"] = epoch + 1
+        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        tensors.update({f"best.{k}": v for k, v in best_state.items()})
+        opt_t, groups = _optimizer_tensors(opt)
+        tensors.update(opt_t)
+        tensors["rng"] = torch.get_rng_state()
+        save_checkpoint(state_stem, tensors, {"kind": "state", "stage": stage, "track": track, "param_groups": groups})
+        bar.update(1)
+        post = {"loss": f"{entry['loss']:.3f}"}
+        if val_idx is not None:
+            post.update(val_ua=f"{entry['val_ua']:.3f}", best=f"{track['best_ua']:.3f}@{track['best_epoch'] + 1}")
+        bar.set_postfix(post)
+        if on_epoch_end is not None:
+            on_epoch_end(stage, epoch)
+    bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    return model, std, track
+
+
+# --- the whole run --------------------------------------------------------------------------------------
+def resolve_label_set(store: FeatureStore) -> LabelSet:
+    """The store's label set (with its grades) when it names a known one with the same labels; otherwise the
+    store's labels in store order, grades evenly spaced in [0, 1]."""
+    labels = store.labels
+    name = store.meta.get("label_set")
+    if isinstance(name, str):
+        try:
+            known = get_label_set(name)
+            if list(known.labels) == labels:
+                return known
+        except KeyError:
+            pass
+    return LabelSet(name=name if isinstance(name, str) else "store", labels=tuple(labels))
+
+
+def _run_hash(config: Config, model_name: str, store: FeatureStore) -> str:
+    relevant = {"model_name": model_name, "model": config.model.model_dump(mode="json"),
+                "train": config.train.model_dump(mode="json"),
+                "extractors": config.audio.extractors, "store": store.meta.get("config_hash"),
+                "labels": store.labels}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunResult:
+    metrics: dict
+    rundir: Path
+
+
+def run_training(features: str | Path, rundir: str | Path, config: Config, model_name: str | None = None,
+                 on_epoch_end: EpochHook | None = None) -> RunResult:
+    from avemotion.training.report import write_report
+
+    t_start = time.perf_counter()
+    model_name = model_name or config.model.name
+    if model_name != config.model.name:
+        config = config.with_overrides({"model.name": model_name})
+    rundir = Path(rundir)
+    store = FeatureStore(features)
+    label_set = resolve_label_set(store)
+    run_hash = _run_hash(config, model_name, store)
+    run_json = rundir / "run.json"
+    if run_json.is_file():
+        old = json.loads(run_json.read_text())
+        if old.get("run_hash") != run_hash:
+            raise AvemotionError("this folder holds a run with another config, model or feature store; "
+                                 "choose a new --out or delete it to start over", rundir)
+    rundir.mkdir(parents=True, exist_ok=True)
+    config.save(rundir / "config.yaml")
+    records, feats = store.load_all()
+    selection = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root)
+    clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root)
+    if len(clipset) < len(records):
+        log(f"note: {len(records) - len(clipset)} clips have no {config.train.modality!r} features and are left out")
+    del feats
+    dims = selection.dims
+    atomic_write_json(run_json, {"run_hash": run_hash, "model": model_name, "modality": config.train.modality,
+                                 "features": str(Path(features).resolve()), "labels": list(label_set.labels),
+                                 "label_set": label_set.name, "dims": dims.to_dict(), "n_clips": len(clipset),
+                                 "selection": selection.to_dict()})
+    splits_path = rundir / "splits.json"
+    if splits_path.is_file():
+        splits = Splits.load(splits_path)
+        listed = {c for f in splits.folds for c in (*f.train, *f.val, *f.test)}
+        if not listed <= set(clipset.clip_ids):
+            raise AvemotionError("splits.json names clips the feature store no longer has; delete it", splits_path)
+    else:
+        splits = make_splits(clipset.clip_ids, clipset.labels, clipset.speakers, config.train)
+        splits.save(splits_path)
+    log(f"{len(clipset)} clips, {len(label_set)} classes, modality {config.train.modality}, dims {dims.to_dict()}; "
+        f"{splits.describe()}")
+    for note in splits.notes:
+        log(f"note: {note}")
+
+    prev_threads = torch.get_num_threads()
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        pos = {c: i for i, c in enumerate(clipset.clip_ids)}
+        fold_results = []
+        for fold in splits.folds:
+            fold_results.append(_run_fold(fold, splits, pos, model_name, config, clipset, dims, selection,
+                                          label_set, rundir, on_epoch_end))
+        bundle = _final_model(config, model_name, clipset, dims, selection, label_set, rundir, fold_results,
+                              on_epoch_end)
+        latency = measure_latency(bundle.model, clipset, dims, bundle.standardizer)
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det)
+    metrics = write_report(rundir, clipset, label_set, fold_results, config, model_name, splits, latency,
+                           time.perf_counter() - t_start)
+    return RunResult(metrics, rundir)
+
+
+def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, config: Config, clipset: ClipSet,
+              dims: FeatureDims, selection: FeatureSelection, label_set: LabelSet, rundir: Path,
+              on_epoch_end: EpochHook | None) -> dict:
+    fdir = rundir / "folds" / str(fold.index)
+    result_path = fdir / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text())
+    fdir.mkdir(parents=True, exist_ok=True)
+    idx = {k: np.asarray([pos[c] for c in getattr(fold, k)], dtype=np.int64) for k in ("train", "val", "test")}
+    same_val = set(fold.val) == set(fold.train)
+    model, std, track = fit(model_name, config, clipset, dims, idx["train"], idx["val"], fdir,
+                            f"fold {fold.index + 1}/{len(splits.folds)}", config.train.seed + 1000 * fold.index,
+                            on_epoch_end=on_epoch_end)
+    bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
+                         {"fold": fold.index, "best_epoch": track["best_epoch"], "val_ua": track["best_ua"]})
+    bundle.save(fdir / "model")
+    preds = predict_clips(model, clipset.subset(idx["test"]), dims, std, config.train.batch_size)
+    result = {"fold": fold.index, "test": fold.test, "y_true": clipset.labels[idx["test"]].tolist(),
+              "best_epoch": track["best_epoch"], "epochs_run": track["epoch"], "val_ua": track["best_ua"],
+              "val_is_train": same_val, "history": track["history"], "predictions": preds.to_dict()}
+    atomic_write_json(result_path, result)
+    for suffix in (".safetensors", ".json"):
+        (fdir / "state").with_suffix(suffix).unlink(missing_ok=True)
+    return result
+
+
+def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: FeatureDims, selection: FeatureSelection,
+                 label_set: LabelSet, rundir: Path, fold_results: list[dict], on_epoch_end: EpochHook | None
+                 ) -> ModelBundle:
+    if checkpoint_exists(rundir / "model"):
+        return ModelBundle.load(rundir / "model")
+    if config.train.final_model == "best_fold":
+        best = max(fold_results, key=lambda r: r["val_ua"])
+        src = rundir / "folds" / str(best["fold"]) / "model"
+        for suffix in (".safetensors", ".json"):
+            shutil.copyfile(src.with_suffix(suffix), (rundir / ".model.tmp").with_suffix(suffix))
+        for suffix in (".safetensors", ".json"):
+            (rundir / ".model.tmp").with_suffix(suffix).replace((rundir / "model").with_suffix(suffix))
+        return ModelBundle.load(rundir / "model")
+    # retrain on every clip for the median number of epochs the folds needed (no data left for validation)
+    epochs = int(np.median([r["best_epoch"] + 1 for r in fold_results])) if fold_results else config.train.epochs
+    epochs = max(1, epochs)
+    fdir = rundir / "final"
+    fdir.mkdir(parents=True, exist_ok=True)
+    all_idx = np.arange(len(clipset))
+    model, std, track = fit(model_name, config, clipset, dims, all_idx, None, fdir, "final model",
+                            config.train.seed + 999_983, epochs=epochs, on_epoch_end=on_epoch_end)
+    bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
+                         {"fold": "all", "epochs": epochs})
+    bundle.save(rundir / "model")
+    shutil.rmtree(fdir, ignore_errors=True)
+    return bundle
+
+
+@torch.no_grad()
+def measure_latency(model: EmotionModel, clipset: ClipSet, dims: FeatureDims, std: Standardizer,
+                    n: int = 100) -> dict:
+    """Per-clip model latency, batch 1, one thread, inputs already collated (model alone, as in Table 3)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.eval()
+        batches = [collate([clipset.features[i % len(clipset)]], dims, std) for i in range(min(n, max(len(clipset), 1)))]
+        for b in batches[:5]:
+            model(b)
+        t0 = time.perf_counter()
+        for b in batches:
+            model(b)
+        ms = (time.perf_counter() - t0) * 1000 / len(batches)
+    finally:
+        torch.set_num_threads(prev)
+    return {"ms_per_clip": ms, "clips": len(batches), "threads": 1, "batch": 1}

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from avemotion.config import ModelConfig
+from avemotion.data.features import ClipFeatures
+from avemotion.models import MODELS
+from avemotion.models.base import build_model
+from avemotion.training.data import FeatureDims, collate
+from avemotion.training.losses import total_loss
+from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
+
+quiet_torch()
+
+
+def _model(dims: FeatureDims = DIMS, **over: object):
+    cfg = tiny_config(**{f"model.{k}": v for k, v in over.items()}).model
+    torch.manual_seed(0)
+    return build_model("bimodal", dims, 4, cfg)
+
+
+def test_registered() -> None:
+    assert "bimodal" in MODELS.names()
+
+
+def test_shapes_weights_and_missing_modality() -> None:
+    clips, labels = toy_clips(6)
+    clips[1] = ClipFeatures("faceless", clips[1].audio_seq, clips[1].audio_vec, clips[1].video_seq,
+                            np.zeros(clips[1].video_seq.shape[0], bool))
+    clips[2] = ClipFeatures("video-only", None, None, clips[2].video_seq, clips[2].video_mask)
+    model = _model().eval()
+    out = model(collate(clips, DIMS, None, labels))
+    assert out.probs.shape == (6, 4)
+    torch.testing.assert_close(out.probs.sum(1), torch.ones(6))
+    torch.testing.assert_close(out.weights.sum(1), torch.ones(6))
+    c = ModelConfig()
+    # both modalities: eq. 19 weights (1, beta, chi) / (1 + beta + chi)
+    torch.testing.assert_close(out.weights[0], torch.tensor([1, c.beta, c.chi]) / (1 + c.beta + c.chi))
+    torch.testing.assert_close(out.weights[1], torch.tensor([0.0, 1.0, 0.0]))  # no face: audio head only
+    torch.testing.assert_close(out.weights[2], torch.tensor([0.0, 0.0, 1.0]))  # no audio: video head only
+    torch.testing.assert_close(out.weights[4], torch.tensor([0.0, 1.0, 0.0]))  # audio-only clip
+    contrib = out.contributions().detach()
+    torch.testing.assert_close(contrib.sum(1), torch.ones(6))
+    assert float(contrib[1, 0]) == 0 and float(contrib[1, 2]) == 0
+
+
+def test_decision_fusion_formula() -> None:
+    model = _model().eval()
+    clips, labels = toy_clips(3)
+    out = model(collate(clips[:3], DIMS, None, labels[:3]))
+    hp = out.head_probs()
+    b, x = 0.6, 0.4
+    expected = (hp["fused"][0] + b * hp["audio"][0] + x * hp["video"][0]) / (1 + b + x)
+    torch.testing.assert_close(out.probs[0], expected)
+    no_fusion = _model(decision_fusion=False).eval()
+    out2 = no_fusion(collate(clips[:3], DIMS, None))
+    torch.testing.assert_close(out2.probs[0], out2.head_probs()["fused"][0])
+
+
+def test_masked_frames_do_not_change_the_output() -> None:
+    model = _model().eval()
+    clips, _ = toy_clips(4)
+    clip = clips[0]
+    assert not clip.video_mask.all()
+    base = model(collate([clip], DIMS, None)).probs
+    # new garbage in the faceless frames
+    vid = clip.video_seq.copy()
+    vid[~clip.video_mask] = 1e3
+    changed = ClipFeatures(clip.clip_id, clip.audio_seq, clip.audio_vec, vid, clip.video_mask)
+    torch.testing.assert_close(model(collate([changed], DIMS, None)).probs, base)
+    # extra faceless frames inserted in the middle and at the end
+    t = clip.video_seq.shape[0]
+    extra = np.full((3, vid.shape[1]), -77.0, np.float32)
+    vid2 = np.concatenate([clip.video_seq[: t // 2], extra, clip.video_seq[t // 2:], extra])
+    mask2 = np.concatenate([clip.video_mask[: t // 2], np.zeros(3, bool), clip.video_mask[t // 2:], np.zeros(3, bool)])
+    longer = ClipFeatures(clip.clip_id, clip.audio_seq, clip.audio_vec, vid2, mask2)
+    torch.testing.assert_close(model(collate([longer], DIMS, None)).probs, base)
+
+
+def test_batching_and_padding_do_not_change_predictions() -> None:
+    model = _model().eval()
+    clips, _ = toy_clips(7)
+    batched = model(collate(clips, DIMS, None)).probs
+    single = torch.cat([model(collate([c], DIMS, None)).probs for c in clips])
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["ce", "l1"])
+def test_gradients_reach_every_parameter(loss: str) -> None:
+    model = _model(dropout=0.0, loss=loss).train()
+    clips, labels = toy_clips(8)
+    batch = collate(clips, DIMS, None, labels)
+    out = model(batch)
+    assert "rec" in out.aux_losses and float(out.aux_losses["rec"].detach()) > 0
+    total, parts = total_loss(out, batch.labels, model.config)
+    total.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
+               or float(p.grad.abs().sum()) == 0]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("over", [{"cross_modal_attention": False}, {"reconstruction": False}, {"clip_vector": False}])
+def test_ablation_switches(over: dict) -> None:
+    model = _model(**over).train()
+    clips, labels = toy_clips(5)
+    out = model(collate(clips, DIMS, None, labels))
+    assert ("rec" in out.aux_losses) == over.get("reconstruction", True)
+    total_loss(out, torch.as_tensor(labels), model.config)[0].backward()
+
+
+@pytest.mark.parametrize("dims,heads", [(FeatureDims(12, 40, 0), {"audio"}), (FeatureDims(0, 0, 10), {"video"})])
+def test_unimodal_models(dims: FeatureDims, heads: set) -> None:
+    model = _model(dims).eval()
+    clips, _ = toy_clips(4)
+    if not dims.has_audio:
+        clips = [ClipFeatures(c.clip_id, None, None, c.video_seq, c.video_mask) for c in clips if c.video_seq is not None]
+    out = model(collate(clips, dims, None))
+    assert set(out.logits) == heads
+    torch.testing.assert_close(out.probs, out.head_probs()[heads.pop()])
+
+
+def test_tiny_problem_is_learned() -> None:
+    """4 classes; audio holds one bit, video the other: fusion must learn both (chance 0.25)."""
+    from avemotion.training.data import Standardizer
+
+    clips, labels = toy_clips(120, seed=1, signal=2.0)
+    test_clips, test_labels = toy_clips(60, seed=2, signal=2.0)
+    model = _model(dropout=0.1)
+    std = Standardizer.fit(clips, DIMS)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(25):
+        model.train()
+        order = torch.randperm(len(clips), generator=gen).tolist()
+        for s in range(0, len(order), 20):
+            idx = order[s:s + 20]
+            batch = collate([clips[i] for i in idx], DIMS, std, [labels[i] for i in idx])
+            loss, _ = total_loss(model(batch), batch.labels, model.config)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        out = model(collate(test_clips, DIMS, std, test_labels))
+    acc = float((out.probs.argmax(1) == torch.as_tensor(test_labels)).float().mean())
+    both = torch.as_tensor([c.video_seq is not None for c in test_clips])
+    acc_av = float((out.probs.argmax(1) == torch.as_tensor(test_labels))[both].float().mean())
+    assert acc > 0.7 and acc_av > 0.85, (acc, acc_av)
