@@ -19,6 +19,7 @@ from avemotion.utils.progress import set_quiet
 #: sub-command modules, in the order ``--help`` lists them
 COMMAND_MODULES = [
     "demo",
+    "make_corpus",
     "probe",
     "version",
 ]

@@ -14,13 +14,14 @@ so a corpus is identical whatever the number of workers or the order of generati
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -228,11 +229,8 @@ def render_clip(spec: ClipSpec, params: CorpusParams) -> Clip:
     noise_sd = float(rng.uniform(0.5, 2.0))
     frames = np.empty((n_frames, params.height, params.width, 3), np.uint8)
     for i in range(n_frames):
-        noise = rng.standard_normal((params.height, params.width, 3), dtype=np.float32) * noise_sd
-        frame = rig.render(weights[i], tuple(head[i]), noise=noise)
-        if brightness != 1.0:
-            frame = np.clip(frame.astype(np.float32) * brightness + 0.5, 0, 255).astype(np.uint8)
-        frames[i] = frame
+        noise = rng.standard_normal((params.height, params.width, 1), dtype=np.float32) * np.float32(noise_sd)
+        frames[i] = rig.render(weights[i], tuple(head[i]), noise=noise, gain=brightness)
     info = {"intensity": intensity, "f0_hz": vp.f0_hz, "level_db": vp.level_db, "tempo": vp.tempo}
     return Clip(frames, utt.audio, params.fps, params.sample_rate, info)
 
@@ -251,6 +249,23 @@ def _init_worker(landmarks: np.ndarray) -> None:
     face_mod.source_landmarks.cache_clear()
     # seed this process's cache with the parent's FaceMesh result (no mediapipe in the workers)
     face_mod.source_landmarks = functools.lru_cache(maxsize=1)(lambda: landmarks)  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Worker processes inherit the environment at start: one BLAS/OpenMP thread each (the pool is the
+    parallelism; more threads only oversubscribe the cores)."""
+    keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _work(spec: ClipSpec, params: CorpusParams, out: str) -> str:
@@ -318,7 +333,7 @@ def generate_corpus(out: str | Path, params: CorpusParams, workers: int = 2,
         else:
             landmarks = face_mod.source_landmarks()
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+            with _single_threaded_children(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                      initargs=(landmarks,)) as pool:
                 futures = [pool.submit(_work, s, params, str(out)) for s in todo]
                 for fut in as_completed(futures):

@@ -132,9 +132,22 @@ class FaceRig:
         px = lin[0, 0] * qx + lin[0, 1] * qy + self.trans[0]
         py = lin[1, 0] * qx + lin[1, 1] * qy + self.trans[1]
         self.px, self.py = px, py
-        self._linear = [i for i, name in enumerate(BASIS_NAMES) if name != "lid_close"]
-        self.basis = np.stack([self._basis(BASIS_NAMES[i], px, py) for i in self._linear]).astype(np.float32)
+        # smooth fields (brows, lids, cheeks, mouth corners, nose) are evaluated at half resolution and
+        # upsampled; the seam fields (lip closure, jaw drop) at full resolution around the mouth only
+        self._smooth = [i for i, name in enumerate(BASIS_NAMES) if name not in ("lid_close", "jaw", "lip_close")]
+        self._seam = [BASIS_NAMES.index("jaw"), BASIS_NAMES.index("lip_close")]
+        hx, hy = np.meshgrid(np.arange(w // 2) * 2 + 0.5, np.arange(h // 2) * 2 + 0.5)
+        hpx = lin[0, 0] * hx + lin[0, 1] * hy + self.trans[0]
+        hpy = lin[1, 0] * hx + lin[1, 1] * hy + self.trans[1]
+        basis = np.stack([self._basis(BASIS_NAMES[i], hpx, hpy) for i in self._smooth])  # (K, 2, h/2, w/2)
+        # (K, h/2*w/2*2): one matrix-vector product per frame gives the (h/2, w/2, 2) field
+        self.basis_flat = np.ascontiguousarray(basis.transpose(0, 2, 3, 1).reshape(len(self._smooth), -1),
+                                               dtype=np.float32)
         self._jaw_setup(px, py)
+        r0, r1, c0, c1 = self.mouth_roi
+        seam = np.stack([self._basis(BASIS_NAMES[i], px[r0:r1, c0:c1], py[r0:r1, c0:c1]) for i in self._seam])
+        self.seam_flat = np.ascontiguousarray(seam.transpose(0, 2, 3, 1).reshape(len(self._seam), -1),
+                                              dtype=np.float32)
         self._lid_setup(px, py)
         # head mask and pivot in canvas coordinates
         inv = np.linalg.inv(lin)
@@ -145,7 +158,7 @@ class FaceRig:
         r = np.sqrt(((qx - fc[0]) / (1.45 * half_w)) ** 2 + ((qy - fc[1]) / (1.55 * half_h)) ** 2)
         self.head_w = (1.0 - _smoothstep((r - 0.85) / 0.5)).astype(np.float32)
         self.pivot = self.to_canvas(lm[CHIN]) + np.array([0.0, 0.25 * half_h])
-        self.u_canvas = self.u / scale
+        self.u_canvas = float(self.u / scale)
         # side light: multiplicative gradient across the canvas
         d = (np.cos(identity.light_angle) * (qx - w / 2) + np.sin(identity.light_angle) * (qy - h / 2)) / w
         self.light = (1.0 + identity.light * 2 * d).astype(np.float32)[..., None]
@@ -242,10 +255,17 @@ class FaceRig:
         rows = np.where((np.abs(py - lo) < 0.5 * self.u).any(axis=1))[0]
         cols = np.where((inside > 0.05).any(axis=0))[0]
         if rows.size == 0 or cols.size == 0:
-            self.jaw_roi = None
-            return
+            raise NoFaceFound("mouth region outside the frame; use a smaller crop", "synthetic face")
         r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
         self.jaw_roi = (r0, r1, c0, c1)
+        # where the lip-closure and jaw fields are non-zero: around the mouth, down to below the chin
+        u, chin_y = self.u, self.lm[CHIN, 1]
+        env = self._mouth_env_x(px, widen=1.15, pw=2.0)
+        region = (env > 2e-3) & (py > lo - 1.2 * u) & (py < chin_y + 1.3 * u)
+        rr, cc = np.where(region.any(axis=1))[0], np.where(region.any(axis=0))[0]
+        self.mouth_roi = (rr[0], rr[-1] + 1, cc[0], cc[-1] + 1)
+        m = 20
+        self.blend_roi = (max(r0 - m, 0), min(r1 + m, self.height), max(c0 - m, 0), min(c1 + m, self.width))
         up = self._lip_line(UPPER_INNER_LIP, px)
         mid = 0.5 * (up + lo)
         # where closed lips meet: a thin dark line (the lip seam)
@@ -286,58 +306,70 @@ class FaceRig:
             sy = np.where((py >= y0) & (py < edge - lash), skin, 0.0)
             sy = np.where((py >= edge - lash) & (py <= edge), -drop, sy)
             # the field is in source coordinates; the canvas may be rotated/mirrored: move along source y
-            field_[1, r0:r1, c0:c1] += sy
+            field_[r0:r1, c0:c1, 1] += sy
 
     # --- rendering -----------------------------------------------------------------------------------
     def render(self, weights: np.ndarray, head: tuple[float, float, float, float],
-               noise: np.ndarray | None = None) -> np.ndarray:
+               noise: np.ndarray | None = None, gain: float = 1.0) -> np.ndarray:
         """One RGB uint8 frame. ``weights``: activation per BASIS_NAMES; ``head``: (dx, dy) in inter-ocular
-        units, roll in degrees, log-scale; ``noise``: optional (H, W, 3) float32 sensor noise."""
+        units, roll in degrees, log-scale; ``noise``: optional (H, W, 1 or 3) float32 sensor noise;
+        ``gain``: overall brightness."""
         weights = np.asarray(weights, np.float32)
-        field_ = np.tensordot(weights[self._linear], self.basis, axes=(0, 0))  # (2, H, W)
+        h, w = self.height, self.width
+        half = (weights[self._smooth] @ self.basis_flat).reshape(h // 2, w // 2, 2)
+        field_ = cv2.resize(half, (w, h), interpolation=cv2.INTER_LINEAR)
+        r0, r1, c0, c1 = self.mouth_roi
+        field_[r0:r1, c0:c1] += (weights[self._seam] @ self.seam_flat).reshape(r1 - r0, c1 - c0, 2)
         closure = float(np.clip(weights[BASIS_NAMES.index("lid_close")], 0.0, 1.0))
         if closure > 0.01:
             self._lid_field(field_, closure)
-        # mouth interior where the jaw opened a gap (in pre-head canvas coordinates)
-        mask = None
-        jaw = float(weights[BASIS_NAMES.index("jaw")])
-        close = float(weights[BASIS_NAMES.index("lip_close")])
-        if (jaw > 0.02 or close > 0.05) and self.jaw_roi is not None:
-            r0, r1, c0, c1 = self.jaw_roi
-            m = np.zeros((r1 - r0, c1 - c0), np.float32)
-            if jaw > 0.02:
-                d = self.jaw_dy
-                band = jaw * self.jaw_span
-                m += (1.0 / (1.0 + np.exp(-(d - 0.3) / 0.6)) * 1.0 / (1.0 + np.exp(-(band - d - 0.3) / 0.6))
-                      * self.jaw_inside)
-            if close > 0.05:
-                m += 0.55 * min(close, 1.0) * self.seam
-            mask = np.zeros((self.height, self.width), np.float32)
-            mask[r0:r1, c0:c1] = np.minimum(m, 1.0)
+        mask = self._mouth_mask(float(weights[BASIS_NAMES.index("jaw")]),
+                                float(weights[BASIS_NAMES.index("lip_close")]))
         # head pose: backward map q' = q + w(q) (T^-1 q - q), T = rotate/scale about the pivot, then shift
-        dx, dy, roll, log_s = head
+        dx, dy, roll, log_s = (float(v) for v in head)
         ang = np.deg2rad(-roll)
-        s = np.exp(-log_s)
-        cos, sin = np.cos(ang) * s, np.sin(ang) * s
-        ux, uy = self.qx - self.pivot[0] - dx * self.u_canvas, self.qy - self.pivot[1] - dy * self.u_canvas
-        tx = cos * ux - sin * uy + self.pivot[0]
-        ty = sin * ux + cos * uy + self.pivot[1]
-        qx = (self.qx + self.head_w * (tx - self.qx)).astype(np.float32)
-        qy = (self.qy + self.head_w * (ty - self.qy)).astype(np.float32)
-        field_hm = cv2.remap(np.ascontiguousarray(field_.transpose(1, 2, 0)), qx, qy, cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
-        lin, tr = self.lin, self.trans
-        map_x = lin[0, 0] * qx + lin[0, 1] * qy + tr[0] + field_hm[..., 0]
-        map_y = lin[1, 0] * qx + lin[1, 1] * qy + tr[1] + field_hm[..., 1]
-        img = cv2.remap(self.source, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
+        sc = float(np.exp(-log_s))
+        cos, sin = float(np.cos(ang)) * sc, float(np.sin(ang)) * sc
+        px0, py0 = float(self.pivot[0]), float(self.pivot[1])
+        ux = self.qx - (px0 + dx * self.u_canvas)
+        uy = self.qy - (py0 + dy * self.u_canvas)
+        qx = self.qx + self.head_w * (cos * ux - sin * uy + px0 - self.qx)
+        qy = self.qy + self.head_w * (sin * ux + cos * uy + py0 - self.qy)
+        field_hm = cv2.remap(field_, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        (a, b), (c, d) = self.lin.tolist()
+        tx, ty = float(self.trans[0]), float(self.trans[1])
+        map_x = a * qx + b * qy + tx + field_hm[..., 0]
+        map_y = c * qx + d * qy + ty + field_hm[..., 1]
+        img = cv2.remap(self.source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        out = img.astype(np.float32)
         if mask is not None:
-            mask_hm = cv2.remap(mask, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
-            img = img * (1 - mask_hm) + np.array([62.0, 22.0, 26.0], np.float32) * mask_hm
-        img *= self.light
+            mask_hm = cv2.remap(mask, qx, qy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            r0, r1, c0, c1 = self.blend_roi
+            m = mask_hm[r0:r1, c0:c1, None]
+            out[r0:r1, c0:c1] = out[r0:r1, c0:c1] * (1 - m) + self.mouth_colour * m
+        out *= self.light * np.float32(gain)
         if noise is not None:
-            img += noise
-        return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+            out += noise
+        np.clip(out, 0, 255, out=out)
+        return (out + 0.5).astype(np.uint8)
+
+    mouth_colour = np.array([62.0, 22.0, 26.0], np.float32)
+
+    def _mouth_mask(self, jaw: float, close: float) -> np.ndarray | None:
+        """Dark mouth interior where the jaw opened a gap, and the lip seam of closed lips (canvas coords)."""
+        if not (jaw > 0.02 or close > 0.05):
+            return None
+        r0, r1, c0, c1 = self.jaw_roi
+        m = np.zeros((r1 - r0, c1 - c0), np.float32)
+        if jaw > 0.02:
+            d = self.jaw_dy
+            band = jaw * self.jaw_span
+            m += 1.0 / (1.0 + np.exp(-(d - 0.3) / 0.6)) / (1.0 + np.exp(-(band - d - 0.3) / 0.6)) * self.jaw_inside
+        if close > 0.05:
+            m += np.float32(0.55 * min(close, 1.0)) * self.seam
+        mask = np.zeros((self.height, self.width), np.float32)
+        mask[r0:r1, c0:c1] = np.minimum(m, 1.0)
+        return mask
 
 
 def expression_envelope(n_frames: int, fps: float, rng: np.random.Generator) -> np.ndarray:
