@@ -68,6 +68,7 @@ def test_files_metadata_and_media_properties(tiny_corpus: Path) -> None:
     assert media.has_audio and media.has_video
     assert media.sample_rate == 16000 and media.fps == pytest.approx(15.0, abs=0.01)
     assert (media.width, media.height) == (256, 256)
+    assert (media.video_codec, media.audio_codec) == ("h264", "aac")
     assert media.duration == pytest.approx(1.0, abs=0.1)
     audio = load_audio(tiny_corpus / rows[0]["path"], 16000)
     assert abs(audio.size / 16000 - 1.0) < 0.05 and np.sqrt(np.mean(audio**2)) > 1e-3

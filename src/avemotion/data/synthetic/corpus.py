@@ -139,7 +139,7 @@ def make_speaker(seed: int, index: int) -> Speaker:
         f0_hz=float(rng.uniform(180, 235) if female else rng.uniform(95, 135)),
         formant_scale=float(rng.uniform(1.1, 1.2) if female else rng.uniform(0.95, 1.04)),
         tempo_factor=float(rng.uniform(0.88, 1.12)),
-        level_db=float(rng.normal(0, 1.5)),
+        level_db=float(rng.normal(0, 1.0)),
         range_factor=float(rng.uniform(0.8, 1.25)),
         breathiness=float(rng.normal(0.03 if female else 0.0, 0.04)),
         jitter=float(rng.uniform(0.0, 0.004)),

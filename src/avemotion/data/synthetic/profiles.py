@@ -130,10 +130,10 @@ VIDEO_GROUPS = (("surprise", "fear"), ("sadness", "anxiety"), ("anger", "disgust
                 ("joy", "trust", "anticipation"))
 
 #: per-clip noise added to each audio parameter at full intensity (SD, same units as AudioProfile)
-AUDIO_NOISE = AudioProfile(pitch_st=1.1, range_st=0.8, slope_st=1.2, tempo=0.45, level_db=1.6, level_var_db=0.5,
-                           jitter=0.003, shimmer=0.01, breathiness=0.07, effort=0.09, formant=0.01, tremor=0.08)
+AUDIO_NOISE = AudioProfile(pitch_st=0.8, range_st=0.6, slope_st=1.0, tempo=0.3, level_db=1.0, level_var_db=0.4,
+                           jitter=0.002, shimmer=0.008, breathiness=0.05, effort=0.06, formant=0.01, tremor=0.06)
 #: per-clip noise (SD) of each facial action's apex activation
-ACTION_NOISE = 0.18
+ACTION_NOISE = 0.13
 
 LABEL_SETS: dict[str, tuple[str, ...]] = {"paper9": PAPER9.labels}
 
