@@ -15,7 +15,7 @@ def test_help_lists_commands(capsys) -> None:
     except SystemExit as exc:
         assert exc.code == 0
     out = capsys.readouterr().out
-    for command in ("demo", "version", "probe"):
+    for command in ("demo", "make-corpus", "version", "probe"):
         assert command in out
 
 
@@ -43,6 +43,7 @@ def test_config_error_and_debug_traceback(tmp_path: Path) -> None:
 
 
 def test_demo_writes_effective_config(tmp_path: Path) -> None:
-    assert main(["--quiet", "demo", "--out", str(tmp_path), "--set", "model.chi=0.3"]) == 0
+    tiny = ["--per-class", "1", "--speakers", "1", "--seconds", "0.6", "--labels", "paper9", "--workers", "1"]
+    assert main(["--quiet", "demo", "--out", str(tmp_path), *tiny, "--set", "model.chi=0.3"]) == 0
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["model"]["chi"] == 0.3 and saved["model"]["beta"] == 0.6

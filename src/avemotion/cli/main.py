@@ -19,6 +19,9 @@ from avemotion.utils.progress import set_quiet
 #: sub-command modules, in the order ``--help`` lists them
 COMMAND_MODULES = [
     "demo",
+    "make_corpus",
+    "corpus",
+    "extract",
     "train",
     "predict",
     "probe",
