@@ -35,8 +35,11 @@ class Stream:
     name: str = ""
 
     def __post_init__(self) -> None:
-        self.values = np.asarray(self.values, dtype=np.float32).reshape(len(self.times), -1)
-        self.times = np.asarray(self.times, dtype=np.float64)
+        self.times = np.asarray(self.times, dtype=np.float64).reshape(-1)
+        values = np.asarray(self.values, dtype=np.float32)
+        self.values = values if values.ndim == 2 else values.reshape(len(self.times), -1)
+        if self.values.shape[0] != self.times.shape[0]:
+            raise ValueError(f"stream {self.name!r}: {self.values.shape[0]} rows but {self.times.shape[0]} times")
 
 
 @dataclass
