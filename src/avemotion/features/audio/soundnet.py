@@ -22,8 +22,11 @@ conv8_2    1024  401    8       2       0    (scene head, Places classes)
 
 Input: mono 22.05 kHz waveform scaled to [-256, 256] (``x * 256`` for x in [-1, 1]), as the original.
 Features of ``convN`` are the activations after batch norm and ReLU (before that layer's pooling).
-A clip shorter than a layer needs (:func:`min_samples`) is tiled (repeated) up to that length, as the
-original pre-processing tiles short sounds; rows whose centre lies past the real clip are then dropped.
+Edges and short clips: rows near the ends of a zero-padded input are artefacts (they see mostly padding;
+a conv7 row that does has activations ten times the usual size and sends the heads to one fixed class), so
+every clip is *wrap-padded* (continued circularly with itself, which also tiles clips shorter than a layer
+needs, as the original pre-processing tiles short sounds) by half the layer's receptive field on both
+sides, and only rows centred inside the clip are kept.
 """
 
 from __future__ import annotations
@@ -267,39 +270,81 @@ def shared_model() -> SoundNet8:
         return _shared_model()
 
 
-def prepare_input(audio: np.ndarray, n_min: int) -> torch.Tensor:
-    """Scale to [-256, 256] and tile to at least ``n_min`` samples: (1, 1, N) float32."""
+def receptive_field(layer: str) -> int:
+    """Input samples that one row of ``layer`` sees (conv7: 91,166 samples, about 4.1 s)."""
+    rf, hop = 1, 1
+    for k, s, _ in _steps(layer):
+        rf += (k - 1) * hop
+        hop *= s
+    return rf
+
+
+def wrap_pad(audio: np.ndarray, before: int, after: int) -> np.ndarray:
+    """Circular padding: the clip continues with its own start after its end (and vice versa), repeated as
+    often as needed; a generalisation of the original SoundNet pre-processing, which tiles short sounds."""
+    x = np.asarray(audio, dtype=np.float32)
+    return np.take(x, np.arange(-before, x.size + after), mode="wrap")
+
+
+def to_tensor(audio: np.ndarray) -> torch.Tensor:
+    """[-1, 1] float signal -> (1, 1, N) float32 scaled to [-256, 256] as the original input."""
     x = np.asarray(audio, dtype=np.float32) * INPUT_SCALE
-    if x.size < n_min:
-        x = np.tile(x, -(-n_min // max(x.size, 1)))[:n_min]
     return torch.from_numpy(np.ascontiguousarray(x)).view(1, 1, -1)
 
 
 def layer_stream(
     audio: np.ndarray, layer: str = "conv7", model: SoundNet8 | None = None, sample_rate: int = SAMPLE_RATE
 ) -> Stream:
-    """Time-resolved ``layer`` activations of a [-1, 1] signal at 22.05 kHz, rows within the clip."""
+    """Time-resolved ``layer`` activations of a [-1, 1] signal at 22.05 kHz.
+
+    Rows near the ends of a zero-padded input are artefacts (a conv7 row that sees mostly padding has
+    activations ten times the usual size), so the clip is wrap-padded by half the layer's receptive field
+    on both sides and only rows centred inside the clip are kept (at least the one nearest its middle).
+    """
     model = model or shared_model()
     n = len(audio)
-    x = prepare_input(audio, min_samples(layer))
-    with torch.inference_mode():
-        act = model.features(x, layer)[0].T.numpy()  # (T, C)
     offset, hop = frame_geometry(layer)
-    centres = (offset + hop * np.arange(act.shape[0])) / sample_rate
-    keep = centres < n / sample_rate
-    keep[0] = True
-    return Stream(act[keep], centres[keep], f"soundnet:{layer}")
-
-
-def predict_heads(audio: np.ndarray, model: SoundNet8 | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Clip-level object (1000) and scene (401) class probabilities: softmax per window, averaged."""
-    model = model or shared_model()
-    x = prepare_input(audio, min_samples("conv8"))
+    margin = receptive_field(layer) // 2 + int(hop)
     with torch.inference_mode():
-        obj, scene = model.heads(x)
+        act = model.features(to_tensor(wrap_pad(audio, margin, margin)), layer)[0].T.numpy()  # (T, C)
+    centres = offset + hop * np.arange(act.shape[0]) - margin  # in clip samples
+    keep = (centres >= 0) & (centres < n)
+    if not keep.any():
+        keep[int(np.argmin(np.abs(centres - n / 2.0)))] = True
+    return Stream(act[keep], centres[keep] / sample_rate, f"soundnet:{layer}")
+
+
+#: the original pre-processing tiles sounds to at least 20 s before running the heads
+HEADS_MIN_SECONDS = 20.0
+
+
+def predict_heads(
+    audio: np.ndarray, model: SoundNet8 | None = None, sample_rate: int = SAMPLE_RATE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clip-level object (1000) and scene (401) class probabilities.
+
+    The clip is tiled to at least 20 s, wrap-padded by the heads' receptive field (about 14.5 s) on both
+    sides, and the softmax of every conv8 window that lies wholly inside the padded input and is centred
+    in the tiled clip is averaged.
+    """
+    model = model or shared_model()
+    target = max(len(audio), int(HEADS_MIN_SECONDS * sample_rate))
+    tiled = wrap_pad(audio, 0, target - len(audio))
+    rf = receptive_field("conv8")
+    margin = rf // 2 + 1
+    x = wrap_pad(tiled, margin, margin)
+    with torch.inference_mode():
+        obj, scene = model.heads(to_tensor(x))
+    offset, hop = frame_geometry("conv8")
+    centres = offset + hop * np.arange(obj.shape[2])
+    inside = (centres - (rf - 1) / 2.0 >= 0) & (centres + (rf - 1) / 2.0 <= x.size - 1)
+    inside &= (centres >= margin) & (centres < margin + target)
+    if not inside.any():
+        inside[:] = True
+    idx = torch.from_numpy(np.flatnonzero(inside))
     return (
-        torch.softmax(obj[0], dim=0).mean(dim=1).numpy(),
-        torch.softmax(scene[0], dim=0).mean(dim=1).numpy(),
+        torch.softmax(obj[0][:, idx], dim=0).mean(dim=1).numpy(),
+        torch.softmax(scene[0][:, idx], dim=0).mean(dim=1).numpy(),
     )
 
 
