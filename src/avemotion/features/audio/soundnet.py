@@ -304,7 +304,7 @@ def layer_stream(
     model = model or shared_model()
     n = len(audio)
     offset, hop = frame_geometry(layer)
-    margin = receptive_field(layer) // 2 + int(hop)
+    margin = receptive_field(layer) // 2 + 1
     with torch.inference_mode():
         act = model.features(to_tensor(wrap_pad(audio, margin, margin)), layer)[0].T.numpy()  # (T, C)
     centres = offset + hop * np.arange(act.shape[0]) - margin  # in clip samples
