@@ -81,6 +81,9 @@ def main() -> None:
             ("WHOLE BRANCH extract(array)", lambda: branch.extract(x, SR)),
             ("WHOLE BRANCH extract_file(wav) incl. decoding", lambda: branch.extract_file(wav)),
         ]
+        for sets in (["IS09", "IS13"], ["IS09"]):
+            alt = AudioBranch(config.model_copy(update={"opensmile_sets": sets}))
+            cases.append((f"whole branch, opensmile_sets={sets}", lambda b=alt: b.extract(x, SR)))
         for label, fn in cases:
             med, best = timeit(fn, reps)
             rows.append({"input_s": duration, "step": label, "ms_median": 1e3 * med, "ms_min": 1e3 * best,

@@ -151,7 +151,7 @@ def test_frames_are_aligned_with_time(branch: AudioBranch) -> None:
     names = sm.get_runner("IS09", SR).names["avelld"]
     o, _ = f.seq_groups["opensmile"]
     assert_follows(f.seq[:, o + names.index("pcm_RMSenergy_sma")], margin=1)
-    # SoundNet conv5 rows (93 ms hop, 0.8 s receptive field): the features of the loud second stand apart
+    # SoundNet conv5 rows (93 ms hop, 0.5 s receptive field): the features of the loud second stand apart
     # from those of the quiet noise before and after it
     b5 = AudioBranch(AudioConfig(extractors=["soundnet"], soundnet_layer="conv5"))
     seq = b5.extract(x, SR).seq

