@@ -142,8 +142,12 @@ class AudioBranch:
             try:
                 out = extractor.analyse(signals[extractor.sample_rate])
             except AvemotionError as exc:
-                if exc.path is None and source is not None:
-                    raise type(exc)(f"{extractor.name}: {exc.detail}", source) from None
+                if exc.path is None and source is not None:  # name the file in the message
+                    try:
+                        named = type(exc)(f"{extractor.name}: {exc.detail}", source)
+                    except TypeError:
+                        raise exc from None
+                    raise named from None
                 raise
             pooled = [pool_to_grid(s.values, s.times, rate, n_tokens) for s in out.streams]
             seq_parts.append(np.concatenate(pooled, axis=1) if pooled else np.zeros((n_tokens, 0), np.float32))
