@@ -106,6 +106,22 @@ def test_other_opensmile_sets_selectable() -> None:
         AudioBranch(AudioConfig(opensmile_sets=["IS99"]))
 
 
+def test_mfcc_matches_librosa(speech3: np.ndarray) -> None:
+    """Eqs. 1-4 against librosa.feature.mfcc (dB = 10 log10, so the natural-log MFCCs differ by 10 / ln 10)."""
+    import librosa
+
+    from avemotion.features.audio.mfcc import DYNAMIC_RANGE, mfcc_frames
+
+    feats, times = mfcc_frames(speech3, SR, AudioConfig())
+    mel = librosa.feature.melspectrogram(y=speech3, sr=SR, n_fft=512, hop_length=160, win_length=400,
+                                         window="hamming", center=True, pad_mode="constant", n_mels=40)
+    floor = mel.max() * DYNAMIC_RANGE
+    ref = librosa.feature.mfcc(S=librosa.power_to_db(mel, amin=floor, top_db=None), n_mfcc=13).T
+    np.testing.assert_allclose(feats[:, :13] * (10.0 / np.log(10.0)), ref, atol=2e-3 * np.abs(ref).max())
+    assert feats.shape == (301, 39)
+    np.testing.assert_allclose(times[:3], [0.0, 0.01, 0.02])
+
+
 # --- the token grid ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("rate", [10.0, 25.0, 4.0])
 @pytest.mark.parametrize("duration", [0.2, 0.95, 2.345])

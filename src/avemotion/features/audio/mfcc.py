@@ -7,6 +7,8 @@ minimum and maximum of every column over the clip.
 
 from __future__ import annotations
 
+import functools
+
 import librosa
 import numpy as np
 import scipy.fft
@@ -20,17 +22,26 @@ DYNAMIC_RANGE = 1e-8
 STATISTICS = ("mean", "std", "min", "max")
 
 
+@functools.lru_cache(maxsize=8)
+def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular mel filterbank, 0 Hz to Nyquist (librosa, Slaney normalisation)."""
+    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sample_rate / 2.0)
+    fb.setflags(write=False)
+    return fb
+
+
 def mfcc_frames(audio: np.ndarray, sample_rate: int, config: AudioConfig) -> tuple[np.ndarray, np.ndarray]:
     """(n_frames, n_mfcc * (1 + deltas)) float32 and the frame centre times (s)."""
     win = max(2, int(round(config.frame_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(config.hop_ms * sample_rate / 1000.0)))
     n_fft = 1 << (win - 1).bit_length()  # next power of two >= window (400 -> 512 at 16 kHz)
-    # eq. 1-2: |FFT|^2 of Hamming-windowed frames through triangular mel filters
-    mel = librosa.feature.melspectrogram(
-        y=np.asarray(audio, dtype=np.float32), sr=sample_rate, n_fft=n_fft, hop_length=hop, win_length=win,
-        window="hamming", center=True, pad_mode="constant", power=2.0, n_mels=config.n_mels,
-        fmin=0.0, fmax=sample_rate / 2.0,
+    # eq. 1: FFT of Hamming-windowed frames; eq. 2: |a_k^f|^2 through the triangular mel filters
+    spec = librosa.stft(
+        np.asarray(audio, dtype=np.float32), n_fft=n_fft, hop_length=hop, win_length=win, window="hamming",
+        center=True, pad_mode="constant",
     )
+    power = spec.real**2 + spec.imag**2
+    mel = mel_filters(sample_rate, n_fft, config.n_mels) @ power
     # eq. 3: natural log, floored relative to the loudest value (silence must not give -inf)
     floor = max(float(mel.max()) * DYNAMIC_RANGE, 1e-12)
     log_mel = np.log(np.maximum(mel, floor))
