@@ -27,9 +27,14 @@ class AudioConfig(_Section):
     n_mfcc: int = Field(13, ge=1, description="cepstral coefficients kept")
     mfcc_deltas: int = Field(2, ge=0, le=2, description="0: none, 1: deltas, 2: deltas and delta-deltas")
     opensmile_sets: list[str] = Field(default_factory=lambda: ["IS09", "IS11", "IS13"])
-    soundnet: bool = True
+    opensmile_lld_sets: list[str] | None = Field(
+        None, description="sets whose low-level descriptors form the sequence (None: opensmile_sets)"
+    )
+    opensmile_lld_deltas: bool = Field(True, description="add the LLD deltas (lld_de) to the sequence")
+    soundnet: bool = Field(True, description="False drops SoundNet even when listed in extractors")
     soundnet_layer: Literal["conv5", "conv6", "conv7"] = "conv7"
     soundnet_sample_rate: int = 22050
+    soundnet_trainable: bool = Field(False, description="fine-tune SoundNet (end-to-end models only)")
     token_rate: float = Field(10.0, gt=0, description="frames per second of the spliced X^a sequence")
     extractors: list[str] = Field(default_factory=lambda: ["mfcc", "opensmile", "soundnet"])
 

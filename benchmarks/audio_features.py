@@ -1,0 +1,123 @@
+"""Speed of the audio branch X^a: ms per clip and real-time factor (RTF = processing time / clip duration) of
+each extractor and of the whole branch, on 3 s and 60 s inputs, one worker (one thread).
+
+    PYTHONPATH=src python benchmarks/audio_features.py [--repeats 5] [--durations 3 60] [--json out.json]
+
+Target (issue 4): the whole branch at or below 0.03 x real time on one core. Inputs are synthetic
+speech-like signals at 16 kHz; every figure is the median (and the minimum) over the repeats after one
+warm-up run (which pays the one-off costs: openSMILE config parsing, SoundNet weights, librosa caches).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from audio_helpers import speech_like  # noqa: E402
+
+from avemotion.config import AudioConfig  # noqa: E402
+from avemotion.features.audio import AudioBranch  # noqa: E402
+from avemotion.features.audio import smile as sm  # noqa: E402
+from avemotion.features.audio.common import resample  # noqa: E402
+from avemotion.media.write import write_media  # noqa: E402
+
+SR = 16000
+TARGET_RTF = 0.03
+
+
+def timeit(fn: Callable[[], object], repeats: int) -> tuple[float, float, float]:
+    """(median wall time, min wall time, median CPU time of this process) in seconds. Everything runs on one
+    thread, so on an idle core CPU time equals wall time; on a shared machine it excludes waiting for a core."""
+    fn()  # warm-up
+    walls, cpus = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return float(np.median(walls)), float(np.min(walls)), float(np.median(cpus))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--durations", type=float, nargs="+", default=[3.0, 60.0])
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    config = AudioConfig()
+    branch = AudioBranch(config)
+    by_name = {e.name: e for e in branch.extractors}
+    rows: list[dict[str, object]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="avemotion-bench-"))
+    for duration in args.durations:
+        x = speech_like(duration, SR, seed=0)
+        x22 = resample(x, SR, config.soundnet_sample_rate)
+        wav = write_media(tmp / f"speech_{duration:g}s.wav", None, audio=x, sample_rate=SR)
+        reps = args.repeats if duration <= 10 else max(2, args.repeats // 2)
+        cases: list[tuple[str, Callable[[], object]]] = [
+            ("mfcc", lambda: by_name["mfcc"].analyse(x)),
+        ]
+        for name in config.opensmile_sets:
+            runner = sm.get_runner(name, SR)
+            cases.append((f"- openSMILE {name} (one pass: LLD + deltas + functionals)", lambda r=runner: r.run(x)))
+        cases += [
+            ("opensmile (IS09 + IS11 + IS13)", lambda: by_name["opensmile"].analyse(x)),
+            (f"soundnet ({config.soundnet_layer}, at 22.05 kHz)", lambda: by_name["soundnet"].analyse(x22)),
+            ("resample 16 -> 22.05 kHz", lambda: resample(x, SR, config.soundnet_sample_rate)),
+            ("WHOLE BRANCH extract(array)", lambda: branch.extract(x, SR)),
+            ("WHOLE BRANCH extract_file(wav) incl. decoding", lambda: branch.extract_file(wav)),
+        ]
+        for sets in (["IS09", "IS13"], ["IS09"]):
+            alt = AudioBranch(config.model_copy(update={"opensmile_sets": sets}))
+            cases.append((f"whole branch, opensmile_sets={sets}", lambda b=alt: b.extract(x, SR)))
+        for label, fn in cases:
+            med, best, cpu = timeit(fn, reps)
+            rows.append({"input_s": duration, "step": label, "ms_median": 1e3 * med, "ms_min": 1e3 * best,
+                         "ms_cpu": 1e3 * cpu, "rtf_median": med / duration, "rtf_min": best / duration,
+                         "rtf_cpu": cpu / duration})
+
+    print(f"# audio branch speed, one thread ({platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} logical CPUs visible, torch {torch.__version__})")
+    print(f"# config: extractors={config.extractors} opensmile_sets={config.opensmile_sets} "
+          f"soundnet_layer={config.soundnet_layer} token_rate={config.token_rate}")
+    print()
+    try:
+        load = " (load average %.2f %.2f %.2f)" % os.getloadavg()
+    except OSError:
+        load = ""
+    print(f"# wall-clock median and min over the repeats, and the median CPU time of this process{load}")
+    print()
+    print("| input | step | ms/clip (median) | ms/clip (min) | ms CPU | RTF (median) | RTF (min) | RTF (CPU) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['input_s']:g} s | {r['step'].strip()} | {r['ms_median']:.1f} | {r['ms_min']:.1f} | "
+              f"{r['ms_cpu']:.1f} | {r['rtf_median']:.4f} | {r['rtf_min']:.4f} | {r['rtf_cpu']:.4f} |")
+    whole = [r for r in rows if str(r["step"]).startswith("WHOLE BRANCH extract(array)")]
+    print()
+    for r in whole:
+        verdict = "meets" if float(r["rtf_cpu"]) <= TARGET_RTF else "misses"
+        print(f"whole branch, {r['input_s']:g} s input: RTF {r['rtf_median']:.4f} wall / {r['rtf_cpu']:.4f} CPU "
+              f"-> {verdict} the {TARGET_RTF} x real-time target (CPU time)")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

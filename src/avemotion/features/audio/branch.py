@@ -1,0 +1,167 @@
+"""X^a (paper eq. 7): the splice of MFCC, openSMILE and SoundNet features.
+
+``AudioBranch(config).extract(audio, sample_rate)`` returns :class:`AudioFeatures` with
+- ``seq`` (T, D): every extractor's time-resolved streams pooled onto one even grid of ``token_rate`` tokens
+  per second (T = ceil(duration * token_rate)), concatenated column-wise in ``config.extractors`` order;
+- ``vec`` (D_v,): the clip-level vectors concatenated in the same order;
+- ``seq_groups`` / ``vec_groups``: extractor name -> [start, stop) columns, for ablations.
+Standardisation is not done here: the training code fits it on training folds only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avemotion.config import AudioConfig
+from avemotion.data.features import ClipFeatures
+from avemotion.errors import AvemotionError, ConfigError
+from avemotion.features import AUDIO_EXTRACTORS
+from avemotion.features.audio.common import (
+    AudioExtractor,
+    condition,
+    finite,
+    grid_length,
+    grid_times,
+    pool_to_grid,
+    resample,
+    to_mono,
+)
+
+Groups = dict[str, tuple[int, int]]
+
+
+@dataclass
+class AudioFeatures:
+    seq: np.ndarray
+    times: np.ndarray
+    vec: np.ndarray
+    seq_groups: Groups = field(default_factory=dict)
+    vec_groups: Groups = field(default_factory=dict)
+    duration: float = 0.0
+    token_rate: float = 10.0
+
+    def into(self, clip: ClipFeatures) -> ClipFeatures:
+        """Fill the audio fields of a :class:`ClipFeatures` record (returns it)."""
+        clip.audio_seq = self.seq
+        clip.audio_vec = self.vec
+        clip.audio_groups = dict(self.seq_groups)
+        clip.audio_vec_groups = dict(self.vec_groups)
+        clip.meta.setdefault("audio_duration", round(self.duration, 6))
+        clip.meta.setdefault("audio_token_rate", self.token_rate)
+        return clip
+
+
+class AudioBranch:
+    """Runs the configured extractors (``config.extractors``) and splices their outputs."""
+
+    def __init__(self, config: AudioConfig | None = None) -> None:
+        self.config = config or AudioConfig()
+        names = list(dict.fromkeys(self.config.extractors))
+        if not self.config.soundnet:
+            names = [n for n in names if n != "soundnet"]
+        if not names:
+            raise ConfigError("audio.extractors is empty: nothing to extract")
+        self.extractors: list[AudioExtractor] = []
+        for name in names:
+            try:
+                cls = AUDIO_EXTRACTORS.get(name)
+            except KeyError as exc:
+                raise ConfigError(str(exc.args[0])) from None
+            self.extractors.append(cls(self.config))
+
+    # --- description ------------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.extractors]
+
+    @property
+    def rates(self) -> list[int]:
+        """Distinct decoding rates the extractors need (each file is decoded once per rate)."""
+        return list(dict.fromkeys(e.sample_rate for e in self.extractors))
+
+    @property
+    def dims(self) -> dict[str, object]:
+        """``{"seq": D, "vec": D_v, "seq_groups": {...}, "vec_groups": {...}, "token_rate": r}``."""
+        seq_groups, vec_groups = self._groups([e.seq_dim for e in self.extractors],
+                                              [e.vec_dim for e in self.extractors])
+        return {
+            "seq": max((b for _, b in seq_groups.values()), default=0),
+            "vec": max((b for _, b in vec_groups.values()), default=0),
+            "seq_groups": seq_groups,
+            "vec_groups": vec_groups,
+            "token_rate": self.config.token_rate,
+        }
+
+    def _groups(self, seq_dims: list[int], vec_dims: list[int]) -> tuple[Groups, Groups]:
+        seq_groups: Groups = {}
+        vec_groups: Groups = {}
+        s = v = 0
+        for e, ds, dv in zip(self.extractors, seq_dims, vec_dims, strict=True):
+            seq_groups[e.name] = (s, s + ds)
+            vec_groups[e.name] = (v, v + dv)
+            s += ds
+            v += dv
+        return seq_groups, vec_groups
+
+    # --- extraction -------------------------------------------------------------------------------------
+    def extract(
+        self, audio: np.ndarray, sample_rate: int, *, source: str | Path | None = None
+    ) -> AudioFeatures:
+        """Features of a signal (mono, (C, N) or (N, C); float or integer PCM) at any sample rate."""
+        if sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+        x = condition(audio, sample_rate, source)
+        signals = {rate: resample(x, sample_rate, rate) for rate in self.rates}
+        return self._extract_signals(signals, len(x) / float(sample_rate), source)
+
+    def extract_file(self, path: str | Path) -> AudioFeatures:
+        """Decode ``path`` once per needed rate (FFmpeg's resampler) and extract."""
+        from avemotion.media import load_audio
+
+        path = Path(path)
+        signals: dict[int, np.ndarray] = {}
+        duration = None
+        for rate in self.rates:
+            x = condition(load_audio(path, rate), rate, path)
+            signals[rate] = x
+            duration = duration if duration is not None else len(x) / float(rate)
+        assert duration is not None
+        return self._extract_signals(signals, duration, path)
+
+    def _extract_signals(
+        self, signals: dict[int, np.ndarray], duration: float, source: str | Path | None
+    ) -> AudioFeatures:
+        rate = self.config.token_rate
+        n_tokens = grid_length(duration, rate)
+        seq_parts: list[np.ndarray] = []
+        vec_parts: list[np.ndarray] = []
+        for extractor in self.extractors:
+            try:
+                out = extractor.analyse(signals[extractor.sample_rate])
+            except AvemotionError as exc:
+                if exc.path is None and source is not None:  # name the file in the message
+                    try:
+                        named = type(exc)(f"{extractor.name}: {exc.detail}", source)
+                    except TypeError:
+                        raise exc from None
+                    raise named from None
+                raise
+            pooled = [pool_to_grid(s.values, s.times, rate, n_tokens) for s in out.streams]
+            seq_parts.append(np.concatenate(pooled, axis=1) if pooled else np.zeros((n_tokens, 0), np.float32))
+            vec_parts.append(np.asarray(out.vec, dtype=np.float32).reshape(-1))
+        seq_groups, vec_groups = self._groups([p.shape[1] for p in seq_parts], [p.size for p in vec_parts])
+        return AudioFeatures(
+            seq=finite(np.concatenate(seq_parts, axis=1)),
+            times=grid_times(n_tokens, rate),
+            vec=finite(np.concatenate(vec_parts)),
+            seq_groups=seq_groups,
+            vec_groups=vec_groups,
+            duration=duration,
+            token_rate=rate,
+        )
+
+
+__all__ = ["AudioBranch", "AudioFeatures", "to_mono"]

@@ -1,0 +1,82 @@
+"""MFCC (paper eqs. 1-4): framing + Hamming window + FFT, 40 triangular mel filters, natural log, DCT.
+
+Frame-level sequence: the ``n_mfcc`` cepstral coefficients (c0 included) plus deltas and delta-deltas
+(``mfcc_deltas``), one row per 10 ms hop, centred frames. Clip-level vector: mean, standard deviation,
+minimum and maximum of every column over the clip.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import librosa
+import numpy as np
+import scipy.fft
+
+from avemotion.config import AudioConfig
+from avemotion.features import AUDIO_EXTRACTORS
+from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite
+
+#: dynamic range kept below the loudest mel band before the log (like librosa's top_db=80)
+DYNAMIC_RANGE = 1e-8
+STATISTICS = ("mean", "std", "min", "max")
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular mel filterbank, 0 Hz to Nyquist (librosa, Slaney normalisation)."""
+    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sample_rate / 2.0)
+    fb.setflags(write=False)
+    return fb
+
+
+def mfcc_frames(audio: np.ndarray, sample_rate: int, config: AudioConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(n_frames, n_mfcc * (1 + deltas)) float32 and the frame centre times (s)."""
+    win = max(2, int(round(config.frame_ms * sample_rate / 1000.0)))
+    hop = max(1, int(round(config.hop_ms * sample_rate / 1000.0)))
+    n_fft = 1 << (win - 1).bit_length()  # next power of two >= window (400 -> 512 at 16 kHz)
+    # eq. 1: FFT of Hamming-windowed frames; eq. 2: |a_k^f|^2 through the triangular mel filters
+    spec = librosa.stft(
+        np.asarray(audio, dtype=np.float32), n_fft=n_fft, hop_length=hop, win_length=win, window="hamming",
+        center=True, pad_mode="constant",
+    )
+    power = spec.real**2 + spec.imag**2
+    mel = mel_filters(sample_rate, n_fft, config.n_mels) @ power
+    # eq. 3: natural log, floored relative to the loudest value (silence must not give -inf)
+    floor = max(float(mel.max()) * DYNAMIC_RANGE, 1e-12)
+    log_mel = np.log(np.maximum(mel, floor))
+    # eq. 4: DCT-II over the filter outputs
+    ceps = scipy.fft.dct(log_mel, type=2, norm="ortho", axis=0)[: config.n_mfcc]
+    parts = [ceps]
+    n = ceps.shape[1]
+    width = min(9, n if n % 2 else n - 1)
+    for order in range(1, config.mfcc_deltas + 1):
+        if width >= 3:
+            parts.append(librosa.feature.delta(ceps, width=width, order=order, axis=1, mode="interp"))
+        else:
+            parts.append(np.zeros_like(ceps))
+    feats = np.concatenate(parts, axis=0).T
+    times = np.arange(n, dtype=np.float64) * hop / sample_rate
+    return finite(feats), times
+
+
+@AUDIO_EXTRACTORS.register("mfcc")
+class MfccExtractor(AudioExtractor):
+    name = "mfcc"
+
+    def __init__(self, config: AudioConfig | None = None) -> None:
+        super().__init__(config)
+        self.sample_rate = self.config.sample_rate
+
+    @property
+    def seq_dim(self) -> int:
+        return self.config.n_mfcc * (1 + self.config.mfcc_deltas)
+
+    @property
+    def vec_dim(self) -> int:
+        return self.seq_dim * len(STATISTICS)
+
+    def analyse(self, audio: np.ndarray) -> ExtractorOutput:
+        feats, times = mfcc_frames(audio, self.sample_rate, self.config)
+        vec = np.concatenate([feats.mean(0), feats.std(0), feats.min(0), feats.max(0)])
+        return ExtractorOutput([Stream(feats, times, "mfcc")], finite(vec), {"frames": len(times)})
