@@ -49,6 +49,8 @@ class FeatureStore:
     def create(cls, root: str | Path, meta: dict, records: list[ClipRecord], keys: list[str]) -> FeatureStore:
         root = Path(root)
         (root / "clips").mkdir(parents=True, exist_ok=True)
+        for stale in (root / "clips").glob(".*"):  # temporary files of a run that was killed mid-write
+            stale.unlink()
         meta = {"version": STORE_VERSION, **meta}
         existing = root / "store.json"
         if existing.is_file():

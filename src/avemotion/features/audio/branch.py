@@ -117,15 +117,16 @@ class AudioBranch:
         signals = {rate: resample(x, sample_rate, rate) for rate in self.rates}
         return self._extract_signals(signals, len(x) / float(sample_rate), source)
 
-    def extract_file(self, path: str | Path) -> AudioFeatures:
-        """Decode ``path`` once per needed rate (FFmpeg's resampler) and extract."""
+    def extract_file(self, path: str | Path, *, start: float | None = None, end: float | None = None) -> AudioFeatures:
+        """Decode ``path`` (or its ``start``-``end`` window, seconds) once per needed rate and extract."""
         from avemotion.media import load_audio
 
         path = Path(path)
         signals: dict[int, np.ndarray] = {}
         duration = None
+        window = {"start": start or 0.0, "duration": None if end is None else end - (start or 0.0)}
         for rate in self.rates:
-            x = condition(load_audio(path, rate), rate, path)
+            x = condition(load_audio(path, rate, **window), rate, path)
             signals[rate] = x
             duration = duration if duration is not None else len(x) / float(rate)
         assert duration is not None

@@ -1,0 +1,166 @@
+"""Per-clip feature extraction: media files -> :class:`ClipFeatures` (audio X^a and video x_t).
+
+``extract_clip`` is what both the corpus pipeline (``avemotion extract``) and prediction on new files use.
+A clip may lose one modality (no audio track, digital silence, no face): it is kept with that modality
+absent and a warning; it fails only when neither modality is usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from avemotion.config import Config
+from avemotion.data.features import ClipFeatures
+from avemotion.data.manifest import ClipRecord
+from avemotion.errors import AvemotionError, NoAudioStream, NoFaceFound, NoVideoStream, SilentAudio
+
+#: bump when extractor code changes in a way that changes stored features
+FEATURE_VERSION = 1
+
+
+@dataclass
+class ExtractResult:
+    features: ClipFeatures
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (reason, message)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.warnings)
+
+
+class Extractor:
+    """Holds the audio and video branches of one config (built lazily, reused across clips)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._audio = None
+        self._video = None
+
+    @property
+    def audio(self):  # noqa: ANN201 - AudioBranch, imported lazily (heavy dependencies)
+        if self._audio is None:
+            from avemotion.features.audio.branch import AudioBranch
+
+            self._audio = AudioBranch(self.config.audio)
+        return self._audio
+
+    @property
+    def video(self):  # noqa: ANN201 - VideoBranch
+        if self._video is None:
+            from avemotion.features.video.branch import VideoBranch
+
+            self._video = VideoBranch(self.config.video)
+        return self._video
+
+    def extract(self, record: ClipRecord, modality: str = "av") -> ExtractResult:
+        start = _opt_float(record.extra.get("start"))
+        end = _opt_float(record.extra.get("end"))
+        warnings: list[tuple[str, str]] = []
+        audio = video = None
+        first_error: AvemotionError | None = None
+        if record.audio_path and "a" in modality:
+            try:
+                audio = self.audio.extract_file(record.audio_path, start=start, end=end)
+            except (NoAudioStream, SilentAudio) as exc:
+                warnings.append((exc.reason, str(exc)))
+                first_error = first_error or exc
+            except AvemotionError as exc:
+                if not record.video_path or record.video_path == record.audio_path:
+                    raise
+                warnings.append((exc.reason, str(exc)))
+                first_error = first_error or exc
+        if record.video_path and "v" in modality:
+            try:
+                video = self.video.extract_file(record.video_path, start=start or 0.0, end=end)
+                if not video.mask.any():
+                    raise NoFaceFound(
+                        "no face found in any frame; the clip is used audio-only", record.video_path
+                    )
+            except (NoVideoStream, NoFaceFound) as exc:
+                video = None
+                warnings.append((exc.reason, str(exc)))
+                first_error = first_error or exc
+            except AvemotionError as exc:
+                if audio is None:
+                    raise
+                warnings.append((exc.reason, str(exc)))
+        if audio is None and video is None:
+            if first_error is not None:
+                raise first_error
+            raise AvemotionError(f"no usable modality for --modality {modality}", record.audio_path or record.video_path)
+        features = ClipFeatures(
+            clip_id=record.clip_id,
+            audio_seq=audio.seq if audio is not None else None,
+            audio_vec=audio.vec if audio is not None else None,
+            video_seq=video.seq if video is not None else None,
+            video_mask=video.mask if video is not None else None,
+            audio_groups=dict(audio.seq_groups) if audio is not None else {},
+            audio_vec_groups=dict(audio.vec_groups) if audio is not None else {},
+            video_groups=dict(video.groups) if video is not None else {},
+            meta={
+                "label": record.label,
+                "face_rate": float(video.face_rate) if video is not None else 0.0,
+                "duration": float(audio.times[-1] + 0.5 / self.config.audio.token_rate)
+                if audio is not None and len(audio.times)
+                else (float(video.times[-1]) if video is not None and len(video.times) else 0.0),
+                "warnings": [m for _, m in warnings],
+            },
+        )
+        features.validate()
+        return ExtractResult(features, warnings)
+
+
+def extract_clip(path: str | Path, config: Config | None = None, modality: str = "av") -> ClipFeatures:
+    """Features of one media file (audio, video or both), for prediction on new files."""
+    from avemotion.media.probe import VIDEO_EXTENSIONS
+
+    path = Path(path)
+    is_video = path.suffix.lower() in VIDEO_EXTENSIONS
+    record = ClipRecord(path.stem, "", None, str(path) if is_video else None, str(path))
+    return Extractor(config or Config()).extract(record, modality).features
+
+
+# --- cache keys ------------------------------------------------------------------------------------------
+def config_hash(config: Config) -> str:
+    payload = {"audio": config.audio.model_dump(mode="json"), "video": config.video.model_dump(mode="json"),
+               "feature_version": FEATURE_VERSION}
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=4096)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-1 of a file's content (cached per path, size and modification time)."""
+    st = os.stat(path)
+    return _file_digest(str(path), st.st_size, st.st_mtime_ns)
+
+
+def clip_key(record: ClipRecord, cfg_hash: str) -> str:
+    """Store key of a clip: its media content (not its path), its time window and the extractor config."""
+    h = hashlib.sha1(cfg_hash.encode())
+    for p in (record.video_path, record.audio_path):
+        h.update(b"|")
+        if p:
+            try:
+                h.update(file_digest(p).encode())
+            except OSError:
+                h.update(f"missing:{p}".encode())  # extraction will report the missing file
+    for k in ("start", "end"):
+        h.update(f"|{record.extra.get(k)}".encode())
+    return h.hexdigest()[:20]
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value in (None, "") else float(value)  # type: ignore[arg-type]

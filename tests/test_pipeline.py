@@ -1,0 +1,150 @@
+"""The extraction pipeline on a small folder corpus: store, failures, resume after a kill, executors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pipeline_helpers import make_face_clip, make_noise_clip, speechlike
+
+from avemotion.cli.main import main
+from avemotion.data.extract import extract_clip
+from avemotion.data.store import FeatureStore
+from avemotion.media.write import write_media
+
+FAST = ["--set", "audio.opensmile_sets=[IS09]", "--set", "video.fps=5"]
+
+
+def _corpus(root: Path, n_good: int = 4) -> Path:
+    rows = ["path,label,speaker"]
+    for i in range(n_good):
+        make_face_clip(root / f"good{i}.mp4", seed=i, f0=120 + 30 * i)
+        rows.append(f"good{i}.mp4,{'joy' if i % 2 else 'anger'},s{i % 2}")
+    make_noise_clip(root / "faceless.mp4")
+    rows.append("faceless.mp4,joy,s0")
+    write_media(root / "silent.wav", None, audio=np.zeros(16000, np.float32), sample_rate=16000)
+    rows.append("silent.wav,anger,s1")
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(300))
+    rows.append("broken.mp4,joy,s1")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def extracted(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("feat") / "store"
+    assert main(["--quiet", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_store_contents(extracted: Path) -> None:
+    store = FeatureStore(extracted)
+    records, feats = store.load_all()
+    ids = {r.clip_id for r in records}
+    assert ids == {"good0", "good1", "good2", "good3", "faceless"}
+    by_id = {f.clip_id: f for f in feats}
+    good = by_id["good0"]
+    assert good.has_audio and good.has_video and good.video_mask.mean() > 0.9
+    assert good.audio_seq.shape[0] == pytest.approx(15, abs=2)  # 1.5 s at 10 tokens/s
+    assert set(good.audio_vec_groups) == {"mfcc", "opensmile", "soundnet"}
+    assert by_id["faceless"].has_audio and not by_id["faceless"].has_video
+    summary = json.loads((extracted / "summary.json").read_text())
+    assert summary["total"] == 7 and summary["done"] == 4 and summary["partial"] == 1 and summary["failed"] == 2
+    assert summary["dims"]["audio_vec"] == good.audio_vec.shape[0]
+
+
+def test_failures_csv(extracted: Path) -> None:
+    with open(extracted / "failures.csv", newline="") as fh:
+        rows = {r["clip_id"]: r for r in csv.DictReader(fh)}
+    assert rows["broken"]["status"] == "failed" and rows["broken"]["reason"] == "corrupt"
+    assert "broken.mp4" in rows["broken"]["message"]
+    assert rows["silent"]["status"] == "failed" and rows["silent"]["reason"] == "silent"
+    assert rows["faceless"]["status"] == "partial" and rows["faceless"]["reason"] == "no_face"
+
+
+def test_rerun_skips_everything(corpus: Path, extracted: Path) -> None:
+    before = {p.name: p.stat().st_mtime_ns for p in (extracted / "clips").glob("*.npz")}
+    assert main(["--quiet", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(extracted), *FAST]) == 0
+    after = {p.name: p.stat().st_mtime_ns for p in (extracted / "clips").glob("*.npz")}
+    assert before == after
+    summary = json.loads((extracted / "summary.json").read_text())
+    assert summary["skipped"] == 5 and summary["failed"] == 2  # failed clips are retried, and fail again
+
+
+def test_extract_clip_for_prediction(corpus: Path) -> None:
+    from avemotion.config import Config
+
+    config = Config().with_overrides({"audio.opensmile_sets": ["IS09"], "video.fps": 5})
+    f = extract_clip(corpus / "good1.mp4", config)
+    assert f.has_audio and f.has_video
+    audio_only = extract_clip(corpus / "good1.mp4", config, modality="a")
+    assert audio_only.has_audio and not audio_only.has_video
+
+
+@pytest.mark.slow
+def test_resume_after_kill(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    rows = ["path,label,speaker"]
+    for i in range(8):
+        write_media(root / f"c{i}.wav", None, audio=speechlike(1.0, seed=i), sample_rate=16000)
+        rows.append(f"c{i}.wav,{'joy' if i % 2 else 'anger'},s{i % 3}")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "store"
+    cmd = [sys.executable, "-m", "avemotion", "--quiet", "extract", "--corpus", "folder", "--root", str(root),
+           "--out", str(out), "--set", "audio.opensmile_sets=[IS09,IS11,IS13]"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "clips").glob("*.npz"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in (out / "clips").glob("*.npz")}
+    assert 2 <= len(finished) < 8, "the run should have been interrupted part-way"
+    for p in (out / "clips").glob("*.npz"):  # every finished entry is complete and loadable
+        np.load(p)["audio_vec"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "clips").glob("*.npz")}
+    assert len(after) == 8
+    assert all(after[name] == mtime for name, mtime in finished.items()), "finished clips were recomputed"
+    assert not list((out / "clips").glob(".*")), "temporary files left behind"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped"] == len(finished) and summary["done"] == 8 - len(finished)
+
+
+@pytest.mark.slow
+def test_process_pool_and_ray_match_in_process(corpus: Path, extracted: Path, tmp_path: Path) -> None:
+    reference = {f.clip_id: f for f in FeatureStore(extracted).load_all()[1]}
+    for executor, workers in (("local", 2), ("ray", 2)):
+        out = tmp_path / executor
+        assert main(["--quiet", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(out),
+                     "--executor", executor, "--workers", str(workers), *FAST]) == 0
+        got = {f.clip_id: f for f in FeatureStore(out).load_all()[1]}
+        assert set(got) == set(reference)
+        for cid, f in got.items():
+            np.testing.assert_allclose(f.audio_vec, reference[cid].audio_vec, rtol=1e-5, atol=1e-5)
+            if f.video_seq is not None:
+                np.testing.assert_allclose(f.video_seq, reference[cid].video_seq, rtol=1e-4, atol=1e-4)
+
+
+def test_real_samples_extract(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cremad"
+    assert main(["--quiet", "extract", "--corpus", "cremad", "--root", str(shared_data / "cremad_sample"),
+                 "--out", str(out), *FAST]) == 0
+    records, feats = FeatureStore(out).load_all()
+    assert len(records) == 12
+    by_id = {f.clip_id: f for f in feats}
+    assert by_id["1001_DFA_ANG_XX"].has_video and by_id["1001_DFA_ANG_XX"].video_mask.mean() > 0.95
+    assert not by_id["1002_DFA_ANG_XX"].has_video and by_id["1002_DFA_ANG_XX"].has_audio
