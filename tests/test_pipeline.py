@@ -126,17 +126,18 @@ def test_resume_after_kill(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_process_pool_and_ray_match_in_process(corpus: Path, extracted: Path, tmp_path: Path) -> None:
+    """Same features from the in-process run, a 2-process pool and Ray (audio branch: the video branch is
+    checked for equality by the in-process rerun above; this keeps the worker start-up cheap)."""
     reference = {f.clip_id: f for f in FeatureStore(extracted).load_all()[1]}
-    for executor, workers in (("local", 2), ("ray", 2)):
+    for executor, workers in (("local", 2), ("ray", 1)):
         out = tmp_path / executor
         assert main(["--quiet", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(out),
-                     "--executor", executor, "--workers", str(workers), *FAST]) == 0
+                     "--executor", executor, "--workers", str(workers), "--modality", "audio", *FAST]) == 0
         got = {f.clip_id: f for f in FeatureStore(out).load_all()[1]}
-        assert set(got) == set(reference)
+        assert set(got) == set(reference) and all(not f.has_video for f in got.values())
         for cid, f in got.items():
             np.testing.assert_allclose(f.audio_vec, reference[cid].audio_vec, rtol=1e-5, atol=1e-5)
-            if f.video_seq is not None:
-                np.testing.assert_allclose(f.video_seq, reference[cid].video_seq, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(f.audio_seq, reference[cid].audio_seq, rtol=1e-5, atol=1e-5)
 
 
 def test_real_samples_extract(shared_data: Path, tmp_path: Path) -> None:
