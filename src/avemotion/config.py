@@ -79,6 +79,7 @@ class TrainConfig(_Section):
     scheme: Literal["kfold", "split", "logo"] = Field(
         "kfold", description="kfold: (speaker-grouped) stratified k-fold; split: random 8:1:1; logo: leave one speaker out")
     group_by_speaker: bool = True
+    group_by: str = Field("speaker", description='grouping unit of folds: "speaker" or a corpus field such as "session"')
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="validation share carved from the training folds")
     modality: Literal["av", "audio", "video"] = "av"
     final_model: Literal["all", "best_fold"] = Field(

@@ -287,7 +287,9 @@ class ClipSet:
 
     @classmethod
     def build(cls, records: Sequence[ClipRecord], features: Sequence[ClipFeatures], selection: FeatureSelection,
-              label_names: Sequence[str], source: object = None) -> ClipSet:
+              label_names: Sequence[str], source: object = None, group_by: str = "speaker") -> ClipSet:
+        """``group_by``: the record field that keeps clips together in splits ("speaker", or an ``extra`` key
+        such as IEMOCAP's "session" for leave-one-session-out)."""
         index = {name: i for i, name in enumerate(label_names)}
         feats, labels, ids, speakers = [], [], [], []
         for rec, f in zip(records, features, strict=True):
@@ -300,7 +302,7 @@ class ClipSet:
             feats.append(sel)
             labels.append(index[rec.label])
             ids.append(rec.clip_id)
-            speakers.append(rec.speaker)
+            speakers.append(rec.speaker if group_by == "speaker" else (str(rec.extra.get(group_by) or "") or None))
         if not feats:
             raise AvemotionError(f"no clip has the {selection.modality!r} features this run needs", source)
         return cls(feats, np.asarray(labels, dtype=np.int64), ids, speakers, list(label_names))

@@ -241,7 +241,7 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     config.save(rundir / "config.yaml")
     records, feats = store.load_all()
     selection = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root)
-    clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root)
+    clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root, group_by=config.train.group_by)
     if len(clipset) < len(records):
         log(f"note: {len(records) - len(clipset)} clips have no {config.train.modality!r} features and are left out")
     del feats

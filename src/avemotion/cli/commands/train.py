@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scheme = p.add_mutually_exclusive_group()
     scheme.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation (speaker-grouped when known)")
     scheme.add_argument("--split", metavar="TR:VA:TE", help="one random stratified split, e.g. 8:1:1")
-    scheme.add_argument("--loso", action="store_true", help="leave one speaker out")
+    scheme.add_argument("--loso", action="store_true",
+                        help="leave one group out (a speaker; with --group-by session, IEMOCAP's sessions)")
+    p.add_argument("--group-by", default=None, metavar="FIELD",
+                   help='what folds keep together: "speaker" (default) or a corpus field such as "session"')
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold")
     add_config_options(p)
     p.set_defaults(func=run)
@@ -32,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from avemotion.models import MODELS
     from avemotion.training.trainer import run_training
 
-    extra: dict[str, object] = {"train.modality": args.modality, "train.epochs": args.epochs, "model.name": args.model}
+    extra: dict[str, object] = {"train.modality": args.modality, "train.epochs": args.epochs, "model.name": args.model,
+                                "train.group_by": args.group_by}
     if args.cv is not None:
         extra.update({"train.scheme": "kfold", "train.folds": args.cv})
     elif args.split is not None:
