@@ -109,6 +109,12 @@ def test_folder_metadata_and_subfolders(tmp_path: Path, media: dict[str, Path]) 
     corpus, records = load_corpus("folder", sub)
     assert sorted(r.label for r in records) == ["happy", "sad"]
     assert corpus.label_set(records).labels == ("happy", "sad")
+    paper = tmp_path / "paper"
+    put(media["wav"], paper / "anger" / "x.wav")
+    put(media["wav"], paper / "trust" / "y.wav")
+    corpus, records = load_corpus("folder", paper)
+    subset = corpus.label_set(records)  # the paper's order and grade intervals are kept
+    assert subset.labels == ("trust", "anger") and subset.grades == ((0.0, 0.1), (0.7, 0.8))
     (root / "metadata.csv").write_text("file,emotion\nclips/a.mp4,joy\n")
     with pytest.raises(CorpusError, match="path,label"):
         load_corpus("folder", root)

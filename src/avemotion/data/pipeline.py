@@ -161,6 +161,8 @@ def run_extraction(
     *,
     corpus: str,
     labels: list[str],
+    label_set: str | None = None,
+    grades: list[tuple[float, float]] | None = None,
     workers: int = 1,
     executor: str = "local",
     address: str | None = None,
@@ -173,6 +175,8 @@ def run_extraction(
     meta = {
         "corpus": corpus,
         "labels": labels,
+        "label_set": label_set,
+        "grades": [list(g) for g in grades] if grades else None,
         "config_hash": cfg_hash,
         "modality": modality,
         "config": {"audio": config.audio.model_dump(mode="json"), "video": config.video.model_dump(mode="json")},

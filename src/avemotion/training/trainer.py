@@ -202,6 +202,10 @@ def resolve_label_set(store: FeatureStore) -> LabelSet:
                 return known
         except KeyError:
             pass
+    grades = store.meta.get("grades")
+    if isinstance(grades, list) and len(grades) == len(labels):
+        return LabelSet(name=name if isinstance(name, str) else "store", labels=tuple(labels),
+                        grades=tuple((float(lo), float(hi)) for lo, hi in grades))
     return LabelSet(name=name if isinstance(name, str) else "store", labels=tuple(labels))
 
 

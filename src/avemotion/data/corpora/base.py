@@ -13,7 +13,7 @@ from pathlib import Path
 
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError
-from avemotion.labels import LabelSet, custom_label_set
+from avemotion.labels import PAPER9, LabelSet, custom_label_set, get_label_set, label_set_names
 from avemotion.registry import Registry
 
 
@@ -32,7 +32,22 @@ class Corpus(ABC):
         """All clips under ``root``."""
 
     def label_set(self, records: list[ClipRecord]) -> LabelSet:
-        return self.native_labels or custom_label_set([r.label for r in records], name=self.name)
+        """The corpus's native set. For data-defined labels (a folder): a registered set with exactly those
+        labels; else, when they are all among the paper's nine, those emotions in the paper's order with the
+        paper's grade intervals; else a new set of the labels found."""
+        if self.native_labels is not None:
+            return self.native_labels
+        found = {r.label.strip().lower() for r in records}
+        for name in label_set_names():
+            known = get_label_set(name)
+            if set(known.labels) == found:
+                return known
+        if found <= set(PAPER9.labels):
+            keep = [i for i, label in enumerate(PAPER9.labels) if label in found]
+            return LabelSet(name=f"{PAPER9.name}-subset", labels=tuple(PAPER9.labels[i] for i in keep),
+                            grades=tuple(PAPER9.grades[i] for i in keep) if PAPER9.grades else None,
+                            description="a subset of the paper's nine emotions, with their grades")
+        return custom_label_set(sorted(found), name=self.name)
 
     def check_options(self, options: dict[str, str]) -> None:
         unknown = set(options) - set(self.options)

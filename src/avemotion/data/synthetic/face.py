@@ -59,10 +59,12 @@ def source_landmarks() -> np.ndarray:
 
 def detect_landmarks(image: np.ndarray, *, refine: bool = False, what: str = "image") -> np.ndarray:
     """FaceMesh landmarks (N, 2) in pixels of an RGB uint8 image; raises NoFaceFound when there is no face."""
-    import mediapipe as mp
+    from avemotion.utils.quiet_mediapipe import import_mediapipe, native_stderr_silenced
 
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                         refine_landmarks=refine, min_detection_confidence=0.5) as mesh:
+    mp = import_mediapipe()
+    with native_stderr_silenced(), mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=1, refine_landmarks=refine, min_detection_confidence=0.5
+    ) as mesh:
         result = mesh.process(np.ascontiguousarray(image))
     if not result.multi_face_landmarks:
         raise NoFaceFound("FaceMesh found no face", what)

@@ -376,7 +376,9 @@ class TFLiteReference:
     """
 
     def __init__(self, model_path: str | Path | None = None) -> None:
-        import mediapipe as mp
+        from avemotion.utils.quiet_mediapipe import import_mediapipe
+
+        mp = import_mediapipe()
         from google.protobuf import text_format
         from mediapipe.framework import calculator_pb2
 

@@ -114,9 +114,11 @@ class FaceFinder:
     # --- lifecycle ------------------------------------------------------------------------------------
     def _graphs(self) -> tuple[Any, Any]:
         if self._detector is None:
-            with warnings.catch_warnings():
+            from avemotion.utils.quiet_mediapipe import import_mediapipe, native_stderr_silenced
+
+            with warnings.catch_warnings(), native_stderr_silenced():
                 warnings.simplefilter("ignore")  # protobuf deprecation chatter from mediapipe
-                import mediapipe as mp
+                mp = import_mediapipe()
 
                 self._detector = mp.solutions.face_detection.FaceDetection(
                     model_selection=1, min_detection_confidence=self.min_detection_confidence
@@ -127,6 +129,11 @@ class FaceFinder:
                     static_image_mode=False, max_num_faces=1, refine_landmarks=True,
                     min_detection_confidence=0.5, min_tracking_confidence=0.5,
                 )
+                # warm-up on a blank frame: the graphs log their start-up messages on the first call
+                blank = np.zeros((64, 64, 3), np.uint8)
+                self._detector.process(blank)
+                self._mesh.process(blank)
+                self._mesh.reset()
         return self._detector, self._mesh
 
     def close(self) -> None:
