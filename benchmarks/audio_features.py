@@ -5,8 +5,9 @@ each extractor and of the whole branch, on 3 s and 60 s inputs, one worker (one 
 
 Target (issue 4): the whole branch at or below 0.03 x real time on one core. Inputs are synthetic
 speech-like signals at 16 kHz and, when ../shared/data is present, a real RAVDESS utterance and RAVDESS
-utterances joined to 60 s (openSMILE's pitch and voice-quality parts cost more on real speech); every figure is the median (and the minimum) over the repeats after one
-warm-up run (which pays the one-off costs: openSMILE config parsing, SoundNet weights, librosa caches).
+utterances joined to 60 s (openSMILE's pitch and voice-quality parts cost more on real speech). Every
+figure is taken over the repeats after one warm-up run (which pays the one-off costs: openSMILE config
+parsing, SoundNet weights, librosa caches).
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def main() -> None:
     parser.add_argument("--durations", type=float, nargs="+", default=[3.0, 60.0])
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--real", type=Path, default=REAL_DEFAULT,
-                        help="folder of real speech WAVs (default: ../shared/data/ravdess_sample/Actor_01 when "
-                             "present): adds inputs of one real utterance and of utterances joined to 60 s")
+                        help="folder of real speech WAVs (default: ../shared/data/ravdess_sample/Actor_01 "
+                             "when present): adds one real utterance and utterances joined to 60 s")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -97,7 +98,8 @@ def main() -> None:
         ]
         for name in config.opensmile_sets:
             runner = sm.get_runner(name, SR)
-            cases.append((f"- openSMILE {name} (one pass: LLD + deltas + functionals)", lambda r=runner: r.run(x)))
+            label = f"- openSMILE {name} (one pass: LLD + deltas + functionals)"
+            cases.append((label, lambda r=runner: r.run(x)))
         cases += [
             ("opensmile (IS09 + IS11 + IS13)", lambda: by_name["opensmile"].analyse(x)),
             (f"soundnet ({config.soundnet_layer}, at 22.05 kHz)", lambda: by_name["soundnet"].analyse(x22)),
@@ -110,7 +112,8 @@ def main() -> None:
             cases.append((f"whole branch, opensmile_sets={sets}", lambda b=alt: b.extract(x, SR)))
         for label, fn in cases:
             med, best, cpu = timeit(fn, reps)
-            rows.append({"input": input_label, "input_s": duration, "step": label, "ms_median": 1e3 * med, "ms_min": 1e3 * best,
+            rows.append({"input": input_label, "input_s": duration, "step": label,
+                         "ms_median": 1e3 * med, "ms_min": 1e3 * best,
                          "ms_cpu": 1e3 * cpu, "rtf_median": med / duration, "rtf_min": best / duration,
                          "rtf_cpu": cpu / duration})
 
@@ -125,7 +128,8 @@ def main() -> None:
         load = ""
     print(f"# wall-clock median and min over the repeats, and the min CPU time of this process{load}")
     print()
-    print("| input | step | ms/clip (median) | ms/clip (min) | ms CPU (min) | RTF (median) | RTF (min) | RTF (CPU min) |")
+    print("| input | step | ms/clip (median) | ms/clip (min) | ms CPU (min) "
+          "| RTF (median) | RTF (min) | RTF (CPU min) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['input']} | {r['step'].strip()} | {r['ms_median']:.1f} | {r['ms_min']:.1f} | "
@@ -134,7 +138,8 @@ def main() -> None:
     print()
     for r in whole:
         verdict = "meets" if float(r["rtf_cpu"]) <= TARGET_RTF else "misses"
-        print(f"whole branch, {r['input']}: RTF {r['rtf_median']:.4f} wall (median) / {r['rtf_cpu']:.4f} CPU (min) "
+        print(f"whole branch, {r['input']}: RTF {r['rtf_median']:.4f} wall (median) / "
+              f"{r['rtf_cpu']:.4f} CPU (min) "
               f"-> {verdict} the {TARGET_RTF} x real-time target (min CPU time)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
