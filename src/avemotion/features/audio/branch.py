@@ -150,8 +150,7 @@ class AudioBranch:
                     raise named from None
                 raise
             pooled = [pool_to_grid(s.values, s.times, rate, n_tokens) for s in out.streams]
-            empty = np.zeros((n_tokens, 0), np.float32)
-            seq_parts.append(np.concatenate(pooled, axis=1) if pooled else empty)
+            seq_parts.append(np.concatenate(pooled, axis=1) if pooled else np.zeros((n_tokens, 0), np.float32))
             vec_parts.append(np.asarray(out.vec, dtype=np.float32).reshape(-1))
         seq_groups, vec_groups = self._groups([p.shape[1] for p in seq_parts], [p.size for p in vec_parts])
         return AudioFeatures(
