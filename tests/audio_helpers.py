@@ -32,7 +32,8 @@ def speech_like(seconds: float, sample_rate: int = 16000, seed: int = 0, f0: flo
             y = lfilter([1 - r], [1, -2 * r * np.cos(theta), r * r], y)
         out[start:stop] = y
     envelope = np.clip(np.sin(np.pi * ((t * 4.0) % 1.0)), 0, None) ** 0.7
-    envelope *= (rng.random(int(np.ceil(seconds * 4)) + 1) > 0.15)[np.minimum((t * 4).astype(int), int(seconds * 4))]
+    syllable_on = rng.random(int(np.ceil(seconds * 4)) + 1) > 0.15  # drop about one syllable in seven
+    envelope *= syllable_on[np.minimum((t * 4).astype(int), int(seconds * 4))]
     x = out * envelope + 0.003 * rng.standard_normal(n)
     return (0.5 * x / (np.abs(x).max() + 1e-12)).astype(np.float32)
 

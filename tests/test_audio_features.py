@@ -1,4 +1,4 @@
-"""The audio branch X^a: dimensions, alignment of the token grid, determinism, ablations, bad audio, real files."""
+"""The audio branch X^a: dimensions, token-grid alignment, determinism, ablations, bad audio, real files."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def test_extractors_registered() -> None:
     assert {"mfcc", "opensmile", "soundnet"} <= set(AUDIO_EXTRACTORS.names())
 
 
-@pytest.mark.parametrize(("name", "n_func", "n_lld"), [("IS09", 384, 16), ("IS11", 4368, 59), ("IS13", 6373, 65)])
+@pytest.mark.parametrize(
+    ("name", "n_func", "n_lld"), [("IS09", 384, 16), ("IS11", 4368, 59), ("IS13", 6373, 65)]
+)
 def test_opensmile_dimensions(name: str, n_func: int, n_lld: int, speech3: np.ndarray) -> None:
     runner = sm.get_runner(name, SR)
     result = runner.run(speech3)
@@ -107,7 +109,7 @@ def test_other_opensmile_sets_selectable() -> None:
 
 
 def test_mfcc_matches_librosa(speech3: np.ndarray) -> None:
-    """Eqs. 1-4 against librosa.feature.mfcc (dB = 10 log10, so the natural-log MFCCs differ by 10 / ln 10)."""
+    """Eqs. 1-4 against librosa.feature.mfcc (dB = 10 log10: natural-log MFCCs differ by 10 / ln 10)."""
     import librosa
 
     from avemotion.features.audio.mfcc import DYNAMIC_RANGE, mfcc_frames
@@ -273,8 +275,8 @@ def test_file_errors_name_the_file(fast_branch: AudioBranch, tmp_path: Path) -> 
 
 
 def test_extract_file_matches_duration(branch: AudioBranch, tmp_path: Path) -> None:
-    path = write_media(tmp_path / "stereo44.wav", None, audio=np.stack([speech_like(2.5, 44100, seed=11)] * 2),
-                       sample_rate=44100)
+    stereo = np.stack([speech_like(2.5, 44100, seed=11)] * 2)
+    path = write_media(tmp_path / "stereo44.wav", None, audio=stereo, sample_rate=44100)
     f = branch.extract_file(path)
     check(f, branch, 2.5)
     assert f.duration == pytest.approx(2.5, abs=1e-3)

@@ -103,7 +103,8 @@ def _np_conv_bn_relu(x: np.ndarray, d: dict, stride: int, pad: int) -> np.ndarra
     n_out = (xp.shape[1] - k) // stride + 1
     windows = np.stack([xp[:, i * stride : i * stride + k] for i in range(n_out)])  # (T, in, k)
     y = np.einsum("tik,kio->ot", windows.astype(np.float64), w.astype(np.float64)) + d["biases"][:, None]
-    y = (y - d["mean"][:, None]) / np.sqrt(d["var"][:, None] + sn.BN_EPS) * d["gamma"][:, None] + d["beta"][:, None]
+    y = (y - d["mean"][:, None]) / np.sqrt(d["var"][:, None] + sn.BN_EPS)
+    y = y * d["gamma"][:, None] + d["beta"][:, None]
     return np.maximum(y, 0.0)
 
 

@@ -39,7 +39,8 @@ class Stream:
         values = np.asarray(self.values, dtype=np.float32)
         self.values = values if values.ndim == 2 else values.reshape(len(self.times), -1)
         if self.values.shape[0] != self.times.shape[0]:
-            raise ValueError(f"stream {self.name!r}: {self.values.shape[0]} rows but {self.times.shape[0]} times")
+            rows, stamps = self.values.shape[0], self.times.shape[0]
+            raise ValueError(f"stream {self.name!r}: {rows} rows but {stamps} times")
 
 
 @dataclass

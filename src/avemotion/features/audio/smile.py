@@ -166,7 +166,8 @@ _RUNNERS_LOCK = threading.Lock()
 
 
 def get_runner(feature_set: str, sample_rate: int) -> SmileRunner:
-    """The process's openSMILE instance for (set, rate), created on first use (forked workers get their own)."""
+    """The process's openSMILE instance for (set, rate), created on first use (forked workers make their
+    own)."""
     key = (canonical_set(feature_set), int(sample_rate), os.getpid())
     with _RUNNERS_LOCK:
         runner = _RUNNERS.get(key)

