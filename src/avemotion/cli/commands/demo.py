@@ -1,14 +1,22 @@
 """``avemotion demo``: the whole pipeline on the built-in synthetic corpus, end to end.
 
-Stages run in order and each writes under ``--out``; the effective config is saved as ``config.yaml``.
-Each stage is a function ``stage(ctx: DemoContext) -> None`` listed in :data:`STAGES`; later stages
-(feature extraction, training, evaluation, prediction, report) are added to that list and read what the
-earlier ones left in the context (``ctx.corpus_dir``, ``ctx.metadata``, ...).
+Stages run in order and each writes under ``--out``; the effective config is saved as ``config.yaml``:
+
+1. ``corpus/``   the synthetic corpus (9 emotions x 20 clips, 5 speakers);
+2. ``features/`` audio X^a and video x_t of every clip (``avemotion extract``);
+3. ``run_av/``, ``run_audio/``, ``run_video/``: 5-fold speaker-grouped training and evaluation of the bimodal
+   model on both modalities and on each alone (``avemotion train``);
+4. ``heldout/``  one clip per emotion by a speaker never seen in training, predicted with ``run_av``;
+5. ``report.md`` / ``report.html``: metrics, confusion matrix and the held-out predictions.
+
+Every stage resumes: a rerun reuses the corpus, the cached features and finished folds.
+Each stage is a function ``stage(ctx: DemoContext) -> None`` listed in :data:`STAGES`.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,13 +26,17 @@ from avemotion.cli.commands.make_corpus import add_corpus_options, build, params
 from avemotion.cli.common import add_config_options, config_from_args
 from avemotion.config import Config
 from avemotion.data.synthetic.corpus import CorpusParams, read_metadata
+from avemotion.errors import ConfigError
 from avemotion.media import probe
+from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import log, progress
 
 #: small defaults so that the whole pipeline finishes in minutes on two cores
 DEMO_PER_CLASS = 20
 DEMO_SPEAKERS = 5
 DEMO_SECONDS = 2.5
+DEMO_EPOCHS = 40
+HELDOUT_SEED_OFFSET = 1000  # the held-out speaker's seed: a voice and face never seen in training
 
 
 @dataclass
@@ -37,11 +49,21 @@ class DemoContext:
     metadata: list[dict[str, str]] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)  # relative path -> seconds
     results: dict[str, object] = field(default_factory=dict)  # what later stages report
+    epochs: int = DEMO_EPOCHS
+    folds: int = 5
+    modalities: list[str] = field(default_factory=lambda: ["av", "audio", "video"])
+    features_dir: Path = Path()
+    runs: dict[str, Path] = field(default_factory=dict)  # modality -> run folder
+    heldout: list[dict[str, object]] = field(default_factory=list)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="run the pipeline end to end on the built-in synthetic corpus")
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
+    p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help=f"maximum epochs per fold (default {DEMO_EPOCHS})")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5, as in the paper)")
+    p.add_argument("--modalities", default="av,audio,video",
+                   help="which models to train: av, audio, video, comma-separated (default all three)")
     add_corpus_options(p, per_class=DEMO_PER_CLASS, speakers=DEMO_SPEAKERS, seconds=DEMO_SECONDS)
     add_config_options(p)
     p.set_defaults(func=run)
@@ -76,9 +98,82 @@ def corpus_summary(metadata: list[dict[str, str]], durations: dict[str, float]) 
     return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
-#: the demo's stages, in order (later issues append extract, train, evaluate, predict, report)
+def stage_extract(ctx: DemoContext) -> None:
+    """Audio and video features of every clip into OUT/features (cached: a rerun skips finished clips)."""
+    from avemotion.cli.commands.extract import print_summary
+    from avemotion.data.corpora import load_corpus
+    from avemotion.data.pipeline import run_extraction
+
+    corpus, records = load_corpus("folder", ctx.corpus_dir)
+    label_set = corpus.label_set(records)
+    ctx.features_dir = ctx.out / "features"
+    summary = run_extraction(records, ctx.features_dir, ctx.config, corpus="synthetic", labels=list(label_set.labels),
+                             label_set=label_set.name, grades=list(label_set.grades) if label_set.grades else None,
+                             workers=ctx.workers)
+    print_summary(summary, ctx.features_dir)
+    ctx.results["extraction"] = summary.to_dict()
+
+
+def stage_train(ctx: DemoContext) -> None:
+    """k-fold (speaker-grouped) training and evaluation, for both modalities together and each alone."""
+    from avemotion.training.trainer import run_training
+
+    rows = []
+    for modality in ctx.modalities:
+        config = ctx.config.with_overrides({"train.modality": modality, "train.folds": ctx.folds,
+                                            "train.scheme": "kfold", "train.epochs": ctx.epochs})
+        rundir = ctx.out / f"run_{modality}"
+        log(f"    training the bimodal model on {modality} features ({ctx.folds} folds) -> {rundir}")
+        m = run_training(ctx.features_dir, rundir, config).metrics
+        ctx.runs[modality] = rundir
+        rows.append((modality, m))
+        ctx.results[f"metrics_{modality}"] = {k: m[k] for k in ("wa", "ua", "f1_macro", "cc", "n")}
+    print(f"{'modality':9s} {'WA':>6s} {'UA':>6s} {'F1':>6s} {'CC':>6s}")
+    for modality, m in rows:
+        cc = "-" if m["cc"] is None else f"{m['cc']:.3f}"
+        print(f"{modality:9s} {m['wa']:6.3f} {m['ua']:6.3f} {m['f1_macro']:6.3f} {cc:>6s}")
+
+
+def stage_predict(ctx: DemoContext) -> None:
+    """One new clip per emotion by an unseen speaker, predicted from the media files by the AV model."""
+    from avemotion.data.extract import extract_clip
+    from avemotion.inference.predict import Predictor
+
+    modality = "av" if "av" in ctx.runs else next(iter(ctx.runs))
+    params = CorpusParams(per_class=1, speakers=1, seconds=ctx.corpus_params.seconds,
+                          seed=ctx.corpus_params.seed + HELDOUT_SEED_OFFSET, labels=ctx.corpus_params.labels)
+    heldout_dir = ctx.out / "heldout"
+    build(heldout_dir, params, ctx.workers)
+    predictor = Predictor.load(ctx.runs[modality])
+    for row in read_metadata(heldout_dir / "metadata.csv"):
+        path = heldout_dir / row["path"]
+        pred = predictor.predict(extract_clip(path, predictor.config), source=str(path))
+        ctx.heldout.append({"file": row["path"], "true": row["label"], **pred.to_dict()})
+    correct = sum(h["true"] == h["emotion"] for h in ctx.heldout)
+    print(f"held-out speaker: {correct}/{len(ctx.heldout)} clips right")
+    print(f"{'file':28s} {'true':13s} {'predicted':13s} {'conf':>5s}  fused/audio/video contribution")
+    for h in ctx.heldout:
+        c = h["contributions"]
+        print(f"{str(h['file'])[-28:]:28s} {h['true']:13s} {h['emotion']:13s} {h['confidence']:5.2f}  "
+              f"{c['fused']:.2f}/{c['audio']:.2f}/{c['video']:.2f}")
+    ctx.results["heldout_correct"] = correct
+
+
+def stage_report(ctx: DemoContext) -> None:
+    """OUT/report.md and OUT/report.html: metrics per modality, the confusion matrix, held-out predictions."""
+    from avemotion.cli.demo_report import write_demo_report
+
+    md, html = write_demo_report(ctx)
+    print(f"report: {md} and {html}")
+
+
+#: the demo's stages, in order
 STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
     ("synthetic corpus", stage_corpus),
+    ("feature extraction", stage_extract),
+    ("training and evaluation", stage_train),
+    ("prediction on a held-out speaker", stage_predict),
+    ("report", stage_report),
 ]
 
 
@@ -88,8 +183,19 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.yaml")
-    ctx = DemoContext(out=out, config=config, corpus_params=params, workers=args.workers)
+    modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    unknown = set(modalities) - {"av", "audio", "video"}
+    if unknown or not modalities:
+        raise ConfigError(f"--modalities takes av, audio and/or video, not {args.modalities!r}")
+    ctx = DemoContext(out=out, config=config, corpus_params=params, workers=args.workers, epochs=args.epochs,
+                      folds=args.folds, modalities=modalities)
+    t0 = time.perf_counter()
     for i, (name, stage) in enumerate(STAGES, 1):
         log(f"[{i}/{len(STAGES)}] {name}")
+        t_stage = time.perf_counter()
         stage(ctx)
+        ctx.results.setdefault("stage_seconds", {})[name] = round(time.perf_counter() - t_stage, 1)  # type: ignore[union-attr]
+    ctx.results["total_seconds"] = round(time.perf_counter() - t0, 1)
+    atomic_write_json(out / "demo_results.json", ctx.results)
+    log(f"demo finished in {ctx.results['total_seconds']:.0f} s; see {out / 'report.html'}")
     return 0

@@ -131,6 +131,15 @@ class VideoBranch:
         return feats
 
     def extract_frames(self, frames: Iterable[VideoFrame], source: str | None = None) -> VideoFeatures:
+        from avemotion.utils.quiet_mediapipe import native_stderr_silenced
+
+        # MediaPipe's graph threads log start-up lines (C++, straight to fd 2) at unpredictable moments after
+        # each per-clip restart: keep the native stream quiet while a clip is processed. Python errors are
+        # exceptions and still reach the caller.
+        with native_stderr_silenced():
+            return self._extract_frames(frames, source)
+
+    def _extract_frames(self, frames: Iterable[VideoFrame], source: str | None = None) -> VideoFeatures:
         for ext in self.extractors:
             ext.reset()
             for key in getattr(ext, "timings", {}):
