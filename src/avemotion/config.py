@@ -91,7 +91,9 @@ class TrainConfig(_Section):
     weight_decay: float = Field(1e-2, ge=0)
     patience: int = Field(10, ge=1, description="early stopping on validation UA")
     seed: int = 0
-    threads: int = Field(0, ge=0, description="torch threads (0: library default)")
+    threads: int = Field(1, ge=0, description="torch threads while training (0: library default). The models are "
+                         "small: one thread is about as fast on an idle machine and far faster on a busy one, where "
+                         "OpenMP threads spin against other processes")
 
     @field_validator("split")
     @classmethod
