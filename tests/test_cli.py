@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,26 @@ def test_config_error_and_debug_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "Traceback" in proc.stderr
 
 
-def test_demo_writes_effective_config(tmp_path: Path) -> None:
-    tiny = ["--per-class", "1", "--speakers", "1", "--seconds", "0.6", "--labels", "paper9", "--workers", "1"]
+def test_demo_end_to_end(tmp_path: Path, capsys) -> None:
+    """The whole demo on a tiny corpus: corpus, features, 3 trained runs, held-out predictions, report."""
+    tiny = ["--per-class", "2", "--speakers", "2", "--seconds", "0.8", "--labels", "paper9", "--workers", "1",
+            "--folds", "2", "--epochs", "2"]
     assert main(["--quiet", "demo", "--out", str(tmp_path), *tiny, "--set", "model.chi=0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "anger" in out and "spk01" in out and "all" in out  # the corpus table
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["model"]["chi"] == 0.3 and saved["model"]["beta"] == 0.6
+    assert len(list((tmp_path / "features" / "clips").glob("*.npz"))) == 18
+    for modality in ("av", "audio", "video"):
+        metrics = json.loads((tmp_path / f"run_{modality}" / "metrics.json").read_text())
+        assert metrics["n"] == 18 and 0.0 <= metrics["ua"] <= 1.0 and len(metrics["per_fold"]) == 2
+    results = json.loads((tmp_path / "demo_results.json").read_text())
+    assert 0 <= results["heldout_correct"] <= 9 and set(results["stage_seconds"]) >= {"feature extraction", "report"}
+    report = (tmp_path / "report.md").read_text()
+    assert "audio + video" in report and "audio only" in report and "Held-out speaker" in report
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html and html.count("<tr>") >= 3 + 9 + 9
+    # a rerun resumes: nothing is recomputed, the report comes out again
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "features" / "clips").glob("*.npz")}
+    assert main(["--quiet", "demo", "--out", str(tmp_path), *tiny, "--set", "model.chi=0.3"]) == 0
+    assert before == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "features" / "clips").glob("*.npz")}

@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--features", type=Path, metavar="FEATDIR", help="predict clips of a feature store instead")
     p.add_argument("--clip", action="append", default=[], metavar="CLIP_ID", help="clip id in --features (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.add_argument("--window", type=float, metavar="SECONDS",
+                   help="long recordings: predict per window of this length (a timeline) instead of per file")
+    p.add_argument("--hop", type=float, metavar="SECONDS", help="step between windows (default: half the window)")
+    p.add_argument("--timeline-dir", type=Path, metavar="DIR",
+                   help="with --window: write FILE.timeline.csv and FILE.timeline.png here (default: beside the model's "
+                        "run folder in timelines/)")
     p.set_defaults(func=run)
 
 
@@ -62,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.clip and not args.features:
         raise AvemotionError("--clip needs --features FEATDIR")
     predictor = Predictor.load(args.model)
+    if args.window is not None:
+        return _run_timeline(args, predictor)
     inputs = []
     if args.clip:
         inputs.extend(_store_inputs(args.features, args.clip))
@@ -93,3 +101,41 @@ def run(args: argparse.Namespace) -> int:
         for source, exc in failures:
             print(f"failed: {source}: {exc.detail if hasattr(exc, 'detail') else exc}")
     return 1 if failures and not preds else 0
+
+
+def _run_timeline(args: argparse.Namespace, predictor) -> int:  # noqa: ANN001 - Predictor
+    from avemotion.inference.timeline import plot, predict_timeline, summarise, write_csv
+
+    if not args.files:
+        raise AvemotionError("--window needs FILE... (media files)")
+    out_dir = args.timeline_dir or (args.model / "timelines")
+    labels = predictor.bundle.labels
+    failures = 0
+    console = Console()
+    for path in args.files:
+        try:
+            timeline = predict_timeline(predictor, path, args.window, args.hop or args.window / 2)
+        except AvemotionError as exc:
+            failures += 1
+            print(json.dumps({"source": str(path), "error": str(exc)}) if args.json else f"failed: {exc}")
+            continue
+        summary = summarise(timeline, labels)
+        csv_path = write_csv(timeline, labels, out_dir / f"{path.stem}.timeline.csv")
+        png_path = plot(timeline, labels, out_dir / f"{path.stem}.timeline.png", title=path.name)
+        if args.json:
+            print(json.dumps({"source": str(path), **summary, "csv": str(csv_path), "plot": str(png_path)}))
+            continue
+        table = Table("start s", "end s", "emotion", "p", "fused / audio / video", "note", title=str(path))
+        for w in timeline:
+            p = w.prediction
+            if p is None:
+                table.add_row(f"{w.start:.1f}", f"{w.end:.1f}", "-", "-", "-", w.error)
+            else:
+                c = p.contributions
+                table.add_row(f"{w.start:.1f}", f"{w.end:.1f}", p.emotion, f"{p.confidence:.2f}",
+                              f"{c['fused']:.2f} / {c['audio']:.2f} / {c['video']:.2f}", p.note)
+        console.print(table)
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["share"].items(), key=lambda kv: -kv[1]) if v > 0)
+        console.print(f"dominant: {summary['dominant']}; share of windows: {shares}")
+        console.print(f"timeline: {csv_path}, {png_path}")
+    return 1 if failures == len(args.files) else 0
