@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import yaml
 
 from avemotion.cli.main import main
@@ -62,6 +65,23 @@ def test_demo_end_to_end(tmp_path: Path, capsys) -> None:
     assert "audio + video" in report and "audio only" in report and "Held-out speaker" in report
     html = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in html and html.count("<tr>") >= 3 + 9 + 9
+    # per-moment prediction on a longer recording made of two held-out clips
+    from avemotion.media import load_audio, read_frames
+    from avemotion.media.write import write_media
+
+    clips = sorted((tmp_path / "heldout" / "clips").rglob("*.mp4"))[:2]
+    frames = [f for c in clips for f in read_frames(c, fps=15)[0]]
+    audio = np.concatenate([load_audio(c, 16000) for c in clips])
+    long = write_media(tmp_path / "long.mp4", frames, fps=15, audio=audio, sample_rate=16000)
+    assert main(["--quiet", "predict", "--model", str(tmp_path / "run_av"), str(long), "--window", "0.8",
+                 "--hop", "0.4", "--timeline-dir", str(tmp_path / "tl")]) == 0
+    with open(tmp_path / "tl" / "long.timeline.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) >= 3 and float(rows[-1]["end"]) == pytest.approx(len(audio) / 16000, abs=0.1)
+    for row in rows:
+        probs = [float(row[f"p_{label}"]) for label in metrics["labels"]]
+        assert row["emotion"] == metrics["labels"][int(np.argmax(probs))] and sum(probs) == pytest.approx(1, abs=1e-3)
+    assert (tmp_path / "tl" / "long.timeline.png").stat().st_size > 1000
     # a rerun resumes: nothing is recomputed, the report comes out again
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "features" / "clips").glob("*.npz")}
     assert main(["--quiet", "demo", "--out", str(tmp_path), *tiny, "--set", "model.chi=0.3"]) == 0

@@ -110,9 +110,11 @@ def plot(timeline: list[WindowPrediction], labels: list[str], path: str | Path, 
 
     from avemotion.utils.atomic import atomic_path
 
-    centres = np.array([(w.start + w.end) / 2 for w in timeline])
+    # each window's probabilities at its centre; the first and last are held out to the recording's edges
+    centres = np.array([timeline[0].start] + [(w.start + w.end) / 2 for w in timeline] + [timeline[-1].end])
     probs = np.array([[w.prediction.probabilities[lab] if w.prediction else np.nan for lab in labels]
                       for w in timeline])
+    probs = np.vstack([probs[:1], probs, probs[-1:]])
     fig, ax = plt.subplots(figsize=(10, 3.5))
     ax.stackplot(centres, np.nan_to_num(probs).T, labels=labels, alpha=0.85)
     for w in timeline:
