@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "demo",
     "train",
     "predict",
+    "compare",
     "probe",
     "version",
 ]
