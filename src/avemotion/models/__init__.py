@@ -9,3 +9,4 @@ from avemotion.registry import Registry
 MODELS: Registry = Registry("model")
 
 from avemotion.models import bimodal  # noqa: E402,F401  (registers "bimodal")
+from avemotion.models import dean, multilstm  # noqa: E402,F401  (baselines: registers "dean", "lstm")

@@ -1,0 +1,74 @@
+"""Named model variants for ``avemotion compare``: a registered model plus config overrides, never a copy.
+
+- any registered model name (``bimodal``, ``lstm``, ``dean``) runs as configured;
+- ``NAME-audio`` / ``NAME-video``: that model on one modality (``train.modality``);
+- ablations of the proposed model (section "Ablations" of docs/method/baselines.md):
+  ``bimodal-nocma`` (concatenation instead of cross-modal attention), ``bimodal-norec`` (no L_REC),
+  ``bimodal-nodf`` (no decision-level fusion: the fused head alone), ``bimodal-nomfcc`` /
+  ``bimodal-noopensmile`` / ``bimodal-nosoundnet`` (one audio feature group dropped from
+  ``audio.extractors``; ``FeatureSelection`` removes its columns from X^a and the clip vector).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from avemotion.config import Config
+from avemotion.errors import ConfigError
+
+#: ablation suffix -> (config overrides, description); "-no<group>" entries are filled from the base config
+ABLATIONS: dict[str, tuple[dict[str, Any], str]] = {
+    "nocma": ({"model.cross_modal_attention": False}, "plain concatenation instead of cross-modal attention"),
+    "norec": ({"model.reconstruction": False}, "without the reconstruction loss L_REC"),
+    "nodf": ({"model.decision_fusion": False}, "without decision-level fusion (fused head only)"),
+}
+AUDIO_GROUPS = ("mfcc", "opensmile", "soundnet")
+MODALITY_SUFFIXES = {"audio": "audio only", "video": "video only", "av": "audio + video"}
+
+
+@dataclass
+class Variant:
+    name: str  # as given on the command line
+    model: str  # registered model
+    overrides: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def config(self, base: Config) -> Config:
+        cfg = base.with_overrides({"model.name": self.model, **self.overrides})
+        return cfg
+
+
+def resolve_variant(name: str, base: Config) -> Variant:
+    """The :class:`Variant` a ``--models`` entry names; raises ConfigError listing what is known."""
+    from avemotion.models import MODELS
+
+    name = name.strip()
+    if name in MODELS:
+        return Variant(name, name, {}, f"{name} ({MODALITY_SUFFIXES[base.train.modality]})")
+    if "-" in name:
+        model, suffix = name.split("-", 1)
+        if model in MODELS:
+            if suffix in ("audio", "video"):
+                return Variant(name, model, {"train.modality": suffix}, f"{model}, {MODALITY_SUFFIXES[suffix]}")
+            if model == "bimodal" and suffix in ABLATIONS:
+                over, desc = ABLATIONS[suffix]
+                return Variant(name, model, dict(over), f"bimodal {desc}")
+            if model == "bimodal" and suffix.startswith("no") and suffix[2:] in AUDIO_GROUPS:
+                group = suffix[2:]
+                if group not in base.audio.extractors:
+                    raise ConfigError(f"{name}: audio.extractors {base.audio.extractors} has no {group!r} to drop")
+                kept = [e for e in base.audio.extractors if e != group]
+                if not kept:
+                    raise ConfigError(f"{name}: dropping {group!r} leaves no audio feature group")
+                return Variant(name, model, {"audio.extractors": kept}, f"bimodal without the {group} features")
+    raise ConfigError(f"unknown model or variant {name!r}; known: {', '.join(known_variants())}")
+
+
+def known_variants() -> list[str]:
+    from avemotion.models import MODELS
+
+    out = list(MODELS.names())
+    out += [f"{m}-{s}" for m in MODELS.names() for s in ("audio", "video")]
+    out += [f"bimodal-{s}" for s in ABLATIONS] + [f"bimodal-no{g}" for g in AUDIO_GROUPS]
+    return out
