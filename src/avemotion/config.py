@@ -90,6 +90,8 @@ class TrainConfig(_Section):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-2, ge=0)
     patience: int = Field(10, ge=1, description="early stopping on validation UA")
+    checkpoint_seconds: float = Field(30.0, ge=0, description="save the resumable training state at most this "
+                                      "often (0: every epoch); an interrupted run also saves at once")
     seed: int = 0
     threads: int = Field(1, ge=0, description="torch threads while training (0: library default). The models are "
                          "small: one thread is about as fast on an idle machine and far faster on a busy one, where "

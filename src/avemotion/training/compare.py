@@ -37,7 +37,7 @@ from avemotion.training.data import ClipSet, FeatureSelection, collate
 from avemotion.training.metrics import compute_metrics
 from avemotion.training.report import plot_confusion
 from avemotion.training.splits import Fold, Splits, make_splits
-from avemotion.training.trainer import EpochHook, _run_fold, resolve_label_set
+from avemotion.training.trainer import EpochHook, _run_fold, resolve_label_set, training_torch_settings
 from avemotion.training.variants import Variant, resolve_variant
 from avemotion.utils.atomic import atomic_open, atomic_path, atomic_write_json, atomic_write_text
 from avemotion.utils.progress import log
@@ -175,7 +175,7 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
     selections = {v.name: FeatureSelection.fit(feats, configs[v.name].train.modality, configs[v.name].audio.extractors,
                                                 store.root) for v in variants}
     base_sel = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root)
-    base = ClipSet.build(records, feats, base_sel, labels, store.root)
+    base = ClipSet.build(records, feats, base_sel, labels, store.root, group_by=config.train.group_by)
     truth = dict(zip(base.clip_ids, base.labels.tolist(), strict=True))
 
     setup = {"store": store.meta.get("config_hash"), "labels": labels, "clips": _digest(sorted(base.clip_ids)),
@@ -199,21 +199,13 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
     y = np.asarray([truth[c] for c in order], np.int64)
     log(f"compare: {len(base)} clips, {len(labels)} classes, modality {config.train.modality}; {splits.describe()}")
 
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    torch.use_deterministic_algorithms(True)
     results: list[ModelResult] = []
-    try:
+    with training_torch_settings(config.train):
         for v in variants:
             log(f"compare: model {v.name} ({v.description})")
             results.append(_run_variant(v, configs[v.name], selections[v.name], records, feats, label_set, splits,
                                         order, fold_of, y, out / "runs" / v.name, store, groups, latency_clips,
                                         on_epoch_end))
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
     ref = next(r for r in results if r.name == ref_name)
     tests = [paired_tests(ref, r, y) for r in results if r is not ref]
     summary = _write_outputs(out, results, tests, ref, y, order, fold_of, labels, grades, splits, config, store,
@@ -227,7 +219,7 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
                  store: FeatureStore, n_groups: int, latency_clips: tuple[int, ...],
                  on_epoch_end: EpochHook | None) -> ModelResult:
     labels, grades = list(label_set.labels), label_set.grade_values()
-    clipset = ClipSet.build(records, feats, selection, labels, store.root)
+    clipset = ClipSet.build(records, feats, selection, labels, store.root, group_by=cfg.train.group_by)
     dims = selection.dims
     run_hash = _digest({"model": v.model, "overrides": v.overrides, "model_cfg": cfg.model.model_dump(mode="json"),
                         "train": cfg.train.model_dump(mode="json"), "extractors": cfg.audio.extractors,

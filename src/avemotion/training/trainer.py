@@ -17,19 +17,20 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from avemotion.config import Config
+from avemotion.config import Config, TrainConfig
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.labels import LabelSet, get_label_set
@@ -143,46 +144,64 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
         track = meta["track"]
         log(f"{stage}: resuming after epoch {track['epoch']}")
     bar = progress(total=n_epochs, initial=track["epoch"], desc=stage, unit="epoch")
-    while track["epoch"] < n_epochs and (val_idx is None or track["bad"] < tc.patience):
-        epoch = track["epoch"]
-        gen = torch.Generator().manual_seed(seed * 100003 + epoch)
-        model.train()
-        losses = []
-        for batch in iterate_batches(clipset, train_idx, tc.batch_size, dims, std, gen):
-            out = model(batch)
-            loss, _ = total_loss(out, batch.labels, config.model)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            losses.append(float(loss.detach()))
-        entry = {"epoch": epoch, "loss": float(np.mean(losses))}
-        if val_idx is not None:
-            ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
-            entry.update(val_ua=ua, val_loss=vloss)
-            if ua > track["best_ua"] + 1e-9 or (abs(ua - track["best_ua"]) <= 1e-9 and vloss < track["best_loss"]):
-                track.update(best_ua=ua, best_loss=vloss, best_epoch=epoch, bad=0)
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                track["bad"] += 1
-        else:
-            best_state = copy.deepcopy(model.state_dict())
-            track["best_epoch"] = epoch
-        track["history"].append(entry)
-        track["epoch"] = epoch + 1
+
+    def save_state() -> None:
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
         tensors.update({f"best.{k}": v for k, v in best_state.items()})
         opt_t, groups = _optimizer_tensors(opt)
         tensors.update(opt_t)
         tensors["rng"] = torch.get_rng_state()
         save_checkpoint(state_stem, tensors, {"kind": "state", "stage": stage, "track": track, "param_groups": groups})
-        bar.update(1)
-        post = {"loss": f"{entry['loss']:.3f}"}
-        if val_idx is not None:
-            post.update(val_ua=f"{entry['val_ua']:.3f}", best=f"{track['best_ua']:.3f}@{track['best_epoch'] + 1}")
-        bar.set_postfix(post)
-        if on_epoch_end is not None:
-            on_epoch_end(stage, epoch)
+
+    # The state (model, best model, optimiser, RNG) is saved at most every ``checkpoint_seconds`` (it is about
+    # 4x the model's size), after the last epoch, and when the run is interrupted between epochs.
+    last_save = time.monotonic()
+    unsaved = False  # epochs finished since the last save
+    between_epochs = True  # model, optimiser and track agree (not in the middle of an epoch)
+    try:
+        while track["epoch"] < n_epochs and (val_idx is None or track["bad"] < tc.patience):
+            between_epochs = False
+            epoch = track["epoch"]
+            gen = torch.Generator().manual_seed(seed * 100003 + epoch)
+            model.train()
+            losses = []
+            for batch in iterate_batches(clipset, train_idx, tc.batch_size, dims, std, gen):
+                out = model(batch)
+                loss, _ = total_loss(out, batch.labels, config.model)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                opt.step()
+                losses.append(float(loss.detach()))
+            entry = {"epoch": epoch, "loss": float(np.mean(losses))}
+            if val_idx is not None:
+                ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
+                entry.update(val_ua=ua, val_loss=vloss)
+                if ua > track["best_ua"] + 1e-9 or (abs(ua - track["best_ua"]) <= 1e-9 and vloss < track["best_loss"]):
+                    track.update(best_ua=ua, best_loss=vloss, best_epoch=epoch, bad=0)
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    track["bad"] += 1
+            else:
+                best_state = copy.deepcopy(model.state_dict())
+                track["best_epoch"] = epoch
+            track["history"].append(entry)
+            track["epoch"] = epoch + 1
+            between_epochs = unsaved = True
+            if time.monotonic() - last_save >= tc.checkpoint_seconds:
+                save_state()
+                last_save, unsaved = time.monotonic(), False
+            bar.update(1)
+            post = {"loss": f"{entry['loss']:.3f}"}
+            if val_idx is not None:
+                post.update(val_ua=f"{entry['val_ua']:.3f}", best=f"{track['best_ua']:.3f}@{track['best_epoch'] + 1}")
+            bar.set_postfix(post)
+            if on_epoch_end is not None:
+                on_epoch_end(stage, epoch)
+    except BaseException:
+        if unsaved and between_epochs:
+            save_state()  # keep the finished epochs of an interrupted run
+        raise
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
@@ -221,6 +240,21 @@ def _run_hash(config: Config, model_name: str, store: FeatureStore) -> str:
 class RunResult:
     metrics: dict
     rundir: Path
+
+
+@contextlib.contextmanager
+def training_torch_settings(train: TrainConfig) -> Iterator[None]:
+    """Torch thread count of the config and deterministic algorithms, restored afterwards."""
+    prev_threads = torch.get_num_threads()
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det)
 
 
 def run_training(features: str | Path, rundir: str | Path, config: Config, model_name: str | None = None,
@@ -268,12 +302,7 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     for note in splits.notes:
         log(f"note: {note}")
 
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    torch.use_deterministic_algorithms(True)
-    try:
+    with training_torch_settings(config.train):
         pos = {c: i for i, c in enumerate(clipset.clip_ids)}
         fold_results = []
         for fold in splits.folds:
@@ -282,9 +311,6 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
         bundle = _final_model(config, model_name, clipset, dims, selection, label_set, rundir, fold_results,
                               on_epoch_end)
         latency = measure_latency(bundle.model, clipset, dims, bundle.standardizer)
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
     metrics = write_report(rundir, clipset, label_set, fold_results, config, model_name, splits, latency,
                            time.perf_counter() - t_start)
     return RunResult(metrics, rundir)
