@@ -48,11 +48,8 @@ def _store_inputs(featdir: Path, clip_ids: list[str]):  # noqa: ANN202 - yields 
 
 
 def _file_inputs(files: list[Path], config):  # noqa: ANN001, ANN202
-    try:
-        from avemotion.data.extract import extract_clip
-    except ImportError as exc:
-        raise AvemotionError(f"feature extraction is not available in this installation ({exc}); "
-                             "use --features FEATDIR --clip ID") from None
+    from avemotion.data.extract import extract_clip
+
     for path in files:
         try:
             yield str(path), extract_clip(path, config)
