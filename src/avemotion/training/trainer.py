@@ -379,12 +379,13 @@ def measure_latency(model: EmotionModel, clipset: ClipSet, dims: FeatureDims, st
     try:
         model.eval()
         batches = [collate([clipset.features[i % len(clipset)]], dims, std) for i in range(min(n, max(len(clipset), 1)))]
-        for b in batches[:5]:
-            model(b)
-        t0 = time.perf_counter()
-        for b in batches:
-            model(b)
-        ms = (time.perf_counter() - t0) * 1000 / len(batches)
+        with torch.inference_mode():
+            for b in batches[:5]:
+                model(b)
+            t0 = time.perf_counter()
+            for b in batches:
+                model(b)
+            ms = (time.perf_counter() - t0) * 1000 / len(batches)
     finally:
         torch.set_num_threads(prev)
     return {"ms_per_clip": ms, "clips": len(batches), "threads": 1, "batch": 1}
