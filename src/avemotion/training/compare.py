@@ -37,7 +37,13 @@ from avemotion.training.data import ClipSet, FeatureSelection, collate
 from avemotion.training.metrics import compute_metrics
 from avemotion.training.report import plot_confusion
 from avemotion.training.splits import Fold, Splits, make_splits
-from avemotion.training.trainer import EpochHook, _run_fold, resolve_label_set, training_torch_settings
+from avemotion.training.trainer import (
+    EpochHook,
+    _run_fold,
+    refuse_other_setup,
+    resolve_label_set,
+    training_torch_settings,
+)
 from avemotion.training.variants import Variant, resolve_variant
 from avemotion.utils.atomic import atomic_open, atomic_path, atomic_write_json, atomic_write_text
 from avemotion.utils.progress import log
@@ -182,11 +188,8 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
              "train": config.train.model_dump(mode="json"), "modality": config.train.modality}
     out.mkdir(parents=True, exist_ok=True)
     setup_path = out / "compare.json"
-    if setup_path.is_file():
-        old = json.loads(setup_path.read_text())
-        if old.get("setup") != setup:
-            raise AvemotionError("this folder holds a comparison with another feature store, clip set or training "
-                                 "setup; choose a new --out or delete it to start over", out)
+    refuse_other_setup(setup_path, "setup", setup, "this folder holds a comparison with another feature store, "
+                       "clip set or training setup; choose a new --out or delete it to start over", out)
     atomic_write_json(setup_path, {"setup": setup, "features": str(Path(features).resolve())})
     splits_path = out / "splits.json"
     if splits_path.is_file():
@@ -226,9 +229,8 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
                         "store": store.meta.get("config_hash"), "labels": labels, "splits": splits.to_dict()})
     rundir.mkdir(parents=True, exist_ok=True)
     run_json = rundir / "run.json"
-    if run_json.is_file() and json.loads(run_json.read_text()).get("run_hash") != run_hash:
-        raise AvemotionError(f"{rundir} holds a run of {v.name} with another config, store or folds; delete that "
-                             "folder (or choose a new --out) to rerun it", rundir)
+    refuse_other_setup(run_json, "run_hash", run_hash, f"{rundir} holds a run of {v.name} with another config, "
+                       "store or folds; delete that folder (or choose a new --out) to rerun it", rundir)
     atomic_write_json(run_json, {"run_hash": run_hash, "variant": v.name, "model": v.model, "overrides": v.overrides,
                                  "description": v.description, "dims": dims.to_dict(), "n_clips": len(clipset)})
     cfg.save(rundir / "config.yaml")

@@ -242,6 +242,12 @@ class RunResult:
     rundir: Path
 
 
+def refuse_other_setup(record: Path, key: str, value: object, message: str, folder: Path) -> None:
+    """Resuming is only allowed into a folder whose saved ``record[key]`` equals ``value``."""
+    if record.is_file() and json.loads(record.read_text()).get(key) != value:
+        raise AvemotionError(message, folder)
+
+
 @contextlib.contextmanager
 def training_torch_settings(train: TrainConfig) -> Iterator[None]:
     """Torch thread count of the config and deterministic algorithms, restored afterwards."""
@@ -270,11 +276,8 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     label_set = resolve_label_set(store)
     run_hash = _run_hash(config, model_name, store)
     run_json = rundir / "run.json"
-    if run_json.is_file():
-        old = json.loads(run_json.read_text())
-        if old.get("run_hash") != run_hash:
-            raise AvemotionError("this folder holds a run with another config, model or feature store; "
-                                 "choose a new --out or delete it to start over", rundir)
+    refuse_other_setup(run_json, "run_hash", run_hash, "this folder holds a run with another config, model or "
+                       "feature store; choose a new --out or delete it to start over", rundir)
     rundir.mkdir(parents=True, exist_ok=True)
     config.save(rundir / "config.yaml")
     records, feats = store.load_all()
