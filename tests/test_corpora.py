@@ -88,7 +88,7 @@ def test_iemocap_tree(tmp_path: Path, media: dict[str, Path]) -> None:
         ("Ses01F_impro01_M000", "happy", "Ses01_M"),
     ]
     first = records[0]
-    assert first.extra["start"] == 0.5 and first.extra["end"] == 1.2 and first.extra["session"] == "Ses01"
+    assert first.extra["video_start"] == 0.5 and first.extra["video_end"] == 1.2 and first.extra["session"] == "Ses01"
     assert first.video_path.endswith("Ses01F_impro01.avi") and first.audio_path.endswith("F000.wav")
     _, full = load_corpus("iemocap", tmp_path, labels="full")
     assert Counter(r.label for r in full) == {"neutral": 1, "excited": 1, "frustrated": 1}

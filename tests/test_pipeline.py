@@ -149,3 +149,21 @@ def test_real_samples_extract(shared_data: Path, tmp_path: Path) -> None:
     by_id = {f.clip_id: f for f in feats}
     assert by_id["1001_DFA_ANG_XX"].has_video and by_id["1001_DFA_ANG_XX"].video_mask.mean() > 0.95
     assert not by_id["1002_DFA_ANG_XX"].has_video and by_id["1002_DFA_ANG_XX"].has_audio
+
+
+def test_iemocap_utterance_windows(tmp_path: Path) -> None:
+    """IEMOCAP: the video is cut from the dialog by the utterance's times; the audio is the utterance's own wav."""
+    ses = tmp_path / "iemocap" / "Session1"
+    make_face_clip(ses / "dialog" / "avi" / "DivX" / "Ses01F_impro01.avi", seconds=3.0)
+    evaluation = ses / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
+    evaluation.parent.mkdir(parents=True)
+    evaluation.write_text("[1.0000 - 2.2000]\tSes01F_impro01_F000\tang\t[2.0, 4.0, 3.5]\n")
+    write_media(ses / "sentences" / "wav" / "Ses01F_impro01" / "Ses01F_impro01_F000.wav", None,
+                audio=speechlike(1.2, seed=3), sample_rate=16000)
+    out = tmp_path / "store"
+    assert main(["--quiet", "extract", "--corpus", "iemocap", "--root", str(tmp_path / "iemocap"), "--out", str(out),
+                 *FAST]) == 0
+    (record,), (features,) = FeatureStore(out).load_all()
+    assert record.label == "angry" and features.has_audio and features.has_video
+    assert features.audio_seq.shape[0] == 12  # the whole 1.2 s utterance wav at 10 tokens/s
+    assert features.video_seq.shape[0] == pytest.approx(1.2 * 5, abs=1)  # 1.0-2.2 s of the dialog at 5 fps

@@ -58,14 +58,16 @@ class Extractor:
         return self._video
 
     def extract(self, record: ClipRecord, modality: str = "av") -> ExtractResult:
-        start = _opt_float(record.extra.get("start"))
-        end = _opt_float(record.extra.get("end"))
+        # a time window (s) applies to both files, or per file with audio_/video_ prefixes (IEMOCAP: the video
+        # is the whole dialog, the audio file is already the utterance)
+        a_start, a_end = _window(record.extra, "audio")
+        v_start, v_end = _window(record.extra, "video")
         warnings: list[tuple[str, str]] = []
         audio = video = None
         first_error: AvemotionError | None = None
         if record.audio_path and "a" in modality:
             try:
-                audio = self.audio.extract_file(record.audio_path, start=start, end=end)
+                audio = self.audio.extract_file(record.audio_path, start=a_start, end=a_end)
             except (NoAudioStream, SilentAudio) as exc:
                 warnings.append((exc.reason, str(exc)))
                 first_error = first_error or exc
@@ -76,7 +78,7 @@ class Extractor:
                 first_error = first_error or exc
         if record.video_path and "v" in modality:
             try:
-                video = self.video.extract_file(record.video_path, start=start or 0.0, end=end)
+                video = self.video.extract_file(record.video_path, start=v_start or 0.0, end=v_end)
                 if not video.mask.any():
                     raise NoFaceFound(
                         "no face found in any frame; the clip is used audio-only", record.video_path
@@ -157,9 +159,18 @@ def clip_key(record: ClipRecord, cfg_hash: str) -> str:
                 h.update(file_digest(p).encode())
             except OSError:
                 h.update(f"missing:{p}".encode())  # extraction will report the missing file
-    for k in ("start", "end"):
+    for k in WINDOW_KEYS:
         h.update(f"|{record.extra.get(k)}".encode())
     return h.hexdigest()[:20]
+
+
+WINDOW_KEYS = ("start", "end", "audio_start", "audio_end", "video_start", "video_end")
+
+
+def _window(extra: dict[str, object], modality: str) -> tuple[float | None, float | None]:
+    start = extra.get(f"{modality}_start", extra.get("start"))
+    end = extra.get(f"{modality}_end", extra.get("end"))
+    return _opt_float(start), _opt_float(end)
 
 
 def _opt_float(value: object) -> float | None:

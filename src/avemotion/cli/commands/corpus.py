@@ -33,8 +33,8 @@ def run_info(args: argparse.Namespace) -> int:
         for rec in progress(records, desc="probing", unit="clip"):
             path = rec.audio_path or rec.video_path
             try:
-                if "start" in rec.extra and "end" in rec.extra:
-                    durations.append(float(rec.extra["end"]) - float(rec.extra["start"]))
+                if "video_start" in rec.extra and "video_end" in rec.extra:
+                    durations.append(float(rec.extra["video_end"]) - float(rec.extra["video_start"]))
                 else:
                     durations.append(probe(path).duration)  # type: ignore[arg-type]
             except AvemotionError as exc:

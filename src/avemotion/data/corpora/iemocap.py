@@ -1,8 +1,8 @@
 """IEMOCAP: ``Session1..5``; utterances are cut from the dialog videos by the times in
 ``dialog/EmoEvaluation/*.txt``; audio comes from ``sentences/wav/DIALOG/UTT.wav``.
 
-An utterance's record points at the dialog video (``video_path``) with ``extra.start``/``extra.end`` (s),
-and at its own WAV. ``labels=4class`` (default) keeps neutral, happy (+ excited), angry and sad and drops
+An utterance's record points at the dialog video (``video_path``) with ``extra.video_start``/``video_end``
+(s), and at its own WAV (already cut to the utterance). ``labels=4class`` (default) keeps neutral, happy (+ excited), angry and sad and drops
 the rest; ``labels=full`` keeps every category. Speakers are ``SesNN_F`` / ``SesNN_M``; ``extra.session``
 is the group for leave-one-session-out evaluation.
 """
@@ -66,8 +66,8 @@ class Iemocap(Corpus):
                             extra={
                                 "session": session,
                                 "dialog": dialog,
-                                "start": float(start),
-                                "end": float(end),
+                                "video_start": float(start),
+                                "video_end": float(end),
                                 "gender": "female" if gender == "F" else "male",
                                 "improvised": "impro" in dialog,
                                 "valence": valence,
