@@ -44,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{i.width}x{i.height}" if i.width else "-",
             )
         Console().print(table)
-    for path, exc in failures:
-        print(f"failed: {exc}")
+    for _path, exc in failures:
+        print(f"failed: {exc}")  # the message names the file
     return 1 if failures and not infos else 0
