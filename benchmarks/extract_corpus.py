@@ -32,7 +32,7 @@ def main() -> None:
             corpus_dir = Path(tmp) / "corpus"
             per_class = max(1, -(-args.clips // 9))
             generate_corpus(corpus_dir, CorpusParams(per_class=per_class, speakers=min(5, per_class)), workers=2)
-        _, records = load_corpus("folder", corpus_dir)
+        corpus, records = load_corpus("folder", corpus_dir)
         records = records[: args.clips]
         config = Config()
         runs = [("local", 1), ("local", 2)] + ([] if args.no_ray else [("ray", 2)])
@@ -40,7 +40,7 @@ def main() -> None:
         for executor, workers in runs:
             out = Path(tmp) / f"store-{executor}-{workers}"
             t0 = time.perf_counter()
-            summary = run_extraction(records, out, config, corpus="synthetic", labels=sorted({r.label for r in records}),
+            summary = run_extraction(records, out, config, corpus="synthetic", label_set=corpus.label_set(records),
                                      workers=workers, executor=executor)
             wall = time.perf_counter() - t0  # includes worker start-up (process spawn, ray.init)
             assert summary.failed == 0, summary.failures

@@ -46,6 +46,16 @@ class ClipFeatures:
     def has_video(self) -> bool:
         return self.video_seq is not None and self.video_mask is not None and bool(self.video_mask.any())
 
+    def dims(self) -> dict[str, object]:
+        """Widths of each part and of each feature group (None for an absent modality), for summaries."""
+        return {
+            "audio_seq": int(self.audio_seq.shape[1]) if self.audio_seq is not None else None,
+            "audio_vec": int(self.audio_vec.shape[0]) if self.audio_vec is not None else None,
+            "video_seq": int(self.video_seq.shape[1]) if self.video_seq is not None else None,
+            "audio_groups": {k: v[1] - v[0] for k, v in self.audio_vec_groups.items()},
+            "video_groups": {k: v[1] - v[0] for k, v in self.video_groups.items()},
+        }
+
     def validate(self) -> None:
         for name in ("audio_seq", "audio_vec", "video_seq"):
             arr = getattr(self, name)

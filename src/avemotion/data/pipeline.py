@@ -24,6 +24,7 @@ from avemotion.data.extract import Extractor, clip_key, config_hash
 from avemotion.data.manifest import ClipRecord
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError, ConfigError
+from avemotion.labels import LabelSet
 from avemotion.utils.atomic import atomic_open, atomic_write_json
 from avemotion.utils.progress import progress
 
@@ -90,13 +91,7 @@ def _run_task(task: Task) -> dict[str, Any]:
             message=" | ".join(m for _, m in result.warnings),
             duration=float(f.meta.get("duration", 0.0)),
             face_rate=float(f.meta.get("face_rate", 0.0)),
-            dims={
-                "audio_seq": int(f.audio_seq.shape[1]) if f.audio_seq is not None else None,
-                "audio_vec": int(f.audio_vec.shape[0]) if f.audio_vec is not None else None,
-                "video_seq": int(f.video_seq.shape[1]) if f.video_seq is not None else None,
-                "audio_groups": {k: v[1] - v[0] for k, v in f.audio_vec_groups.items()},
-                "video_groups": {k: v[1] - v[0] for k, v in f.video_groups.items()},
-            },
+            dims=f.dims(),
         )
     except AvemotionError as exc:
         out.update(status="failed", reason=exc.reason, message=str(exc))
@@ -160,9 +155,7 @@ def run_extraction(
     config: Config,
     *,
     corpus: str,
-    labels: list[str],
-    label_set: str | None = None,
-    grades: list[tuple[float, float]] | None = None,
+    label_set: LabelSet,
     workers: int = 1,
     executor: str = "local",
     address: str | None = None,
@@ -174,9 +167,9 @@ def run_extraction(
     keys = [clip_key(r, cfg_hash) for r in progress(records, desc="hashing", unit="clip")]
     meta = {
         "corpus": corpus,
-        "labels": labels,
-        "label_set": label_set,
-        "grades": [list(g) for g in grades] if grades else None,
+        "labels": list(label_set.labels),
+        "label_set": label_set.name,
+        "grades": [list(g) for g in label_set.grades] if label_set.grades else None,
         "config_hash": cfg_hash,
         "modality": modality,
         "config": {"audio": config.audio.model_dump(mode="json"), "video": config.video.model_dump(mode="json")},
@@ -248,14 +241,7 @@ def _dims_from_store(store: FeatureStore) -> dict[str, Any]:
     done = store.done()
     if not done:
         return {}
-    f = store.load(done[0])
-    return {
-        "audio_seq": int(f.audio_seq.shape[1]) if f.audio_seq is not None else None,
-        "audio_vec": int(f.audio_vec.shape[0]) if f.audio_vec is not None else None,
-        "video_seq": int(f.video_seq.shape[1]) if f.video_seq is not None else None,
-        "audio_groups": {k: v[1] - v[0] for k, v in f.audio_vec_groups.items()},
-        "video_groups": {k: v[1] - v[0] for k, v in f.video_groups.items()},
-    }
+    return store.load(done[0]).dims()
 
 
 def _write_failures(path: Path, failures: list[dict[str, str]]) -> None:

@@ -107,8 +107,7 @@ def stage_extract(ctx: DemoContext) -> None:
     corpus, records = load_corpus("folder", ctx.corpus_dir)
     label_set = corpus.label_set(records)
     ctx.features_dir = ctx.out / "features"
-    summary = run_extraction(records, ctx.features_dir, ctx.config, corpus="synthetic", labels=list(label_set.labels),
-                             label_set=label_set.name, grades=list(label_set.grades) if label_set.grades else None,
+    summary = run_extraction(records, ctx.features_dir, ctx.config, corpus="synthetic", label_set=label_set,
                              workers=ctx.workers)
     print_summary(summary, ctx.features_dir)
     ctx.results["extraction"] = summary.to_dict()

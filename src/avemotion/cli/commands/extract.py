@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     config = config.with_overrides({"label_set": label_set.name}) if label_set.name != config.label_set else config
     modality = {"av": "av", "audio": "a", "video": "v"}[args.modality]
     summary = run_extraction(
-        records, args.out, config, corpus=corpus.name, labels=list(label_set.labels), label_set=label_set.name,
-        grades=list(label_set.grades) if label_set.grades else None, workers=args.workers,
+        records, args.out, config, corpus=corpus.name, label_set=label_set, workers=args.workers,
         executor=args.executor, address=args.address, modality=modality,
     )
     print_summary(summary, args.out)
