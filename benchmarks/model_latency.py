@@ -10,7 +10,6 @@ forward pass only, as the paper's Table 3 (16-21 ms). Target: <= 2 ms per clip.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
@@ -18,10 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from avemotion.config import ModelConfig
-from avemotion.data.features import ClipFeatures
+from avemotion.data.batch import FeatureDims
+from avemotion.features.record import ClipFeatures
 from avemotion.models.base import build_model
 from avemotion.models.bimodal import count_parameters
-from avemotion.training.data import FeatureDims, collate
+from avemotion.training.latency import time_clips
 
 
 def make_clips(n: int, dims: FeatureDims, rng: np.random.Generator) -> list[ClipFeatures]:
@@ -63,21 +63,11 @@ def main() -> None:
                         f"batch 1, 1 thread, torch {torch.__version__}")
     for col in ("clips", "total ms", "ms / clip", "median ms", "p95 ms"):
         table.add_column(col, justify="right")
-    with torch.inference_mode():
-        warm = [collate([c], dims, None) for c in make_clips(20, dims, rng)]
-        for b in warm:
-            model(b)
-        for n in args.clips:
-            batches = [collate([c], dims, None) for c in make_clips(n, dims, rng)]
-            times = []
-            t_all = time.perf_counter()
-            for b in batches:
-                t0 = time.perf_counter()
-                model(b)
-                times.append((time.perf_counter() - t0) * 1000)
-            total = (time.perf_counter() - t_all) * 1000
-            table.add_row(str(n), f"{total:.1f}", f"{total / n:.3f}", f"{np.median(times):.3f}",
-                          f"{np.percentile(times, 95):.3f}")
+    time_clips(model, make_clips(20, dims, rng), dims, None, include_collate=False, warmup=20)  # warm-up
+    for n in args.clips:
+        lat = time_clips(model, make_clips(n, dims, rng), dims, None, include_collate=False, warmup=0).to_dict()
+        table.add_row(str(n), f"{lat['total_ms']:.1f}", f"{lat['ms_per_clip']:.3f}", f"{lat['median_ms']:.3f}",
+                      f"{lat['p95_ms']:.3f}")
     Console().print(table)
 
 

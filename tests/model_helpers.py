@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from avemotion.config import Config
-from avemotion.data.features import ClipFeatures
-from avemotion.training.data import FeatureDims
+from avemotion.data.batch import FeatureDims
+from avemotion.features.record import ClipFeatures
 from avemotion.training.toy import toy_clip
 
 TINY = {

@@ -10,12 +10,12 @@ import pytest
 from audio_helpers import noise, speech_like, tone
 
 from avemotion.config import AudioConfig
-from avemotion.data.features import ClipFeatures
 from avemotion.errors import ClipTooShort, ConfigError, SilentAudio
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio import AudioBranch, AudioFeatures
 from avemotion.features.audio import smile as sm
 from avemotion.features.audio.common import grid_length, pool_to_grid
+from avemotion.features.record import ClipFeatures
 from avemotion.media import probe
 from avemotion.media.write import write_media
 
@@ -200,8 +200,8 @@ def test_ablation_drops_a_group(full3: AudioFeatures, speech3: np.ndarray) -> No
         AudioBranch(AudioConfig(extractors=["mfcc", "wav2vec"]))
 
 
-def test_into_clip_features(full3: AudioFeatures, tmp_path: Path) -> None:
-    clip = full3.into(ClipFeatures("c1"))
+def test_clip_features_from_audio(full3: AudioFeatures, tmp_path: Path) -> None:
+    clip = ClipFeatures.from_branches("c1", audio=full3)
     clip.validate()
     back = ClipFeatures.load(clip.save(tmp_path / "c1.npz"))
     assert np.array_equal(back.audio_seq, full3.seq)

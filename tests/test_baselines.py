@@ -8,19 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
-from avemotion.data.features import ClipFeatures
+from avemotion.data.batch import ClipSet, FeatureDims, FeatureSelection, collate
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import ConfigError
+from avemotion.features.record import ClipFeatures
 from avemotion.models import MODELS
 from avemotion.models.base import build_model
 from avemotion.models.seq import compact, run_lstm
-from avemotion.training.data import ClipSet, FeatureDims, FeatureSelection, collate
 from avemotion.training.losses import total_loss
 from avemotion.training.trainer import fit, predict_clips
 from avemotion.training.variants import resolve_variant
 from avemotion.utils.progress import set_quiet
-from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
 quiet_torch()
 set_quiet(True)

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import quiet_torch, tiny_config, toy_clips
 from safetensors.torch import save as st_save
 
+from avemotion.data.batch import FeatureSelection, Standardizer
 from avemotion.errors import CheckpointError
 from avemotion.models.base import build_model
-from avemotion.training.checkpoint import ModelBundle, load_checkpoint, save_checkpoint
-from avemotion.training.data import FeatureSelection, Standardizer
+from avemotion.models.bundle import ModelBundle, load_checkpoint, save_checkpoint
 from avemotion.training.trainer import predict_clips
-from model_helpers import quiet_torch, tiny_config, toy_clips
 
 quiet_torch()
 

@@ -63,7 +63,7 @@ def test_numbers_are_consistent(compared: tuple[Path, Path]) -> None:
     folds = _csv(out / "folds.csv")
     preds = _csv(out / "predictions.csv")
     y = np.asarray([labels.index(p["true"]) for p in preds])
-    grades = np.asarray(res["grades"])
+    grades = None if res["grades"] is None else np.asarray(res["grades"])
     for m in MODELS:
         per = [f for f in folds if f["model"] == m]
         assert [int(f["fold"]) for f in per] == [0, 1, 2]

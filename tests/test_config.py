@@ -9,16 +9,37 @@ from avemotion.config import Config, load_config
 from avemotion.errors import ConfigError
 
 
+#: what the paper itself states (Liu, Feng & Li 2026), written here independently of config.py
+PAPER_VALUES = {
+    "label_set": "paper9", "audio.n_mels": 40, "audio.frame_ms": 25.0, "audio.hop_ms": 10.0,
+    "audio.opensmile_sets": ["IS09", "IS11", "IS13"], "audio.extractors": ["mfcc", "opensmile", "soundnet"],
+    "audio.soundnet": True, "model.name": "bimodal", "model.rnn_hidden": 128, "model.lstm_hidden": 256,
+    "model.proj_dim": 128, "model.attn_dim": 64, "model.beta": 0.6, "model.chi": 0.4, "model.reconstruction": True,
+    "model.cross_modal_attention": True, "model.decision_fusion": True, "model.rec_weight": 1.0,
+    "train.split": "8:1:1", "train.folds": 5,
+}
+
+
+def _get(config: Config, dotted: str) -> object:
+    node: object = config
+    for key in dotted.split("."):
+        node = getattr(node, key)
+    return node
+
+
 def test_paper_defaults() -> None:
     c = Config()
-    assert (c.audio.n_mels, c.audio.frame_ms, c.audio.hop_ms) == (40, 25.0, 10.0)
-    assert (c.model.rnn_hidden, c.model.lstm_hidden, c.model.proj_dim, c.model.attn_dim) == (128, 256, 128, 64)
-    assert (c.model.beta, c.model.chi) == (0.6, 0.4)
-    assert c.train.split == "8:1:1" and c.train.split_ratios() == pytest.approx((0.8, 0.1, 0.1))
-    assert c.train.folds == 5
-    assert c.video.fps == 15.0
-    assert c.audio.opensmile_sets == ["IS09", "IS11", "IS13"]
-    assert c.label_set == "paper9"
+    provenance = Config.all_provenance()
+    for key, value in PAPER_VALUES.items():
+        assert _get(c, key) == value, key
+        assert provenance[key] == "paper", key
+    # every other default is ours and says so; where the paper states another value, the marking names it
+    assert {k for k, v in provenance.items() if v == "paper"} == set(PAPER_VALUES)
+    assert c.model.loss == "ce" and provenance["model.loss"].startswith("ours (paper: l1")
+    assert c.video.fps == 15.0 and provenance["video.fps"].startswith("ours (paper:") and "30 fps" in provenance["video.fps"]
+    assert c.train.split_ratios() == pytest.approx((0.8, 0.1, 0.1))
+    assert set(provenance) == {f"{s}.{k}" for s in ("audio", "video", "model", "train")
+                               for k in type(getattr(c, s)).model_fields} | {"label_set"}
 
 
 def test_yaml_round_trip(tmp_path: Path) -> None:

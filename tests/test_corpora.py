@@ -29,12 +29,12 @@ def test_ravdess_tree(tmp_path: Path, media: dict[str, Path]) -> None:
     by_id = {r.clip_id: r for r in records}
     assert set(by_id) == {"01-05-02-01-01-01", "01-03-01-02-02-01", "02-04-01-01-01-02"}
     angry = by_id["01-05-02-01-01-01"]
-    assert angry.label == "angry" and angry.modalities == "av" and angry.video_path == angry.audio_path
+    assert angry.label == "angry" and angry.modality == "av" and angry.video_path == angry.audio_path
     assert angry.extra["intensity"] == "strong" and angry.extra["gender"] == "male"
     happy = by_id["01-03-01-02-02-01"]
     assert happy.video_path.endswith("02-01-03-01-02-02-01.mp4") and happy.audio_path.endswith(".wav")
     sad = by_id["02-04-01-01-01-02"]
-    assert sad.modalities == "a" and sad.extra["channel"] == "song" and sad.speaker == "actor02"
+    assert sad.modality == "audio" and sad.extra["channel"] == "song" and sad.speaker == "actor02"
     assert sad.extra["gender"] == "female"
     _, speech = load_corpus("ravdess", tmp_path, channel="speech")
     assert len(speech) == 2
@@ -55,7 +55,7 @@ def test_cremad_tree_and_crowd_labels(tmp_path: Path, media: dict[str, Path]) ->
     assert by_id["1001_DFA_ANG_XX"].audio_path.endswith(".wav") and by_id["1001_DFA_ANG_XX"].label == "anger"
     assert by_id["1001_IEO_HAP_HI"].audio_path == by_id["1001_IEO_HAP_HI"].video_path
     assert by_id["1001_IEO_HAP_HI"].extra["level"] == "HI" and by_id["1001_DFA_ANG_XX"].extra["gender"] == "male"
-    assert by_id["1002_DFA_SAD_LO"].modalities == "a" and by_id["1002_DFA_SAD_LO"].speaker == "1002"
+    assert by_id["1002_DFA_SAD_LO"].modality == "audio" and by_id["1002_DFA_SAD_LO"].speaker == "1002"
     table = tmp_path / "processedResults" / "summaryTable.csv"
     table.parent.mkdir()
     table.write_text(
@@ -94,14 +94,57 @@ def test_iemocap_tree(tmp_path: Path, media: dict[str, Path]) -> None:
     assert Counter(r.label for r in full) == {"neutral": 1, "excited": 1, "frustrated": 1}
 
 
+def test_symlinked_corpus_folders_and_files(tmp_path: Path, media: dict[str, Path],
+                                            capsys: pytest.CaptureFixture) -> None:
+    """A corpus laid out as symbolic links (to actor folders, to single files) loads like a real tree; a dangling
+    link is reported under its own name and skipped; a link loop does not hang the walk."""
+    store = tmp_path / "elsewhere"
+    put(media["wav"], store / "first" / "03-01-05-02-01-01-01.wav")
+    put(media["wav"], store / "second" / "03-01-04-01-01-01-02.wav")
+    put(media["wav"], store / "loose" / "03-01-03-01-01-01-03.wav")
+    root = tmp_path / "ravdess"
+    root.mkdir()
+    (root / "Actor_01").symlink_to(store / "first", target_is_directory=True)
+    (root / "Actor_02").symlink_to(store / "second", target_is_directory=True)
+    (root / "Actor_03").mkdir()
+    (root / "Actor_03" / "03-01-03-01-01-01-03.wav").symlink_to(store / "loose" / "03-01-03-01-01-01-03.wav")
+    (root / "Actor_04").symlink_to(tmp_path / "deleted_actor", target_is_directory=True)  # dangling
+    (root / "Actor_01" / "loop").symlink_to(root, target_is_directory=True)  # a cycle back to the root
+    _, records = load_corpus("ravdess", root)
+    assert sorted(r.label for r in records) == ["angry", "happy", "sad"]
+    assert all(str(root) in (r.audio_path or "") for r in records), "paths keep the links' names"
+    err = capsys.readouterr().err
+    assert "Actor_04" in err and "broken symbolic link" in err
+    folder = tmp_path / "mine"
+    (folder / "joy").mkdir(parents=True)
+    (folder / "joy" / "x.wav").symlink_to(media["wav"])
+    (folder / "anger").symlink_to(store / "second", target_is_directory=True)
+    _, records = load_corpus("folder", folder)
+    assert sorted(r.label for r in records) == ["anger", "joy"]
+
+
+def test_folds_group_by_the_corpus_protocol() -> None:
+    from avemotion.config import TrainConfig
+    from avemotion.training.trainer import resolve_group_by
+
+    class Store:
+        def __init__(self, corpus: str | None) -> None:
+            self.meta = {"corpus": corpus}
+
+    assert resolve_group_by(TrainConfig(), Store("iemocap")) == "session"  # the field's protocol for IEMOCAP
+    assert resolve_group_by(TrainConfig(), Store("ravdess")) == "speaker"
+    assert resolve_group_by(TrainConfig(), Store(None)) == "speaker"
+    assert resolve_group_by(TrainConfig(group_by="speaker"), Store("iemocap")) == "speaker"
+
+
 def test_folder_metadata_and_subfolders(tmp_path: Path, media: dict[str, Path]) -> None:
     root = tmp_path / "mine"
     put(media["av_mp4"], root / "clips" / "a.mp4")
     put(media["wav"], root / "clips" / "b.wav")
     (root / "metadata.csv").write_text("path,label,speaker,session\nclips/a.mp4,Joy,p1,s1\nclips/b.wav,anger,p2,\n")
     _, records = load_corpus("folder", root)
-    assert [(r.clip_id, r.label, r.speaker, r.modalities) for r in records] == [
-        ("clips/a", "joy", "p1", "av"), ("clips/b", "anger", "p2", "a")]
+    assert [(r.clip_id, r.label, r.speaker, r.modality) for r in records] == [
+        ("clips/a", "joy", "p1", "av"), ("clips/b", "anger", "p2", "audio")]
     assert records[0].extra == {"session": "s1"}
     sub = tmp_path / "bylabel"
     put(media["av_mp4"], sub / "happy" / "x.mp4")
@@ -153,6 +196,6 @@ def test_label_mapping(tmp_path: Path, media: dict[str, Path]) -> None:
 def test_real_samples(shared_data: Path) -> None:
     _, ravdess = load_corpus("ravdess", shared_data / "ravdess_sample")
     assert len(ravdess) == 240 and len({r.speaker for r in ravdess}) == 4
-    assert sum(r.modalities == "av" for r in ravdess) == 1
+    assert sum(r.modality == "av" for r in ravdess) == 1
     _, cremad = load_corpus("cremad", shared_data / "cremad_sample")
-    assert Counter(r.modalities for r in cremad) == {"av": 6, "a": 6}
+    assert Counter(r.modality for r in cremad) == {"av": 6, "audio": 6}

@@ -12,9 +12,7 @@ from avemotion.config import VideoConfig
 from avemotion.features.video.expression_cnn import (
     FER_CLASSES,
     ExpressionCNN,
-    TFLiteReference,
     default_weights_path,
-    keras_numpy_forward,
     load_mini_xception,
     read_keras_weights,
 )
@@ -22,6 +20,7 @@ from avemotion.features.video.extractor import align_face
 from avemotion.features.video.face import FaceFinder
 from avemotion.media import iter_frames
 
+from expression_cnn_reference import TFLiteReference, keras_numpy_forward
 from video_helpers import astronaut
 
 torch.set_num_threads(1)

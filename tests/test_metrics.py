@@ -45,4 +45,8 @@ def test_perfect_and_degenerate_cases() -> None:
     assert np.allclose(m["confusion"], np.eye(3))
     const = compute_metrics(y, np.zeros_like(y), None, labels, grades)
     assert const["cc"] is None  # a constant prediction has no correlation
+    assert const["cc_undefined"] == "the true or the predicted grades are constant"
+    ungraded = compute_metrics(y, y, None, labels, None)  # a label set without grades: CC absent, with the reason
+    assert ungraded["cc"] is None and "no emotion grades" in ungraded["cc_undefined"] and ungraded["ua"] == 1.0
+    assert "cc_undefined" not in m
     assert const["ua"] == pytest.approx(1 / 3) and "cc_per_class" not in const

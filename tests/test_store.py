@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avemotion.data.features import ClipFeatures
 from avemotion.data.manifest import ClipRecord
 from avemotion.data.store import FeatureStore, StoreError
+from avemotion.features.record import ClipFeatures
 
 
 def _features(clip_id: str, rng: np.random.Generator, video: bool = True) -> ClipFeatures:
@@ -58,7 +58,7 @@ def test_store_done_and_load(tmp_path: Path) -> None:
     recs, feats = reopened.load_all()
     assert [r.clip_id for r in recs] == ["c0", "c2", "c3"]
     assert [f.clip_id for f in feats] == ["c0", "c2", "c3"]
-    assert reopened.labels == ["anger", "joy"] and recs[0].speaker == "s0" and recs[0].modalities == "av"
+    assert reopened.labels == ["anger", "joy"] and recs[0].speaker == "s0" and recs[0].modality == "av"
 
 
 def test_not_a_store(tmp_path: Path) -> None:

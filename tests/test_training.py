@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from model_helpers import TINY_ARGS, quiet_torch, tiny_config, toy_clips
 
 from avemotion.cli.main import main
+from avemotion.data.batch import FeatureSelection, Standardizer, group_family
 from avemotion.errors import AvemotionError
-from avemotion.training.data import FeatureSelection, Standardizer, group_family
 from avemotion.training.splits import make_splits
 from avemotion.training.toy import make_toy_store
 from avemotion.training.trainer import run_training
 from avemotion.utils.progress import set_quiet
-from model_helpers import TINY_ARGS, quiet_torch, tiny_config, toy_clips
 
 quiet_torch()
 set_quiet(True)
@@ -133,6 +133,9 @@ def test_cli_train_and_predict_end_to_end(store_dir: Path, tmp_path: Path, capsy
                 "latency_ms_per_clip", "modality", "model", "config"):
         assert key in metrics, key
     assert metrics["labels"] == ["anger", "joy", "sadness", "trust"] and len(metrics["per_fold"]) == 2
+    # the toy store records no emotion grades: CC is absent with its reason, not a number from the label order
+    assert metrics["cc"] is None and "no emotion grades" in metrics["cc_undefined"]
+    assert metrics["cc_undefined_folds"] == 2
     assert np.allclose([sum(r) for r in metrics["confusion"]], 1.0)
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["folds"] == 2
     splits = json.loads((run / "splits.json").read_text())
@@ -140,7 +143,7 @@ def test_cli_train_and_predict_end_to_end(store_dir: Path, tmp_path: Path, capsy
     assert (run / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     rows = list(csv.DictReader((run / "predictions.csv").open()))
     assert len(rows) == 64 and {"clip_id", "fold", "true", "pred", "p_joy", "contrib_audio"} <= set(rows[0])
-    audio_only = next(r for r in rows if r["modalities"] == "a")
+    audio_only = next(r for r in rows if r["modalities"] == "audio")
     assert float(audio_only["contrib_audio"]) == 1.0
     capsys.readouterr()
     ids = [r["clip_id"] for r in rows]

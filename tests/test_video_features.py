@@ -10,16 +10,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-from avemotion.config import Config, VideoConfig
-from avemotion.data.features import ClipFeatures
-from avemotion.errors import NoFaceFound
-from avemotion.features import VIDEO_EXTRACTORS
-from avemotion.features.video.branch import VideoBranch, VideoFeatures
-from avemotion.features.video import geometry as geo
-from avemotion.features.video.face import Detection, FaceFinder, choose_main, square_crop
-from avemotion.media import VideoFrame, iter_frames
-
 from video_helpers import (
     astronaut,
     leaving_face_frames,
@@ -28,6 +18,15 @@ from video_helpers import (
     two_face_frames,
     write_clip,
 )
+
+from avemotion.config import Config, VideoConfig
+from avemotion.errors import NoFaceFound
+from avemotion.features import VIDEO_EXTRACTORS
+from avemotion.features.record import ClipFeatures
+from avemotion.features.video import geometry as geo
+from avemotion.features.video.branch import VideoBranch, VideoFeatures
+from avemotion.features.video.face import Detection, FaceFinder, choose_main, square_crop
+from avemotion.media import VideoFrame, iter_frames
 
 torch.set_num_threads(1)
 
@@ -211,13 +210,13 @@ def test_noise_clip_has_no_face(branch: VideoBranch, clips: dict[str, Path]) -> 
     with VideoBranch(strict_config) as strict, pytest.raises(NoFaceFound):
         strict.extract_file(clips["noise"])
     # a faceless clip stays usable audio-only: no video in its ClipFeatures
-    clip = f.fill(ClipFeatures("noise"))
-    assert not clip.has_video and clip.video_seq is None and clip.meta["face_rate"] == 0.0
+    clip = ClipFeatures.from_branches("noise", video=f)
+    assert not clip.has_video and clip.video_seq is None and not clip.video_groups
 
 
-def test_fill_clip_features_round_trip(branch: VideoBranch, clips: dict[str, Path], tmp_path: Path) -> None:
+def test_clip_features_from_video_round_trip(branch: VideoBranch, clips: dict[str, Path], tmp_path: Path) -> None:
     f = branch.extract_file(clips["leaving"])
-    clip = f.fill(ClipFeatures("leaving"))
+    clip = ClipFeatures.from_branches("leaving", video=f)
     clip.validate()
     back = ClipFeatures.load(clip.save(tmp_path / "leaving.npz"))
     assert back.has_video and np.array_equal(back.video_mask, f.mask)

@@ -50,12 +50,20 @@ class LabelSet:
     def index(self, label: str) -> int:
         return self.labels.index(self.normalise(label))  # type: ignore[arg-type]
 
-    def grade_values(self) -> np.ndarray:
-        """Centre of each label's grade interval (evenly spaced in [0, 1] when none is defined)."""
+    def grade_values(self) -> np.ndarray | None:
+        """Centre of each label's grade interval; None for a label set without grades (the grade correlation CC
+        is then undefined: an arbitrary order of the labels would give an arbitrary number)."""
         if self.grades is None:
-            n = len(self.labels)
-            return (np.arange(n) + 0.5) / n
+            return None
         return np.array([(lo + hi) / 2 for lo, hi in self.grades], dtype=np.float64)
+
+    @property
+    def cc_undefined_reason(self) -> str | None:
+        """Why CC cannot be computed for this label set (None when it can)."""
+        if self.grades is None:
+            return (f"label set {self.name!r} has no emotion grades; the grade correlation CC (paper sec. 4.3.3) "
+                    "is defined for graded label sets such as paper9")
+        return None
 
 
 PAPER9 = LabelSet(

@@ -6,18 +6,13 @@ import base64
 import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from avemotion.cli.demo_context import DemoContext
+from avemotion.modality import DESCRIPTIONS
 from avemotion.utils.atomic import atomic_write_text
+from avemotion.utils.tables import fmt, html_table, markdown_table
 
-if TYPE_CHECKING:
-    from avemotion.cli.commands.demo import DemoContext
-
-_NAMES = {"av": "audio + video", "audio": "audio only", "video": "video only"}
-
-
-def _fmt(x: object) -> str:
-    return "-" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
+_NAMES = DESCRIPTIONS
 
 
 def _tables(ctx: DemoContext) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -28,17 +23,16 @@ def _tables(ctx: DemoContext) -> list[tuple[str, list[str], list[list[str]]]]:
         m = json.loads((rundir / "metrics.json").read_text())
         if modality == "av":
             metrics_av = m
-        folds = m.get("per_fold") or []
-        ua_sd = _std([f.get("ua") for f in folds])
-        rows.append([_NAMES[modality], _fmt(m["wa"]), _fmt(m["ua"]) + (f" ± {ua_sd:.3f}" if ua_sd is not None else ""),
-                     _fmt(m["f1_macro"]), _fmt(m["cc"]), _fmt(m.get("latency_ms_per_clip")), str(m.get("n", ""))])
-    tables.append(("Cross-validated results (speaker-grouped folds; UA ± std over folds)",
+        ua_sd = (m.get("per_fold_std") or {}).get("ua")
+        rows.append([_NAMES[modality], fmt(m["wa"]), fmt(m["ua"]) + (f" ± {ua_sd:.3f}" if ua_sd is not None else ""),
+                     fmt(m["f1_macro"]), fmt(m["cc"]), fmt(m.get("latency_ms_per_clip")), str(m.get("n", ""))])
+    tables.append(("Cross-validated results (speaker-grouped folds; UA ± population std over folds)",
                    ["model input", "WA", "UA", "macro-F1", "CC", "latency ms/clip", "test clips"], rows))
     if metrics_av is not None:
         recall = metrics_av.get("recall", {})
         ccs = metrics_av.get("cc_per_class", {})
         tables.append(("Per emotion (audio + video)", ["emotion", "recall", "CC"],
-                       [[lab, _fmt(recall.get(lab)), _fmt(ccs.get(lab))] for lab in metrics_av["labels"]]))
+                       [[lab, fmt(recall.get(lab)), fmt(ccs.get(lab))] for lab in metrics_av["labels"]]))
     if ctx.heldout:
         tables.append((
             "Held-out speaker (never seen in training), predicted from the media files",
@@ -52,14 +46,6 @@ def _tables(ctx: DemoContext) -> list[tuple[str, list[str], list[list[str]]]]:
     return tables
 
 
-def _std(values: list[object]) -> float | None:
-    vals = [float(v) for v in values if isinstance(v, (int, float))]
-    if len(vals) < 2:
-        return None
-    mean = sum(vals) / len(vals)
-    return (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
-
-
 def write_demo_report(ctx: DemoContext) -> tuple[Path, Path]:
     tables = _tables(ctx)
     intro = (f"Synthetic corpus: {len(ctx.metadata)} clips, {ctx.corpus_params.speakers} speakers, "
@@ -71,9 +57,7 @@ def write_demo_report(ctx: DemoContext) -> tuple[Path, Path]:
     confusion_png = confusion / "confusion.png" if confusion is not None else None
     md = ["# avemotion demo report", "", intro, ""]
     for title, head, rows in tables:
-        md += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        md += ["| " + " | ".join(r) + " |" for r in rows]
-        md.append("")
+        md += [f"## {title}", "", *markdown_table(head, rows), ""]
     if confusion_png is not None and confusion_png.is_file():
         md += ["## Confusion matrix (audio + video, row-normalised)", "",
                f"![confusion]({confusion_png.relative_to(ctx.out).as_posix()})", ""]
@@ -85,10 +69,7 @@ def write_demo_report(ctx: DemoContext) -> tuple[Path, Path]:
              "td:first-child,th:first-child{text-align:left}</style></head><body>",
              "<h1>avemotion demo report</h1>", f"<p>{html.escape(intro)}</p>"]
     for title, head, rows in tables:
-        parts.append(f"<h2>{html.escape(title)}</h2><table><tr>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
-        parts.append("</table>")
+        parts.append(f"<h2>{html.escape(title)}</h2>" + html_table(head, rows))
     if confusion_png is not None and confusion_png.is_file():
         data = base64.b64encode(confusion_png.read_bytes()).decode()
         parts.append("<h2>Confusion matrix (audio + video, row-normalised)</h2>"

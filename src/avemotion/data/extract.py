@@ -15,9 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from avemotion.config import Config
-from avemotion.data.features import ClipFeatures
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError, NoAudioStream, NoFaceFound, NoVideoStream, SilentAudio
+from avemotion.features.record import ClipFeatures
+from avemotion.modality import Modality, uses_audio, uses_video
 
 #: bump when extractor code changes in a way that changes stored features
 FEATURE_VERSION = 1
@@ -57,7 +58,7 @@ class Extractor:
             self._video = VideoBranch(self.config.video)
         return self._video
 
-    def extract(self, record: ClipRecord, modality: str = "av") -> ExtractResult:
+    def extract(self, record: ClipRecord, modality: Modality = "av") -> ExtractResult:
         # a time window (s) applies to both files, or per file with audio_/video_ prefixes (IEMOCAP: the video
         # is the whole dialog, the audio file is already the utterance)
         a_start, a_end = _window(record.extra, "audio")
@@ -65,7 +66,7 @@ class Extractor:
         warnings: list[tuple[str, str]] = []
         audio = video = None
         first_error: AvemotionError | None = None
-        if record.audio_path and "a" in modality:
+        if record.audio_path and uses_audio(modality):
             try:
                 audio = self.audio.extract_file(record.audio_path, start=a_start, end=a_end)
             except (NoAudioStream, SilentAudio) as exc:
@@ -76,7 +77,7 @@ class Extractor:
                     raise
                 warnings.append((exc.reason, str(exc)))
                 first_error = first_error or exc
-        if record.video_path and "v" in modality:
+        if record.video_path and uses_video(modality):
             try:
                 video = self.video.extract_file(record.video_path, start=v_start or 0.0, end=v_end)
                 if not video.mask.any():
@@ -95,15 +96,8 @@ class Extractor:
             if first_error is not None:
                 raise first_error
             raise AvemotionError(f"no usable modality for --modality {modality}", record.audio_path or record.video_path)
-        features = ClipFeatures(
-            clip_id=record.clip_id,
-            audio_seq=audio.seq if audio is not None else None,
-            audio_vec=audio.vec if audio is not None else None,
-            video_seq=video.seq if video is not None else None,
-            video_mask=video.mask if video is not None else None,
-            audio_groups=dict(audio.seq_groups) if audio is not None else {},
-            audio_vec_groups=dict(audio.vec_groups) if audio is not None else {},
-            video_groups=dict(video.groups) if video is not None else {},
+        features = ClipFeatures.from_branches(
+            record.clip_id, audio, video,
             meta={
                 "label": record.label,
                 "face_rate": float(video.face_rate) if video is not None else 0.0,
@@ -117,7 +111,7 @@ class Extractor:
         return ExtractResult(features, warnings)
 
 
-def extract_clip(path: str | Path, config: Config | None = None, modality: str = "av") -> ClipFeatures:
+def extract_clip(path: str | Path, config: Config | None = None, modality: Modality = "av") -> ClipFeatures:
     """Features of one media file (audio, video or both), for prediction on new files."""
     from avemotion.media.probe import VIDEO_EXTENSIONS
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avemotion.modality import Modality, modality_of
 from avemotion.utils.atomic import atomic_open
 
 
@@ -20,8 +21,9 @@ class ClipRecord:
     extra: dict[str, object] = field(default_factory=dict)  # gender, intensity, sentence, session, ...
 
     @property
-    def modalities(self) -> str:
-        return ("a" if self.audio_path else "") + ("v" if self.video_path else "")
+    def modality(self) -> Modality | None:
+        """What the clip's files hold: "av", "audio" or "video" (None for a record without files)."""
+        return modality_of(bool(self.audio_path), bool(self.video_path))
 
     @property
     def group(self) -> str | None:

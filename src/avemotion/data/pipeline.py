@@ -25,6 +25,7 @@ from avemotion.data.manifest import ClipRecord
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError, ConfigError
 from avemotion.labels import LabelSet
+from avemotion.modality import Modality
 from avemotion.utils.atomic import atomic_open, atomic_write_json
 from avemotion.utils.progress import progress
 
@@ -159,7 +160,7 @@ def run_extraction(
     workers: int = 1,
     executor: str = "local",
     address: str | None = None,
-    modality: str = "av",
+    modality: Modality = "av",
     on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> ExtractionSummary:
     out = Path(out)

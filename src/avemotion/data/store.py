@@ -18,16 +18,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from avemotion.data.features import ClipFeatures
 from avemotion.data.manifest import ClipRecord, read_manifest, write_manifest
-from avemotion.errors import AvemotionError
+from avemotion.errors import StoreError
+from avemotion.features.record import ClipFeatures
 from avemotion.utils.atomic import atomic_write_json
 
 STORE_VERSION = 1
-
-
-class StoreError(AvemotionError):
-    reason = "store"
 
 
 @dataclass

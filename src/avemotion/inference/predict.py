@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avemotion.data.features import ClipFeatures
+from avemotion.data.batch import collate
 from avemotion.errors import AvemotionError, CheckpointError
+from avemotion.features.record import ClipFeatures
+from avemotion.modality import Modality, modality_of
 from avemotion.models.base import HEADS
-from avemotion.training.checkpoint import ModelBundle, checkpoint_exists
-from avemotion.training.data import collate
+from avemotion.models.bundle import ModelBundle, checkpoint_exists
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Prediction:
     probabilities: dict[str, float]
     heads: dict[str, dict[str, float]]  # available heads only
     contributions: dict[str, float]  # fused / audio / video, sum 1
-    modalities_used: str  # "av", "audio" or "video"
+    modalities_used: Modality
     note: str = ""
     source: str = ""
     extra: dict[str, object] = field(default_factory=dict)
@@ -79,7 +80,8 @@ class Predictor:
         heads = {h: _as_dict(head_probs[h][0].double().numpy(), b.labels)
                  for h in HEADS if h in head_probs and bool(out.available[h][0])}
         contrib = out.contributions()[0].double().numpy()
-        used = "av" if (has_a and has_v) else "audio" if has_a else "video"
+        used = modality_of(has_a, has_v)
+        assert used is not None
         note = ""
         if trained == "av" and used != "av":
             missing = "video (no video stream or no face found)" if used == "audio" else "audio"

@@ -54,7 +54,7 @@ def predict_timeline(predictor: Predictor, path: str | Path, window: float = 3.0
         raise AvemotionError("cannot tell the recording's duration; convert it (e.g. ffmpeg -i in -c copy out.mp4)", path)
     is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video
     extractor = Extractor(predictor.config)
-    modality = {"av": "av", "audio": "a", "video": "v"}[predictor.bundle.selection.modality]
+    modality = predictor.bundle.selection.modality
     out = []
     for start, end in progress(windows(info.duration, window, hop), desc=path.name, unit="window"):
         record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,

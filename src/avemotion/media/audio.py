@@ -35,7 +35,7 @@ def load_audio(
     chunks: list[np.ndarray] = []
     with open_media(path) as container:
         if not container.streams.audio:
-            raise NoAudioStream(path)
+            raise NoAudioStream(path=path)
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         # codecs such as AAC pad the last frame; the stream's declared duration says where the signal ends
@@ -69,7 +69,7 @@ def load_audio(
         if duration is not None:
             audio = audio[: int(round(duration * sample_rate))]
     if audio.size == 0:
-        raise ZeroDuration(path, "audio stream")
+        raise ZeroDuration("audio stream has zero duration (no decodable samples)", path)
     np.nan_to_num(audio, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     return np.ascontiguousarray(audio, dtype=np.float32)
 

@@ -43,11 +43,11 @@ def looks_like_media(head: bytes) -> bool:
 def check_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
-        raise MediaFileNotFound(path)
+        raise MediaFileNotFound(path=path)
     if path.is_dir():
-        raise NotAMediaFile(path, "it is a directory")
+        raise NotAMediaFile.detailed("it is a directory", path)
     if path.stat().st_size == 0:
-        raise EmptyMediaFile(path)
+        raise EmptyMediaFile(path=path)
     return path
 
 
@@ -61,8 +61,8 @@ def open_media(path: str | Path) -> Iterator[av.container.InputContainer]:
         with open(path, "rb") as fh:
             head = fh.read(16)
         if looks_like_media(head):
-            raise CorruptMedia(path, _short(exc)) from None
-        raise NotAMediaFile(path, _short(exc)) from None
+            raise CorruptMedia.detailed(_short(exc), path) from None
+        raise NotAMediaFile.detailed(_short(exc), path) from None
     try:
         yield container
     finally:
@@ -70,7 +70,7 @@ def open_media(path: str | Path) -> Iterator[av.container.InputContainer]:
 
 
 def decode_error(path: str | Path, exc: Exception) -> CorruptMedia:
-    return CorruptMedia(path, _short(exc))
+    return CorruptMedia.detailed(_short(exc), path)
 
 
 def _short(exc: Exception) -> str:

@@ -47,7 +47,7 @@ def iter_frames(
     emitted = 0
     with open_media(path) as container:
         if not container.streams.video:
-            raise NoVideoStream(path)
+            raise NoVideoStream(path=path)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         time_base = stream.time_base or Fraction(1, 1000)
@@ -119,7 +119,7 @@ def iter_frames(
                 next_index += 1
                 emitted += 1
     if emitted == 0:
-        raise ZeroDuration(path, "video stream")
+        raise ZeroDuration("video stream has zero duration (no decodable frames)", path)
 
 
 def read_frames(path: str | Path, fps: float | None = DEFAULT_FPS, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """The interface every emotion model implements, and the decision-level fusion they share (eq. 19).
 
-A model maps a :class:`~avemotion.training.data.Batch` to a :class:`ModelOutput`: logits of up to three heads
+A model maps a :class:`~avemotion.data.batch.Batch` to a :class:`ModelOutput`: logits of up to three heads
 ("fused", "audio", "video"), which heads are available per clip, the final class probabilities after
 decision-level fusion, the effective fusion weights, and auxiliary losses (e.g. L_REC). A baseline is one
 file: subclass :class:`EmotionModel`, implement ``forward`` (call :meth:`EmotionModel.decide` at the end)
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from avemotion.config import ModelConfig
-from avemotion.training.data import Batch, FeatureDims
+from avemotion.data.batch import Batch, FeatureDims
 
 HEADS = ("fused", "audio", "video")
 

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from avemotion.config import ModelConfig
+from avemotion.data.batch import Batch, FeatureDims
 from avemotion.models import MODELS
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.seq import audio_tokens, compact, mlp, run_lstm
-from avemotion.training.data import Batch, FeatureDims
 
 
 @MODELS.register("lstm")

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from avemotion.models.bimodal import sinusoid
-from avemotion.training.data import Batch
+from avemotion.data.batch import Batch
+from avemotion.models.layers import sinusoid
 
 
 def compact(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,8 @@
 - ``ua``: unweighted accuracy = mean per-class recall over the classes present in the true labels;
 - ``f1_macro``: mean F1 over the classes present in true or predicted labels (scikit-learn's convention);
 - ``cc``: Pearson r between the grade values (LabelSet.grade_values(): interval centres) of predicted and
-  true emotions (sec. 4.3.3); ``None`` when undefined (one of the two is constant);
+  true emotions (sec. 4.3.3); ``None`` when undefined, with the reason in ``cc_undefined``: the label set has
+  no grades, or the true or predicted grades are constant (e.g. a fold with one class);
 - ``cc_per_class``: per class c, Pearson r between the indicator [true == c] and the predicted probability
   of c (a point-biserial correlation: how well the score of c tracks the presence of c); ``None`` if undefined;
 - ``confusion``: row-normalised confusion matrix (rows true, columns predicted; an empty row stays zeros).
@@ -36,7 +37,7 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
 
 
 def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None, labels: Sequence[str],
-                    grades: np.ndarray) -> dict:
+                    grades: np.ndarray | None) -> dict:
     t = np.asarray(y_true, dtype=np.int64)
     p = np.asarray(y_pred, dtype=np.int64)
     n = len(labels)
@@ -54,11 +55,15 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndar
         "wa": float(tp.sum() / max(t.size, 1)),
         "ua": float(recall[present].mean()) if present.any() else 0.0,
         "f1_macro": float(f1[f1_classes].mean()) if f1_classes.any() else 0.0,
-        "cc": _pearson(grades[p], grades[t]),
+        "cc": None if grades is None else _pearson(grades[p], grades[t]),
         "recall": {labels[i]: float(recall[i]) for i in range(n) if present[i]},
         "confusion": np.divide(cm, support[:, None], out=np.zeros((n, n)), where=present[:, None]).tolist(),
         "confusion_counts": cm.tolist(),
     }
+    if grades is None:
+        out["cc_undefined"] = "the label set has no emotion grades"
+    elif out["cc"] is None:
+        out["cc_undefined"] = "the true or the predicted grades are constant"
     if probs is not None:
         out["cc_per_class"] = {labels[c]: _pearson((t == c).astype(np.float64), probs[:, c]) for c in range(n)}
     return out

@@ -15,40 +15,43 @@ from rich.console import Console
 from rich.table import Table
 
 from avemotion.config import Config
+from avemotion.data.batch import ClipSet
 from avemotion.labels import LabelSet
+from avemotion.modality import modality_of
 from avemotion.models.base import HEADS
-from avemotion.training.data import ClipSet
 from avemotion.training.metrics import compute_metrics
+from avemotion.training.results import FoldResult
 from avemotion.training.splits import Splits
 from avemotion.utils.atomic import atomic_open, atomic_path, atomic_write_json
+from avemotion.utils.tables import fmt
 
 SUMMARY_KEYS = ("wa", "ua", "f1_macro", "cc")
 
 
-def write_report(rundir: Path, clipset: ClipSet, label_set: LabelSet, fold_results: list[dict], config: Config,
+def write_report(rundir: Path, clipset: ClipSet, label_set: LabelSet, fold_results: list[FoldResult], config: Config,
                  model_name: str, splits: Splits, latency: dict, seconds: float) -> dict:
     labels = list(label_set.labels)
     grades = label_set.grade_values()
     pos = {c: i for i, c in enumerate(clipset.clip_ids)}
     all_true, all_probs, rows, per_fold = [], [], [], []
     for r in fold_results:
-        probs = np.asarray(r["predictions"]["probs"], np.float64)
-        y = np.asarray(r["y_true"], np.int64)
+        probs = r.probs
+        y = np.asarray(r.y_true, np.int64)
         m = compute_metrics(y, probs.argmax(1), probs, labels, grades)
-        per_fold.append({"fold": r["fold"], "n": m["n"], **{k: m[k] for k in SUMMARY_KEYS},
-                         "best_epoch": r["best_epoch"], "epochs_run": r["epochs_run"], "val_ua": r["val_ua"]})
+        per_fold.append({"fold": r.fold, "n": m["n"], **{k: m[k] for k in SUMMARY_KEYS},
+                         "best_epoch": r.best_epoch, "epochs_run": r.epochs_run, "val_ua": r.val_ua})
         all_true.append(y)
         all_probs.append(probs)
-        contrib = np.asarray(r["predictions"]["contributions"], np.float64)
-        heads = {h: np.asarray(p, dtype=np.float64) for h, p in r["predictions"]["head_probs"].items()}
-        for j, clip_id in enumerate(r["test"]):
+        contrib = r.predictions.contributions
+        heads = r.predictions.head_probs
+        for j, clip_id in enumerate(r.test):
             i = pos[clip_id]
             f = clipset.features[i]
-            row = {"clip_id": clip_id, "fold": r["fold"], "speaker": clipset.speakers[i] or "",
+            row = {"clip_id": clip_id, "fold": r.fold, "speaker": clipset.speakers[i] or "",
                    "true": labels[y[j]], "pred": labels[int(probs[j].argmax())],
                    "correct": int(y[j] == probs[j].argmax()),
-                   "modalities": ("a" if (f.audio_seq is not None or f.audio_vec is not None) else "")
-                   + ("v" if f.video_seq is not None else "")}
+                   "modalities": modality_of(f.audio_seq is not None or f.audio_vec is not None,
+                                              f.video_seq is not None) or ""}
             row.update({f"p_{lab}": f"{probs[j, c]:.5f}" for c, lab in enumerate(labels)})
             for k, h in enumerate(HEADS):
                 row[f"contrib_{h}"] = f"{contrib[j, k]:.4f}"
@@ -61,10 +64,12 @@ def write_report(rundir: Path, clipset: ClipSet, label_set: LabelSet, fold_resul
     summary = {k: [f[k] for f in per_fold if f[k] is not None] for k in SUMMARY_KEYS}
     metrics = {
         **{k: pooled[k] for k in SUMMARY_KEYS},
+        "cc_undefined": pooled.get("cc_undefined"),
+        "cc_undefined_folds": sum(f["cc"] is None for f in per_fold),
         "cc_per_class": pooled["cc_per_class"],
         "labels": labels,
         "label_set": label_set.name,
-        "grades": grades.tolist(),
+        "grades": None if grades is None else grades.tolist(),
         "confusion": pooled["confusion"],
         "confusion_counts": pooled["confusion_counts"],
         "recall": pooled["recall"],
@@ -119,10 +124,6 @@ def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str) ->
     return path
 
 
-def _fmt(v: object) -> str:
-    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
 def print_table(metrics: dict, console: Console | None = None) -> None:
     console = console or Console(stderr=False)
     table = Table(title=f"{metrics['model']} / {metrics['modality']} / {metrics['scheme']}"
@@ -132,8 +133,13 @@ def print_table(metrics: dict, console: Console | None = None) -> None:
     for k in SUMMARY_KEYS:
         table.add_column(k.upper() if k != "f1_macro" else "F1", justify="right")
     for f in metrics["per_fold"]:
-        table.add_row(str(f["fold"] + 1), str(f["n"]), *[_fmt(f[k]) for k in SUMMARY_KEYS])
-    table.add_row("mean", "", *[_fmt(metrics["per_fold_mean"][k]) for k in SUMMARY_KEYS])
-    table.add_row("pooled", str(metrics["n"]), *[_fmt(metrics[k]) for k in SUMMARY_KEYS], style="bold")
+        table.add_row(str(f["fold"] + 1), str(f["n"]), *[fmt(f[k]) for k in SUMMARY_KEYS])
+    table.add_row("mean", "", *[fmt(metrics["per_fold_mean"][k]) for k in SUMMARY_KEYS])
+    table.add_row("pooled", str(metrics["n"]), *[fmt(metrics[k]) for k in SUMMARY_KEYS], style="bold")
     console.print(table)
+    if metrics.get("cc_undefined"):
+        console.print(f"CC not reported: {metrics['cc_undefined']}")
+    elif metrics.get("cc_undefined_folds"):
+        console.print(f"CC undefined in {metrics['cc_undefined_folds']} of {len(metrics['per_fold'])} folds "
+                      "(constant true or predicted grades); the mean is over the others")
     console.print(f"latency {metrics['latency_ms_per_clip']:.2f} ms per clip (model only, batch 1, 1 thread)")

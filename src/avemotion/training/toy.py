@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.data.features import ClipFeatures
 from avemotion.data.manifest import ClipRecord
 from avemotion.data.store import FeatureStore
+from avemotion.features.record import ClipFeatures
 
 TOY_LABELS = ["anger", "joy", "sadness", "trust"]
 AUDIO_SEQ_GROUPS = {"mfcc": (0, 6), "soundnet_conv7": (6, 12)}

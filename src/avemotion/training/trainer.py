@@ -31,14 +31,29 @@ import numpy as np
 import torch
 
 from avemotion.config import Config, TrainConfig
+from avemotion.data.batch import (
+    ClipSet,
+    FeatureDims,
+    FeatureSelection,
+    Standardizer,
+    collate,
+    iterate_batches,
+)
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.labels import LabelSet, get_label_set
 from avemotion.models.base import HEADS, EmotionModel, build_model
-from avemotion.training.checkpoint import ModelBundle, checkpoint_exists, load_checkpoint, load_state_checked, save_checkpoint
-from avemotion.training.data import ClipSet, FeatureDims, FeatureSelection, Standardizer, collate, iterate_batches
+from avemotion.models.bundle import (
+    ModelBundle,
+    checkpoint_exists,
+    load_checkpoint,
+    load_state_checked,
+    save_checkpoint,
+)
 from avemotion.training.losses import total_loss
+from avemotion.training.latency import time_clips
 from avemotion.training.metrics import compute_metrics
+from avemotion.training.results import EpochLog, FoldResult, Predictions, TrainTrack
 from avemotion.training.splits import Fold, Splits, make_splits
 from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import log, progress
@@ -47,25 +62,6 @@ EpochHook = Callable[[str, int], None]  # (stage name e.g. "fold 0" / "final", f
 
 
 # --- predictions ----------------------------------------------------------------------------------------
-@dataclass
-class Predictions:
-    probs: np.ndarray  # (N, C)
-    head_probs: dict[str, np.ndarray]  # head -> (N, C), NaN rows where the head is unavailable
-    weights: np.ndarray  # (N, 3)
-    contributions: np.ndarray  # (N, 3)
-
-    def to_dict(self) -> dict:
-        return {"probs": self.probs.tolist(), "weights": self.weights.tolist(),
-                "contributions": self.contributions.tolist(),
-                "head_probs": {h: np.where(np.isnan(p), None, p).tolist() for h, p in self.head_probs.items()}}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Predictions:
-        return cls(np.asarray(d["probs"], np.float64), {h: np.asarray(p, dtype=np.float64) for h, p in
-                                                         d["head_probs"].items()},
-                   np.asarray(d["weights"], np.float64), np.asarray(d["contributions"], np.float64))
-
-
 @torch.no_grad()
 def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Standardizer | None,
                   batch_size: int = 64) -> Predictions:
@@ -112,14 +108,14 @@ def _evaluate_ua(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: F
                  batch_size: int) -> tuple[float, float]:
     preds = predict_clips(model, clipset.subset(idx), dims, std, batch_size)
     y = clipset.labels[idx]
-    m = compute_metrics(y, preds.probs.argmax(1), None, clipset.label_names, np.zeros(len(clipset.label_names)))
+    m = compute_metrics(y, preds.probs.argmax(1), None, clipset.label_names, None)
     nll = float(-np.log(np.clip(preds.probs[np.arange(len(y)), y], 1e-8, None)).mean())
     return m["ua"], nll
 
 
 def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, train_idx: np.ndarray,
         val_idx: np.ndarray | None, workdir: Path, stage: str, seed: int, epochs: int | None = None,
-        on_epoch_end: EpochHook | None = None) -> tuple[EmotionModel, Standardizer, dict]:
+        on_epoch_end: EpochHook | None = None) -> tuple[EmotionModel, Standardizer, TrainTrack]:
     """Train one model; early stopping on validation UA when ``val_idx`` is given, else ``epochs`` epochs.
 
     The state after every epoch goes to ``workdir/state.*``; when it exists, training resumes from it.
@@ -131,7 +127,7 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
     model = build_model(model_name, dims, len(clipset.label_names), config.model)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     best_state = copy.deepcopy(model.state_dict())
-    track = {"epoch": 0, "best_ua": -1.0, "best_loss": float("inf"), "best_epoch": -1, "bad": 0, "history": []}
+    track = TrainTrack()
     state_stem = workdir / "state"
     if checkpoint_exists(state_stem):
         tensors, meta = load_checkpoint(state_stem)
@@ -141,9 +137,9 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
         best_state = best_model.state_dict()
         _optimizer_restore(opt, tensors, meta["param_groups"])
         torch.set_rng_state(tensors["rng"])
-        track = meta["track"]
-        log(f"{stage}: resuming after epoch {track['epoch']}")
-    bar = progress(total=n_epochs, initial=track["epoch"], desc=stage, unit="epoch")
+        track = TrainTrack.from_dict(meta["track"])
+        log(f"{stage}: resuming after epoch {track.epoch}")
+    bar = progress(total=n_epochs, initial=track.epoch, desc=stage, unit="epoch")
 
     def save_state() -> None:
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -151,7 +147,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
         opt_t, groups = _optimizer_tensors(opt)
         tensors.update(opt_t)
         tensors["rng"] = torch.get_rng_state()
-        save_checkpoint(state_stem, tensors, {"kind": "state", "stage": stage, "track": track, "param_groups": groups})
+        save_checkpoint(state_stem, tensors, {"kind": "state", "stage": stage, "track": track.to_dict(),
+                                               "param_groups": groups})
 
     # The state (model, best model, optimiser, RNG) is saved at most every ``checkpoint_seconds`` (it is about
     # 4x the model's size), after the last epoch, and when the run is interrupted between epochs.
@@ -159,9 +156,9 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
     unsaved = False  # epochs finished since the last save
     between_epochs = True  # model, optimiser and track agree (not in the middle of an epoch)
     try:
-        while track["epoch"] < n_epochs and (val_idx is None or track["bad"] < tc.patience):
+        while track.epoch < n_epochs and (val_idx is None or track.bad < tc.patience):
             between_epochs = False
-            epoch = track["epoch"]
+            epoch = track.epoch
             gen = torch.Generator().manual_seed(seed * 100003 + epoch)
             model.train()
             losses = []
@@ -173,28 +170,28 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
                 opt.step()
                 losses.append(float(loss.detach()))
-            entry = {"epoch": epoch, "loss": float(np.mean(losses))}
+            entry = EpochLog(epoch, float(np.mean(losses)))
             if val_idx is not None:
                 ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
-                entry.update(val_ua=ua, val_loss=vloss)
-                if ua > track["best_ua"] + 1e-9 or (abs(ua - track["best_ua"]) <= 1e-9 and vloss < track["best_loss"]):
-                    track.update(best_ua=ua, best_loss=vloss, best_epoch=epoch, bad=0)
+                entry.val_ua, entry.val_loss = ua, vloss
+                if ua > track.best_ua + 1e-9 or (abs(ua - track.best_ua) <= 1e-9 and vloss < track.best_loss):
+                    track.best_ua, track.best_loss, track.best_epoch, track.bad = ua, vloss, epoch, 0
                     best_state = copy.deepcopy(model.state_dict())
                 else:
-                    track["bad"] += 1
+                    track.bad += 1
             else:
                 best_state = copy.deepcopy(model.state_dict())
-                track["best_epoch"] = epoch
-            track["history"].append(entry)
-            track["epoch"] = epoch + 1
+                track.best_epoch = epoch
+            track.history.append(entry)
+            track.epoch = epoch + 1
             between_epochs = unsaved = True
             if time.monotonic() - last_save >= tc.checkpoint_seconds:
                 save_state()
                 last_save, unsaved = time.monotonic(), False
             bar.update(1)
-            post = {"loss": f"{entry['loss']:.3f}"}
+            post = {"loss": f"{entry.loss:.3f}"}
             if val_idx is not None:
-                post.update(val_ua=f"{entry['val_ua']:.3f}", best=f"{track['best_ua']:.3f}@{track['best_epoch'] + 1}")
+                post.update(val_ua=f"{entry.val_ua:.3f}", best=f"{track.best_ua:.3f}@{track.best_epoch + 1}")
             bar.set_postfix(post)
             if on_epoch_end is not None:
                 on_epoch_end(stage, epoch)
@@ -211,7 +208,7 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
 # --- the whole run --------------------------------------------------------------------------------------
 def resolve_label_set(store: FeatureStore) -> LabelSet:
     """The store's label set (with its grades) when it names a known one with the same labels; otherwise the
-    store's labels in store order, grades evenly spaced in [0, 1]."""
+    store's labels in store order, with the grades the store recorded (none: CC is then undefined)."""
     labels = store.labels
     name = store.meta.get("label_set")
     if isinstance(name, str):
@@ -226,6 +223,16 @@ def resolve_label_set(store: FeatureStore) -> LabelSet:
         return LabelSet(name=name if isinstance(name, str) else "store", labels=tuple(labels),
                         grades=tuple((float(lo), float(hi)) for lo, hi in grades))
     return LabelSet(name=name if isinstance(name, str) else "store", labels=tuple(labels))
+
+
+def resolve_group_by(config: TrainConfig, store: FeatureStore) -> str:
+    """The record field folds keep together: the config's, or for "auto" the store's corpus protocol."""
+    if config.group_by != "auto":
+        return config.group_by
+    from avemotion.data.corpora import CORPORA
+
+    corpus = store.meta.get("corpus")
+    return CORPORA.get(corpus).default_group_by if isinstance(corpus, str) and corpus in CORPORA else "speaker"
 
 
 def _run_hash(config: Config, model_name: str, store: FeatureStore) -> str:
@@ -282,7 +289,8 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     config.save(rundir / "config.yaml")
     records, feats = store.load_all()
     selection = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root)
-    clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root, group_by=config.train.group_by)
+    group_by = resolve_group_by(config.train, store)
+    clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root, group_by=group_by)
     if len(clipset) < len(records):
         log(f"note: {len(records) - len(clipset)} clips have no {config.train.modality!r} features and are left out")
     del feats
@@ -300,7 +308,8 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     else:
         splits = make_splits(clipset.clip_ids, clipset.labels, clipset.speakers, config.train)
         splits.save(splits_path)
-    log(f"{len(clipset)} clips, {len(label_set)} classes, modality {config.train.modality}, dims {dims.to_dict()}; "
+    log(f"{len(clipset)} clips, {len(label_set)} classes, modality {config.train.modality}, dims {dims.to_dict()}, "
+        f"folds grouped by {group_by}; "
         f"{splits.describe()}")
     for note in splits.notes:
         log(f"note: {note}")
@@ -321,11 +330,11 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
 
 def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, config: Config, clipset: ClipSet,
               dims: FeatureDims, selection: FeatureSelection, label_set: LabelSet, rundir: Path,
-              on_epoch_end: EpochHook | None) -> dict:
+              on_epoch_end: EpochHook | None) -> FoldResult:
     fdir = rundir / "folds" / str(fold.index)
     result_path = fdir / "result.json"
     if result_path.is_file():
-        return json.loads(result_path.read_text())
+        return FoldResult.from_dict(json.loads(result_path.read_text()))
     fdir.mkdir(parents=True, exist_ok=True)
     idx = {k: np.asarray([pos[c] for c in getattr(fold, k)], dtype=np.int64) for k in ("train", "val", "test")}
     same_val = set(fold.val) == set(fold.train)
@@ -333,33 +342,32 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
                             f"fold {fold.index + 1}/{len(splits.folds)}", config.train.seed + 1000 * fold.index,
                             on_epoch_end=on_epoch_end)
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
-                         {"fold": fold.index, "best_epoch": track["best_epoch"], "val_ua": track["best_ua"]})
+                         {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua})
     bundle.save(fdir / "model")
     preds = predict_clips(model, clipset.subset(idx["test"]), dims, std, config.train.batch_size)
-    result = {"fold": fold.index, "test": fold.test, "y_true": clipset.labels[idx["test"]].tolist(),
-              "best_epoch": track["best_epoch"], "epochs_run": track["epoch"], "val_ua": track["best_ua"],
-              "val_is_train": same_val, "history": track["history"], "predictions": preds.to_dict()}
-    atomic_write_json(result_path, result)
+    result = FoldResult(fold.index, list(fold.test), clipset.labels[idx["test"]].tolist(), track.best_epoch,
+                        track.epoch, track.best_ua, preds, same_val, track.history)
+    atomic_write_json(result_path, result.to_dict())
     for suffix in (".safetensors", ".json"):
         (fdir / "state").with_suffix(suffix).unlink(missing_ok=True)
     return result
 
 
 def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: FeatureDims, selection: FeatureSelection,
-                 label_set: LabelSet, rundir: Path, fold_results: list[dict], on_epoch_end: EpochHook | None
+                 label_set: LabelSet, rundir: Path, fold_results: list[FoldResult], on_epoch_end: EpochHook | None
                  ) -> ModelBundle:
     if checkpoint_exists(rundir / "model"):
         return ModelBundle.load(rundir / "model")
     if config.train.final_model == "best_fold":
-        best = max(fold_results, key=lambda r: r["val_ua"])
-        src = rundir / "folds" / str(best["fold"]) / "model"
+        best = max(fold_results, key=lambda r: r.val_ua)
+        src = rundir / "folds" / str(best.fold) / "model"
         for suffix in (".safetensors", ".json"):
             shutil.copyfile(src.with_suffix(suffix), (rundir / ".model.tmp").with_suffix(suffix))
         for suffix in (".safetensors", ".json"):
             (rundir / ".model.tmp").with_suffix(suffix).replace((rundir / "model").with_suffix(suffix))
         return ModelBundle.load(rundir / "model")
     # retrain on every clip for the median number of epochs the folds needed (no data left for validation)
-    epochs = int(np.median([r["best_epoch"] + 1 for r in fold_results])) if fold_results else config.train.epochs
+    epochs = int(np.median([r.best_epoch + 1 for r in fold_results])) if fold_results else config.train.epochs
     epochs = max(1, epochs)
     fdir = rundir / "final"
     fdir.mkdir(parents=True, exist_ok=True)
@@ -373,22 +381,8 @@ def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: Featur
     return bundle
 
 
-@torch.no_grad()
 def measure_latency(model: EmotionModel, clipset: ClipSet, dims: FeatureDims, std: Standardizer,
                     n: int = 100) -> dict:
-    """Per-clip model latency, batch 1, one thread, inputs already collated (model alone, as in Table 3)."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model.eval()
-        batches = [collate([clipset.features[i % len(clipset)]], dims, std) for i in range(min(n, max(len(clipset), 1)))]
-        with torch.inference_mode():
-            for b in batches[:5]:
-                model(b)
-            t0 = time.perf_counter()
-            for b in batches:
-                model(b)
-            ms = (time.perf_counter() - t0) * 1000 / len(batches)
-    finally:
-        torch.set_num_threads(prev)
-    return {"ms_per_clip": ms, "clips": len(batches), "threads": 1, "batch": 1}
+    """Per-clip model latency for metrics.json: the model alone (inputs collated beforehand), batch 1, one thread."""
+    clips = [clipset.features[i % len(clipset)] for i in range(min(n, max(len(clipset), 1)))]
+    return time_clips(model, clips, dims, std, include_collate=False).to_dict()

@@ -16,6 +16,7 @@ from typing import Any
 
 from avemotion.config import Config
 from avemotion.errors import ConfigError
+from avemotion.modality import DESCRIPTIONS
 
 #: ablation suffix -> (config overrides, description); "-no<group>" entries are filled from the base config
 ABLATIONS: dict[str, tuple[dict[str, Any], str]] = {
@@ -24,7 +25,7 @@ ABLATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "nodf": ({"model.decision_fusion": False}, "without decision-level fusion (fused head only)"),
 }
 AUDIO_GROUPS = ("mfcc", "opensmile", "soundnet")
-MODALITY_SUFFIXES = {"audio": "audio only", "video": "video only", "av": "audio + video"}
+MODALITY_SUFFIXES = DESCRIPTIONS
 
 
 @dataclass

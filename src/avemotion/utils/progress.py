@@ -38,3 +38,8 @@ def log(message: str) -> None:
     """A one-line status message on stderr (suppressed by --quiet)."""
     if not _QUIET:
         print(message, file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr (shown even with --quiet)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)

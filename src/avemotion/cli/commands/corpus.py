@@ -12,6 +12,7 @@ from rich.table import Table
 from avemotion.cli.commands._corpus_args import add_corpus_arguments, corpus_from_args
 from avemotion.errors import AvemotionError
 from avemotion.media import probe
+from avemotion.modality import DESCRIPTIONS
 from avemotion.utils.progress import progress
 
 
@@ -41,7 +42,7 @@ def run_info(args: argparse.Namespace) -> int:
                 unreadable.append(str(exc))
     labels = Counter(r.label for r in records)
     speakers = Counter(r.speaker or "(unknown)" for r in records)
-    modalities = Counter({"av": "audio-video", "a": "audio only", "v": "video only"}[r.modalities] for r in records)
+    modalities = Counter(DESCRIPTIONS[r.modality] for r in records if r.modality)
     summary = {
         "corpus": corpus.name,
         "root": str(args.root),

@@ -19,42 +19,23 @@ import argparse
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from avemotion.cli.commands.make_corpus import add_corpus_options, build, params_from_args
 from avemotion.cli.common import add_config_options, config_from_args
-from avemotion.config import Config
+from avemotion.cli.demo_context import (
+    DEMO_EPOCHS,
+    DEMO_PER_CLASS,
+    DEMO_SECONDS,
+    DEMO_SPEAKERS,
+    HELDOUT_SEED_OFFSET,
+    DemoContext,
+)
 from avemotion.data.synthetic.corpus import CorpusParams, read_metadata
 from avemotion.errors import ConfigError
 from avemotion.media import probe
 from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import log, progress
-
-#: small defaults so that the whole pipeline finishes in minutes on two cores
-DEMO_PER_CLASS = 20
-DEMO_SPEAKERS = 5
-DEMO_SECONDS = 2.5
-DEMO_EPOCHS = 40
-HELDOUT_SEED_OFFSET = 1000  # the held-out speaker's seed: a voice and face never seen in training
-
-
-@dataclass
-class DemoContext:
-    out: Path
-    config: Config
-    corpus_params: CorpusParams
-    workers: int
-    corpus_dir: Path = Path()
-    metadata: list[dict[str, str]] = field(default_factory=list)
-    durations: dict[str, float] = field(default_factory=dict)  # relative path -> seconds
-    results: dict[str, object] = field(default_factory=dict)  # what later stages report
-    epochs: int = DEMO_EPOCHS
-    folds: int = 5
-    modalities: list[str] = field(default_factory=lambda: ["av", "audio", "video"])
-    features_dir: Path = Path()
-    runs: dict[str, Path] = field(default_factory=dict)  # modality -> run folder
-    heldout: list[dict[str, object]] = field(default_factory=list)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

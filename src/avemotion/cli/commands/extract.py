@@ -33,10 +33,9 @@ def run(args: argparse.Namespace) -> int:
     if args.limit:
         records = records[: args.limit]
     config = config.with_overrides({"label_set": label_set.name}) if label_set.name != config.label_set else config
-    modality = {"av": "av", "audio": "a", "video": "v"}[args.modality]
     summary = run_extraction(
         records, args.out, config, corpus=corpus.name, label_set=label_set, workers=args.workers,
-        executor=args.executor, address=args.address, modality=modality,
+        executor=args.executor, address=args.address, modality=args.modality,
     )
     print_summary(summary, args.out)
     return 0 if summary.done + summary.partial + summary.skipped > 0 else 1

@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scheme.add_argument("--loso", action="store_true",
                         help="leave one group out (a speaker; with --group-by session, IEMOCAP's sessions)")
     p.add_argument("--group-by", default=None, metavar="FIELD",
-                   help='what folds keep together: "speaker" (default) or a corpus field such as "session"')
+                   help='what folds keep together: "auto" (default: session for IEMOCAP, else speaker), '
+                   '"speaker" or a corpus field such as "session"')
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold")
     add_config_options(p)
     p.set_defaults(func=run)

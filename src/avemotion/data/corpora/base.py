@@ -7,23 +7,24 @@ Options are strings from the CLI (``--option key=value``).
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections import Counter
 from pathlib import Path
 
 from avemotion.data.manifest import ClipRecord
-from avemotion.errors import AvemotionError
+from avemotion.errors import CorpusError
 from avemotion.labels import PAPER9, LabelSet, custom_label_set, get_label_set, label_set_names
 from avemotion.registry import Registry
-
-
-class CorpusError(AvemotionError):
-    reason = "corpus"
+from avemotion.utils.progress import warn
 
 
 class Corpus(ABC):
     name: str = ""
     native_labels: LabelSet | None = None
+    #: what speaker-independent folds keep together by default: "speaker", or a record field (IEMOCAP: "session",
+    #: the field's protocol; its sessions are dyads of two speakers)
+    default_group_by: str = "speaker"
     #: options accepted by load(), with a one-line description each
     options: dict[str, str] = {}
 
@@ -79,6 +80,28 @@ def load_corpus(name: str, root: str | Path, **options: str) -> tuple[Corpus, li
     if dupes:
         raise CorpusError(f"duplicate clip ids, e.g. {dupes[:3]}", root)
     return corpus, records
+
+
+def walk_files(root: Path) -> list[Path]:
+    """Every file under ``root``, sorted, following symbolic links to folders and to files (a corpus laid out
+    as links is common). Paths keep the links' own names. Each real folder is entered once, so a link loop
+    ends. A dangling link is skipped with a warning naming the link itself."""
+    files: list[Path] = []
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in [*names, *dirs]:
+            path = Path(folder) / name
+            if path.is_symlink() and not path.exists():
+                warn(f"{path}: broken symbolic link (its target {os.readlink(path)} does not exist); skipped")
+            elif name in names:
+                files.append(path)
+    return sorted(files)
 
 
 def parse_bool(value: str | bool) -> bool:

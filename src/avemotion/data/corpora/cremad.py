@@ -13,7 +13,7 @@ import csv
 import re
 from pathlib import Path
 
-from avemotion.data.corpora.base import CORPORA, Corpus, CorpusError
+from avemotion.data.corpora.base import CORPORA, Corpus, CorpusError, walk_files
 from avemotion.data.manifest import ClipRecord
 from avemotion.labels import CREMAD6
 
@@ -35,9 +35,9 @@ class CremaD(Corpus):
             raise CorpusError(f"labels must be acted, crowd, crowd_audio or crowd_video, not {labels!r}")
         video: dict[str, Path] = {}
         audio: dict[str, Path] = {}
-        for path in sorted(root.rglob("*")):
+        for path in walk_files(root):
             ext = path.suffix.lower()
-            if not path.is_file() or not _NAME.match(path.stem):
+            if not _NAME.match(path.stem):
                 continue
             if ext in _VIDEO and (path.stem not in video or _VIDEO[ext] < _VIDEO[video[path.stem].suffix.lower()]):
                 video[path.stem] = path

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from avemotion.data.corpora.base import CORPORA, Corpus, CorpusError
+from avemotion.data.corpora.base import CORPORA, Corpus, CorpusError, walk_files
 from avemotion.data.manifest import ClipRecord
 from avemotion.media.probe import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 
@@ -63,8 +63,8 @@ def _from_table(root: Path, table: Path) -> list[ClipRecord]:
 def _from_subfolders(root: Path) -> list[ClipRecord]:
     records = []
     for label_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(label_dir.rglob("*")):
-            if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS | AUDIO_EXTENSIONS:
+        for path in walk_files(label_dir):
+            if path.suffix.lower() in VIDEO_EXTENSIONS | AUDIO_EXTENSIONS:
                 records.append(_record(root, path, label_dir.name, None, {}))
     if not records:
         raise CorpusError("no metadata.csv and no <label>/<file> sub-folders with media files", root)

@@ -24,6 +24,7 @@ _FOUR = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad"
 class Iemocap(Corpus):
     name = "iemocap"
     native_labels = IEMOCAP4
+    default_group_by = "session"
     options = {"labels": "4class (default: neutral, happy+excited, angry, sad) or full"}
 
     def __init__(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from avemotion.data.corpora.base import CORPORA, Corpus, CorpusError
+from avemotion.data.corpora.base import CORPORA, Corpus, CorpusError, walk_files
 from avemotion.data.manifest import ClipRecord
 from avemotion.labels import RAVDESS8
 
@@ -29,8 +29,8 @@ class Ravdess(Corpus):
         if channel not in ("speech", "song", "both"):
             raise CorpusError(f"channel must be speech, song or both, not {channel!r}")
         utterances: dict[str, dict[str, Path]] = {}
-        for path in sorted(root.rglob("*")):
-            if path.suffix.lower() not in (".mp4", ".wav") or not path.is_file():
+        for path in walk_files(root):
+            if path.suffix.lower() not in (".mp4", ".wav"):
                 continue
             m = _NAME.match(path.stem)
             if not m:

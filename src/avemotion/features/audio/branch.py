@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from avemotion.config import AudioConfig
-from avemotion.data.features import ClipFeatures
 from avemotion.errors import AvemotionError, ConfigError
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio.common import (
@@ -42,16 +41,6 @@ class AudioFeatures:
     vec_groups: Groups = field(default_factory=dict)
     duration: float = 0.0
     token_rate: float = 10.0
-
-    def into(self, clip: ClipFeatures) -> ClipFeatures:
-        """Fill the audio fields of a :class:`ClipFeatures` record (returns it)."""
-        clip.audio_seq = self.seq
-        clip.audio_vec = self.vec
-        clip.audio_groups = dict(self.seq_groups)
-        clip.audio_vec_groups = dict(self.vec_groups)
-        clip.meta.setdefault("audio_duration", round(self.duration, 6))
-        clip.meta.setdefault("audio_token_rate", self.token_rate)
-        return clip
 
 
 class AudioBranch:
@@ -144,11 +133,7 @@ class AudioBranch:
                 out = extractor.analyse(signals[extractor.sample_rate])
             except AvemotionError as exc:
                 if exc.path is None and source is not None:  # name the file in the message
-                    try:
-                        named = type(exc)(f"{extractor.name}: {exc.detail}", source)
-                    except TypeError:
-                        raise exc from None
-                    raise named from None
+                    raise exc.renamed(extractor.name, source) from None
                 raise
             pooled = [pool_to_grid(s.values, s.times, rate, n_tokens) for s in out.streams]
             seq_parts.append(np.concatenate(pooled, axis=1) if pooled else np.zeros((n_tokens, 0), np.float32))

@@ -16,15 +16,14 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from avemotion.config import VideoConfig
-from avemotion.data.features import ClipFeatures
 from avemotion.errors import NoFaceFound
 from avemotion.features import VIDEO_EXTRACTORS
 from avemotion.features.video import extractor as _extractor  # noqa: F401  (registers "face")
+from avemotion.features.video.base import FrameRow, VideoExtractor
 from avemotion.media import VideoFrame, iter_frames
 
 Groups = dict[str, tuple[int, int]]
@@ -58,19 +57,6 @@ class VideoFeatures:
         start, stop = self.groups[name]
         return self.seq[:, start:stop]
 
-    def fill(self, clip: ClipFeatures) -> ClipFeatures:
-        """Put these features into a :class:`ClipFeatures` (video_seq/mask/groups; None when faceless)."""
-        if self.has_face:
-            clip.video_seq = self.seq
-            clip.video_mask = self.mask
-            clip.video_groups = dict(self.groups)
-        else:
-            clip.video_seq = clip.video_mask = None
-            clip.video_groups = {}
-        clip.meta["video_frames"] = self.n_frames
-        clip.meta["face_rate"] = round(self.face_rate, 4)
-        return clip
-
     def require_face(self) -> VideoFeatures:
         """Return self, or raise :class:`NoFaceFound` (naming the file) when no frame has a face."""
         if not self.has_face:
@@ -89,7 +75,7 @@ class VideoBranch:
         self.config = config or VideoConfig()
         if not self.config.extractors:
             raise ValueError("video.extractors is empty: name at least one (e.g. face)")
-        self.extractors: list[Any] = [
+        self.extractors: list[VideoExtractor] = [
             VIDEO_EXTRACTORS.get(name)(self.config) for name in self.config.extractors
         ]
         self.groups: Groups = {}
@@ -99,8 +85,7 @@ class VideoBranch:
             for name, (a, b) in ext.groups.items():
                 key = name if name not in self.groups else f"{ext.name}.{name}"
                 self.groups[key] = (a + offset, b + offset)
-            default_names = [f"{ext.name}{i}" for i in range(ext.dim)]
-            self.feature_names += list(getattr(ext, "feature_names", default_names))
+            self.feature_names += ext.feature_names
             offset += ext.dim
         self.dim = offset
 
@@ -142,13 +127,8 @@ class VideoBranch:
     def _extract_frames(self, frames: Iterable[VideoFrame], source: str | None = None) -> VideoFeatures:
         for ext in self.extractors:
             ext.reset()
-            for key in getattr(ext, "timings", {}):
-                ext.timings[key] = 0.0
-            finder = getattr(ext, "finder", None)
-            if finder is not None:
-                finder.timings = {k: 0.0 for k in finder.timings}
-                finder.counts = {k: 0 for k in finder.counts}
-        per_ext: list[list[Any]] = [[] for _ in self.extractors]
+            ext.reset_timings()
+        per_ext: list[list[FrameRow]] = [[] for _ in self.extractors]
         times: list[float] = []
         decode = 0.0
         it: Iterator[VideoFrame] = iter(frames)
@@ -190,10 +170,7 @@ class VideoBranch:
             mask[bad] = False
         timings = {"decode": decode, "total": total}
         for ext in self.extractors:
-            finder = getattr(ext, "finder", None)
-            if finder is not None:
-                timings.update(finder.timings)
-            timings.update(getattr(ext, "timings", {}))
+            timings.update(ext.timings())
         return VideoFeatures(
             seq=seq, mask=mask, times=np.asarray(times, np.float64), groups=dict(self.groups),
             face_rate=float(mask.mean()) if n else 0.0, boxes=boxes, source=source, timings=timings,

@@ -19,19 +19,13 @@ import numpy as np
 from avemotion.config import VideoConfig
 from avemotion.features import VIDEO_EXTRACTORS
 from avemotion.features.video import geometry as geo
+from avemotion.features.video.base import FrameRow, VideoExtractor
 from avemotion.features.video.face import FaceFinder
 from avemotion.media import VideoFrame
 
 HEAD_MOTION_NAMES: tuple[str, ...] = (
     "head_dx", "head_dy", "head_dscale", "head_droll", "amplitude", "motion_valid",
 )
-
-
-@dataclass
-class FrameRow:
-    time: float
-    vector: np.ndarray | None  # (dim,) float32, None where no face
-    box: tuple[float, float, float, float] | None
 
 
 @dataclass
@@ -56,7 +50,7 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 64) -> np.n
 
 
 @VIDEO_EXTRACTORS.register("face")
-class FaceFeatureExtractor:
+class FaceFeatureExtractor(VideoExtractor):
     """Per-frame x_t from the main face.
 
     Groups: geometry, pose, expression, [cnn_probs, cnn_embedding], motion.
@@ -65,7 +59,7 @@ class FaceFeatureExtractor:
     name = "face"
 
     def __init__(self, config: VideoConfig | None = None) -> None:
-        self.config = config or VideoConfig()
+        super().__init__(config)
         self.finder = FaceFinder(
             crop_scale=self.config.face_crop_scale,
             min_detection_confidence=self.config.min_detection_confidence,
@@ -89,8 +83,7 @@ class FaceFeatureExtractor:
         for name, size in sizes:
             self.groups[name] = (start, start + size)
             start += size
-        self.dim = start
-        self.timings = {"geometry": 0.0, "cnn": 0.0}
+        self._timings = {"geometry": 0.0, "cnn": 0.0}
         self.reset()
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -102,6 +95,14 @@ class FaceFeatureExtractor:
 
     def close(self) -> None:
         self.finder.close()
+
+    def timings(self) -> dict[str, float]:
+        return {**self.finder.timings, **self._timings}
+
+    def reset_timings(self) -> None:
+        self._timings = {k: 0.0 for k in self._timings}
+        self.finder.timings = {k: 0.0 for k in self.finder.timings}
+        self.finder.counts = {k: 0 for k in self.finder.counts}
 
     def cnn(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
         if self._cnn is None:
@@ -133,12 +134,12 @@ class FaceFeatureExtractor:
             t0 = time.perf_counter()
             geometry, pose, expr, placement = geo.face_geometry(obs.landmarks)
             static = np.concatenate([geometry, pose, expr]).astype(np.float32)
-            self.timings["geometry"] += time.perf_counter() - t0
+            self._timings["geometry"] += time.perf_counter() - t0
             face64 = None
             if self.use_cnn:
                 t0 = time.perf_counter()
                 face64 = align_face(frame.image, obs.landmarks)
-                self.timings["cnn"] += time.perf_counter() - t0
+                self._timings["cnn"] += time.perf_counter() - t0
             self._pending.append(_Pending(frame.time, static, face64, placement, obs.box))
         if len(self._pending) >= self.config.cnn_batch:
             return self._drain()
@@ -154,7 +155,7 @@ class FaceFeatureExtractor:
         if self.use_cnn and faces:
             t0 = time.perf_counter()
             probs, emb = self.cnn()(np.stack(faces))
-            self.timings["cnn"] += time.perf_counter() - t0
+            self._timings["cnn"] += time.perf_counter() - t0
         rows: list[FrameRow] = []
         j = 0
         for p in pending:

@@ -18,10 +18,15 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avemotion.utils.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from avemotion.features.audio.branch import AudioFeatures
+    from avemotion.features.video.branch import VideoFeatures
 
 Groups = dict[str, tuple[int, int]]
 
@@ -37,6 +42,24 @@ class ClipFeatures:
     audio_vec_groups: Groups = field(default_factory=dict)
     video_groups: Groups = field(default_factory=dict)
     meta: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_branches(cls, clip_id: str, audio: AudioFeatures | None = None, video: VideoFeatures | None = None,
+                      meta: dict[str, object] | None = None) -> ClipFeatures:
+        """The one place a record is built from the branches' outputs. A video without any face frame
+        contributes nothing (the clip is then audio-only)."""
+        face = video is not None and video.has_face
+        return cls(
+            clip_id=clip_id,
+            audio_seq=audio.seq if audio is not None else None,
+            audio_vec=audio.vec if audio is not None else None,
+            video_seq=video.seq if face else None,
+            video_mask=video.mask if face else None,
+            audio_groups=dict(audio.seq_groups) if audio is not None else {},
+            audio_vec_groups=dict(audio.vec_groups) if audio is not None else {},
+            video_groups=dict(video.groups) if face else {},
+            meta=dict(meta or {}),
+        )
 
     @property
     def has_audio(self) -> bool:

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from avemotion.data.features import ClipFeatures, Groups
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError
-
-MODALITIES = ("av", "audio", "video")
+from avemotion.features.record import ClipFeatures, Groups
+from avemotion.modality import MODALITIES
 
 _OPENSMILE_SET = re.compile(r"^(is\d\d|egemaps|compare)", re.IGNORECASE)
 

@@ -23,9 +23,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from avemotion.config import Config
+from avemotion.data.batch import FeatureDims, FeatureSelection, Standardizer
 from avemotion.errors import CheckpointError
 from avemotion.models.base import EmotionModel, build_model
-from avemotion.training.data import FeatureDims, FeatureSelection, Standardizer
 from avemotion.utils.atomic import atomic_write_bytes, atomic_write_json
 
 FORMAT = "avemotion-checkpoint"
@@ -103,7 +103,7 @@ class ModelBundle:
     model: EmotionModel
     config: Config
     labels: list[str]
-    grades: np.ndarray
+    grades: np.ndarray | None  # None: the label set has no grades
     selection: FeatureSelection
     standardizer: Standardizer
     info: dict
@@ -116,7 +116,7 @@ class ModelBundle:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         tensors.update(self.standardizer.tensors())
         meta = {"kind": "model", "model": self.model_name, "config": self.config.to_dict(), "labels": self.labels,
-                "grades": [float(g) for g in self.grades], "selection": self.selection.to_dict(),
+                "grades": None if self.grades is None else [float(g) for g in self.grades], "selection": self.selection.to_dict(),
                 "dims": self.dims.to_dict(), "info": self.info}
         return save_checkpoint(stem, tensors, meta)
 
@@ -131,8 +131,8 @@ class ModelBundle:
             selection = FeatureSelection.from_dict(meta["selection"])
             dims = FeatureDims.from_dict(meta["dims"])
             labels = [str(x) for x in meta["labels"]]
-            grades = np.asarray(meta["grades"], dtype=np.float64)
-            if dims != selection.dims or len(grades) != len(labels):
+            grades = None if meta.get("grades") is None else np.asarray(meta["grades"], dtype=np.float64)
+            if dims != selection.dims or (grades is not None and len(grades) != len(labels)):
                 raise ValueError("dims, selection and labels disagree")
             model = build_model(meta["model"], dims, len(labels), config.model)
         except CheckpointError:

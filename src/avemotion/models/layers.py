@@ -1,0 +1,98 @@
+"""Layers shared by the bimodal model and the baselines: masked pooling, sinusoidal positions, the audio token
+encoder (eq. 12) and the MulT-style cross-modal attention block (eqs. 13-14)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avemotion.data.batch import Batch
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of (B, T, D) over the True positions of (B, T); zeros for rows without any."""
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+_PE_CACHE: dict[tuple[int, int, str], torch.Tensor] = {}
+
+
+def sinusoid(t: int, d: int, device: torch.device | None = None) -> torch.Tensor:
+    """Sinusoidal position encodings (t, d), as in the Transformer / MulT (cached)."""
+    key = (d, str(device))
+    if key not in _PE_CACHE or _PE_CACHE[key].shape[0] < t:
+        _PE_CACHE[key] = _sinusoid(max(t, 256), d, device)
+    return _PE_CACHE[key][:t]
+
+
+def _sinusoid(t: int, d: int, device: torch.device | None = None) -> torch.Tensor:
+    pos = torch.arange(t, device=device, dtype=torch.float32)[:, None]
+    i = torch.arange(0, d, 2, device=device, dtype=torch.float32)
+    angle = pos / torch.pow(10000.0, i / d)
+    pe = torch.zeros(t, d, device=device)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : d // 2])
+    return pe
+
+
+class AudioEncoder(nn.Module):
+    """Eq. 12 for audio: each X^a frame and the clip vector projected to d_u; one residual temporal conv."""
+
+    def __init__(self, seq_dim: int, vec_dim: int, d: int, dropout: float, use_vec: bool) -> None:
+        super().__init__()
+        self.seq_proj = nn.Linear(seq_dim, d) if seq_dim else None
+        self.conv = nn.Conv1d(d, d, kernel_size=3, padding=1) if seq_dim else None
+        self.vec_proj = nn.Linear(vec_dim, d) if (vec_dim and use_vec) else None
+        self.in_drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d)
+        self.d = d
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens, masks = [], []
+        if self.vec_proj is not None and batch.audio_vec is not None:
+            tokens.append(self.vec_proj(self.in_drop(batch.audio_vec)).unsqueeze(1))
+            masks.append(batch.audio_vec_mask.unsqueeze(1))
+        if self.seq_proj is not None and batch.audio_seq is not None:
+            m = batch.audio_seq_mask
+            h = self.seq_proj(self.in_drop(batch.audio_seq))
+            h = h + sinusoid(h.shape[1], self.d, h.device)
+            h = h * m.unsqueeze(-1)  # padding is zero, as the conv's own padding: batching changes nothing
+            h = h + F.gelu(self.conv(h.transpose(1, 2)).transpose(1, 2))
+            tokens.append(h)
+            masks.append(m)
+        if not tokens:  # the store had audio but this model uses no column of it
+            raise ValueError("audio encoder without inputs")
+        return self.norm(torch.cat(tokens, 1)), torch.cat(masks, 1)
+
+
+class CrossModalBlock(nn.Module):
+    """Eqs. 13-14 as in MulT: Z = X_q + W_o softmax(Q K^T / sqrt(d_k)) V with Q from the query modality and
+    K, V from the other (pre-LayerNorm), then Z + FFN(LN(Z))."""
+
+    def __init__(self, d: int, attn_dim: int, heads: int, ffn_mult: int, dropout: float) -> None:
+        super().__init__()
+        if attn_dim % heads:
+            raise ValueError(f"attn_dim ({attn_dim}) must be divisible by attn_heads ({heads})")
+        self.heads = heads
+        self.ln_q, self.ln_kv, self.ln_ff = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q, self.k, self.v = nn.Linear(d, attn_dim), nn.Linear(d, attn_dim), nn.Linear(d, attn_dim)
+        self.o = nn.Linear(attn_dim, d)
+        self.ff = nn.Sequential(nn.Linear(d, ffn_mult * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_mult * d, d))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, xq: torch.Tensor, xkv: torch.Tensor, kv_mask: torch.Tensor) -> torch.Tensor:
+        b, tq, _ = xq.shape
+        tk = xkv.shape[1]
+        h = self.heads
+        q = self.q(self.ln_q(xq)).view(b, tq, h, -1).transpose(1, 2)
+        kv = self.ln_kv(xkv)
+        k = self.k(kv).view(b, tk, h, -1).transpose(1, 2)
+        v = self.v(kv).view(b, tk, h, -1).transpose(1, 2)
+        # a clip without any key (the other modality absent) attends to position 0; its fused output is unused
+        safe = kv_mask.clone()
+        safe[:, 0] |= ~kv_mask.any(1)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=safe[:, None, None, :])
+        z = xq + self.drop(self.o(attn.transpose(1, 2).reshape(b, tq, -1)))
+        return z + self.drop(self.ff(self.ln_ff(z)))

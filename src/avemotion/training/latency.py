@@ -1,0 +1,63 @@
+"""Model latency, measured one way everywhere (metrics.json, ``avemotion compare``'s Table 3, benchmarks):
+clips predicted one by one (batch 1) on one thread, under ``torch.inference_mode``, after a warm-up."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from avemotion.data.batch import FeatureDims, Standardizer, collate
+from avemotion.features.record import ClipFeatures
+from avemotion.models.base import EmotionModel
+
+
+@dataclass
+class Latency:
+    clips: int
+    total_ms: float
+    per_clip: np.ndarray  # (clips,) ms of each prediction
+    include_collate: bool  # standardisation and padding counted (features -> probabilities)
+
+    @property
+    def ms_per_clip(self) -> float:
+        return self.total_ms / max(self.clips, 1)
+
+    def to_dict(self) -> dict:
+        return {"clips": self.clips, "total_ms": self.total_ms, "ms_per_clip": self.ms_per_clip,
+                "median_ms": float(np.median(self.per_clip)) if self.clips else None,
+                "p95_ms": float(np.percentile(self.per_clip, 95)) if self.clips else None,
+                "threads": 1, "batch": 1, "include_collate": self.include_collate}
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+def time_clips(model: EmotionModel, clips: Sequence[ClipFeatures], dims: FeatureDims, std: Standardizer | None,
+               *, include_collate: bool = True, warmup: int = 5) -> Latency:
+    """Predict ``clips`` one at a time and time each; ``include_collate=False`` times the model alone (inputs
+    collated beforehand, as the paper's Table 3 times the network)."""
+    model.eval()
+    with one_thread(), torch.inference_mode():
+        for c in clips[:warmup]:
+            model(collate([c], dims, std))
+        batches = None if include_collate else [collate([c], dims, std) for c in clips]
+        times = np.zeros(len(clips))
+        t_all = time.perf_counter()
+        for i, c in enumerate(clips):
+            t0 = time.perf_counter()
+            model(collate([c], dims, std) if batches is None else batches[i])
+            times[i] = (time.perf_counter() - t0) * 1000
+        total = (time.perf_counter() - t_all) * 1000
+    return Latency(len(clips), total, times, include_collate)
