@@ -20,7 +20,7 @@ from model_helpers import TINY, TINY_ARGS, quiet_torch, tiny_config
 quiet_torch()
 set_quiet(True)
 
-MODELS = ["bimodal", "lstm", "dean", "bimodal-video"]
+MODELS = ["bimodal", "lstm", "dean", "bimodal-video", "logreg", "svm"]
 ARGS = ["--cv", "3", "--epochs", "3", "--groups", "5", "--latency-clips", "5,60", *TINY_ARGS]
 OUTPUTS = ["results.csv", "results.json", "folds.csv", "groups.csv", "cc_per_class.csv", "latency.csv",
            "significance.csv", "predictions.csv", "splits.json", "report.md", "wa_groups.png", "ua_groups.png",

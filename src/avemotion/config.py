@@ -116,6 +116,9 @@ class TrainConfig(_Section):
     group_by_speaker: bool = True
     group_by: str = Field("auto", description='grouping unit of folds: "auto" (the corpus\'s protocol: session for '
                           'IEMOCAP, speaker otherwise), "speaker", or a corpus field such as "session"')
+    normalize: Literal["global", "speaker", "recording"] = Field(
+        "global", description="feature normalisation before the model's own standardisation: global (training "
+        "statistics only), speaker (each speaker's own clips, no labels used) or recording (each source recording)")
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="validation share carved from the training folds")
     modality: Modality = Field("av", description="inputs the model uses (ours: the paper uses both)")
     final_model: Literal["all", "best_fold"] = Field(

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from avemotion.data.batch import collate
+from avemotion.data.normalize import MIN_CLIPS, normalize_group
 from avemotion.errors import AvemotionError, CheckpointError
 from avemotion.features.record import ClipFeatures
 from avemotion.modality import Modality, modality_of
@@ -62,10 +63,37 @@ class Predictor:
     def config(self):  # noqa: ANN201 - the run's Config (used to extract features the same way)
         return self.bundle.config
 
-    @torch.no_grad()
+    @property
+    def normalize(self) -> str:
+        return self.bundle.config.train.normalize
+
     def predict(self, features: ClipFeatures, source: str = "") -> Prediction:
+        """One clip on its own. A model trained with speaker or recording normalisation has no group statistics
+        here: the clip gets the training standardisation only, and the note says so (use
+        :meth:`predict_group` for several clips of one speaker or the windows of one recording)."""
+        sel = self.bundle.selection.apply(features)
+        note = ""
+        if self.normalize != "global":
+            note = (f"model trained with {self.normalize} normalisation; a single clip has no {self.normalize} "
+                    "statistics, so only the training standardisation is used (predict several clips of the "
+                    f"{self.normalize} together for the trained behaviour)")
+        return self._predict_selected(features, sel, source, note)
+
+    def predict_group(self, clips: list[ClipFeatures], sources: list[str] | None = None) -> list[Prediction]:
+        """Clips of one speaker or one recording (the windows of a session). With ``train.normalize`` speaker or
+        recording they are normalised with their own statistics first, as in training (at least
+        :data:`~avemotion.data.normalize.MIN_CLIPS` clips; fewer fall back to :meth:`predict`)."""
+        sources = sources or [""] * len(clips)
+        selected = [self.bundle.selection.apply(f) for f in clips]
+        if self.normalize == "global" or len(clips) < MIN_CLIPS:
+            return [self.predict(f, s) for f, s in zip(clips, sources, strict=True)]
+        normed = normalize_group(selected, self.bundle.dims)
+        note = f"{self.normalize} normalisation over the {len(clips)} clips predicted together"
+        return [self._predict_selected(f, n, s, note) for f, n, s in zip(clips, normed, sources, strict=True)]
+
+    @torch.no_grad()
+    def _predict_selected(self, features: ClipFeatures, sel: ClipFeatures, source: str, note: str) -> Prediction:
         b = self.bundle
-        sel = b.selection.apply(features)
         has_a = sel.audio_seq is not None or sel.audio_vec is not None
         has_v = sel.video_seq is not None
         trained = b.selection.modality
@@ -82,16 +110,15 @@ class Predictor:
         contrib = out.contributions()[0].double().numpy()
         used = modality_of(has_a, has_v)
         assert used is not None
-        note = ""
+        notes = [note] if note else []
         if trained == "av" and used != "av":
             missing = "video (no video stream or no face found)" if used == "audio" else "audio"
-            note = f"{missing} missing: predicted from the {used} branch only"
+            notes.insert(0, f"{missing} missing: predicted from the {used} branch only")
         elif trained != "av":
-            note = f"{trained}-only model"
-            if features.has_audio and trained == "video" or features.has_video and trained == "audio":
-                note += "; the other modality of the file is not used"
+            other = features.has_audio and trained == "video" or features.has_video and trained == "audio"
+            notes.insert(0, f"{trained}-only model" + ("; the other modality of the file is not used" if other else ""))
         return Prediction(features.clip_id, b.labels[k], float(probs[k]), _as_dict(probs, b.labels), heads,
-                          {h: float(contrib[j]) for j, h in enumerate(HEADS)}, used, note, source)
+                          {h: float(contrib[j]) for j, h in enumerate(HEADS)}, used, "; ".join(notes), source)
 
 
 def _as_dict(p: np.ndarray, labels: list[str]) -> dict[str, float]:

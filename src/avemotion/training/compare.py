@@ -25,9 +25,12 @@ from rich.console import Console
 
 from avemotion.config import Config
 from avemotion.data.batch import ClipSet, FeatureSelection
+from avemotion.data.normalize import normalize_clipset
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.models.bundle import ModelBundle
+from avemotion.models.classical import CLASSICAL
+from avemotion.training.classical import classical_latency, run_classical_fold
 from avemotion.training.compare_report import METRICS, print_compare_table, write_outputs
 from avemotion.training.latency import time_clips
 from avemotion.training.metrics import compute_metrics
@@ -156,6 +159,7 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
     labels, grades = list(label_set.labels), label_set.grade_values()
     clipset = ClipSet.build(records, feats, selection, labels, store.root, group_by=resolve_group_by(cfg.train, store))
     dims = selection.dims
+    clipset, _ = normalize_clipset(clipset, records, cfg.train.normalize, dims)
     run_hash = _digest({"model": v.model, "overrides": v.overrides, "model_cfg": cfg.model.model_dump(mode="json"),
                         "train": cfg.train.model_dump(mode="json"), "extractors": cfg.audio.extractors,
                         "store": store.meta.get("config_hash"), "labels": labels, "splits": splits.to_dict()})
@@ -171,6 +175,8 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
     probs = np.zeros((len(order), n_cls))
     covered = np.zeros(len(order), bool)
     fold_results = []
+    classical = v.model in CLASSICAL
+    subfolds = {}
     for fold in splits.folds:
         keep = lambda ids: [c for c in ids if c in pos]  # noqa: E731
         train = keep(fold.train)
@@ -178,8 +184,10 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
             raise AvemotionError(f"{v.name}: fold {fold.index + 1} has no training clip this variant can use")
         val = keep(fold.val) or train
         test = keep(fold.test)
-        sub = Fold(fold.index, train, val, test)
-        if test:
+        sub = subfolds[fold.index] = Fold(fold.index, train, val, test)
+        if test and classical:
+            r = run_classical_fold(v.model, sub, pos, clipset, dims, rundir, cfg.train.seed + 1000 * fold.index)
+        elif test:
             r = _run_fold(sub, splits, pos, v.model, cfg, clipset, dims, selection, label_set, rundir, on_epoch_end)
         else:
             r = FoldResult.untested(fold.index, n_cls)
@@ -206,18 +214,20 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
         m = compute_metrics(y[idx], probs[idx].argmax(1), probs[idx], labels, grades)
         groups.append({"group": g + 1, "n": m["n"], "wa": m["wa"], "ua": m["ua"], "cc": m["cc"]})
     best = max((r for r in fold_results if r.test), key=lambda r: r.val_ua)
-    bundle = ModelBundle.load(rundir / "folds" / str(best.fold) / "model")
-    params = sum(p.numel() for p in bundle.model.parameters())
-    latency = []
-    if latency_clips:
-        lat_path = rundir / "latency.json"
-        lat_key = {"clips": list(latency_clips), "fold": best.fold, "run_hash": run_hash}
-        cached = json.loads(lat_path.read_text()) if lat_path.is_file() else None
-        if cached and cached.get("key") == lat_key:
-            latency = cached["rows"]
+    lat_path = rundir / "latency.json"
+    lat_key = {"clips": list(latency_clips), "fold": best.fold, "run_hash": run_hash}
+    cached = json.loads(lat_path.read_text()) if lat_path.is_file() else None
+    if cached and cached.get("key") == lat_key:
+        params, latency = int(cached.get("params", 0)), cached["rows"]
+    else:
+        if classical:
+            params, latency = classical_latency(v.model, subfolds[best.fold], pos, clipset, dims,
+                                                tuple(latency_clips), cfg.train.seed)
         else:
-            latency = volume_latency(bundle, clipset, tuple(latency_clips), cfg.train.seed)
-            atomic_write_json(lat_path, {"key": lat_key, "rows": latency})
+            bundle = ModelBundle.load(rundir / "folds" / str(best.fold) / "model")
+            params = sum(p.numel() for p in bundle.model.parameters())
+            latency = volume_latency(bundle, clipset, tuple(latency_clips), cfg.train.seed) if latency_clips else []
+        atomic_write_json(lat_path, {"key": lat_key, "rows": latency, "params": params})
     return ModelResult(v, cfg.train.modality, params, per_fold, probs, covered, fold_of, pooled, groups, latency)
 
 

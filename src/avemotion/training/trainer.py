@@ -39,6 +39,7 @@ from avemotion.data.batch import (
     collate,
     iterate_batches,
 )
+from avemotion.data.normalize import MIN_CLIPS, normalize_clipset
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.labels import LabelSet, get_label_set
@@ -293,6 +294,10 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root, group_by=group_by)
     if len(clipset) < len(records):
         log(f"note: {len(records) - len(clipset)} clips have no {config.train.modality!r} features and are left out")
+    clipset, unnormalised = normalize_clipset(clipset, records, config.train.normalize, selection.dims)
+    if unnormalised and config.train.normalize != "global":
+        log(f"note: {unnormalised} clips have no {config.train.normalize} with at least {MIN_CLIPS} clips and keep "
+            "their global standardisation only")
     del feats
     dims = selection.dims
     atomic_write_json(run_json, {"run_hash": run_hash, "model": model_name, "modality": config.train.modality,

@@ -43,8 +43,14 @@ class Variant:
 def resolve_variant(name: str, base: Config) -> Variant:
     """The :class:`Variant` a ``--models`` entry names; raises ConfigError listing what is known."""
     from avemotion.models import MODELS
+    from avemotion.models.classical import CLASSICAL
 
     name = name.strip()
+    if name in CLASSICAL:
+        return Variant(name, name, {}, f"{CLASSICAL.get(name).description} ({MODALITY_SUFFIXES[base.train.modality]})")
+    if "-" in name and name.split("-", 1)[0] in CLASSICAL and name.split("-", 1)[1] in ("audio", "video"):
+        model, suffix = name.split("-", 1)
+        return Variant(name, model, {"train.modality": suffix}, f"{model}, {MODALITY_SUFFIXES[suffix]}")
     if name in MODELS:
         return Variant(name, name, {}, f"{name} ({MODALITY_SUFFIXES[base.train.modality]})")
     if "-" in name:
@@ -68,8 +74,9 @@ def resolve_variant(name: str, base: Config) -> Variant:
 
 def known_variants() -> list[str]:
     from avemotion.models import MODELS
+    from avemotion.models.classical import CLASSICAL
 
-    out = list(MODELS.names())
+    out = list(MODELS.names()) + CLASSICAL.names() + [f"{m}-{s}" for m in CLASSICAL.names() for s in ("audio", "video")]
     out += [f"{m}-{s}" for m in MODELS.names() for s in ("audio", "video")]
     out += [f"bimodal-{s}" for s in ABLATIONS] + [f"bimodal-no{g}" for g in AUDIO_GROUPS]
     return out

@@ -1,0 +1,72 @@
+"""Training and timing the classical baselines (:mod:`avemotion.models.classical`) on the comparison's folds.
+
+A fold's result is written as ``folds/k/result.json`` like a deep model's, so a rerun skips finished folds. The
+fitted scikit-learn objects are not saved (loading them would mean unpickling); the latency run refits the best
+fold's model, which takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from avemotion.data.batch import ClipSet, FeatureDims
+from avemotion.models.classical import CLASSICAL, ClassicalModel, functionals
+from avemotion.training.results import FoldResult, Predictions
+from avemotion.training.splits import Fold
+from avemotion.utils.atomic import atomic_write_json
+
+
+def _fit(name: str, clipset: ClipSet, dims: FeatureDims, pos: dict[str, int], fold: Fold, seed: int
+         ) -> ClassicalModel:
+    idx = {k: np.asarray([pos[c] for c in getattr(fold, k)], np.int64) for k in ("train", "val")}
+    val_is_train = set(fold.val) == set(fold.train)
+    x_tr = functionals(clipset.subset(idx["train"]), dims)
+    model = ClassicalModel(CLASSICAL.get(name), len(clipset.label_names), seed)
+    if val_is_train:
+        return model.fit(x_tr, clipset.labels[idx["train"]])
+    return model.fit(x_tr, clipset.labels[idx["train"]], functionals(clipset.subset(idx["val"]), dims),
+                     clipset.labels[idx["val"]])
+
+
+def run_classical_fold(name: str, fold: Fold, pos: dict[str, int], clipset: ClipSet, dims: FeatureDims,
+                       rundir: Path, seed: int) -> FoldResult:
+    fdir = rundir / "folds" / str(fold.index)
+    result_path = fdir / "result.json"
+    if result_path.is_file():
+        return FoldResult.from_dict(json.loads(result_path.read_text()))
+    model = _fit(name, clipset, dims, pos, fold, seed)
+    test = np.asarray([pos[c] for c in fold.test], np.int64)
+    probs = model.predict_proba(functionals(clipset.subset(test), dims))
+    n = len(test)
+    result = FoldResult(fold.index, list(fold.test), clipset.labels[test].tolist(), -1, 0, model.val_ua,
+                        Predictions(probs, {}, np.zeros((n, 3)), np.zeros((n, 3))),
+                        set(fold.val) == set(fold.train))
+    fdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(result_path, {**result.to_dict(), "C": model.c})
+    return result
+
+
+def classical_latency(name: str, fold: Fold, pos: dict[str, int], clipset: ClipSet, dims: FeatureDims,
+                      volumes: tuple[int, ...], seed: int) -> tuple[int, list[dict]]:
+    """Parameters of the best fold's model and Table 3's timing: clips predicted one by one, stored features to
+    probabilities (functionals included), like the deep models' ``volume_latency``."""
+    model = _fit(name, clipset, dims, pos, fold, seed)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in volumes:
+        idx = rng.choice(len(clipset), size=n, replace=n > len(clipset))
+        times = np.zeros(n)
+        t_all = time.perf_counter()
+        for j, i in enumerate(idx):
+            t0 = time.perf_counter()
+            model.predict_proba(functionals([clipset.features[int(i)]], dims))
+            times[j] = (time.perf_counter() - t0) * 1000
+        total = (time.perf_counter() - t_all) * 1000
+        rows.append({"clips": int(n), "total_ms": total, "ms_per_clip": total / n, "median_ms": float(np.median(times)),
+                     "p95_ms": float(np.percentile(times, 95)), "threads": 1, "batch": 1, "include_collate": True,
+                     "sampled_with_replacement": bool(n > len(clipset))})
+    return model.n_parameters, rows
