@@ -61,6 +61,10 @@ class AudioConfig(_Section):
     soundnet_sample_rate: int = 22050
     soundnet_trainable: bool = Field(False, description="fine-tune SoundNet (end-to-end models only)")
     token_rate: float = Field(10.0, gt=0, description="frames per second of the spliced X^a sequence")
+    whisper_layers: list[int] = Field(
+        default_factory=lambda: [4],
+        description="ours: Whisper tiny.en encoder hidden states (0: input of the first block, 4: final, after "
+                    "its LayerNorm) averaged into the 'whisper' extractor's sequence (see docs/method/audio.md)")
     extractors: list[str] = Field(default_factory=lambda: ["mfcc", "opensmile", "soundnet"])
 
 
