@@ -44,7 +44,9 @@ COMBOS: dict[str, tuple[int, ...]] = {
     "mean h1-h4": (1, 2, 3, 4), "mean h2-h4": (2, 3, 4), "mean h2-h3": (2, 3), "mean h3-h4": (3, 4),
     "mean h0-h4": (0, 1, 2, 3, 4),
 }
-POOLS = ("mean", "std", "max")
+POOLS = ("mean", "std", "max", "mean_active", "std_active")
+#: steps quieter than this many dB below the clip's loudest step are left out of the *_active pooling
+ACTIVE_DB = 35.0
 TARGET_RTF = 0.05
 
 
@@ -60,12 +62,15 @@ def label_and_actor(path: Path) -> tuple[int, int]:
 
 
 # --- extraction ------------------------------------------------------------------------------------------
-def pooled(states: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """combo -> (len(POOLS), d) statistics over the clip's steps."""
+def pooled(states: list[np.ndarray], level_db: np.ndarray) -> dict[str, np.ndarray]:
+    """combo -> (len(POOLS), d) statistics over the clip's steps (``*_active``: the steps within
+    ACTIVE_DB of the loudest one)."""
+    active = level_db > -ACTIVE_DB
     out = {}
     for name, layers in COMBOS.items():
         x = np.mean([states[k] for k in layers], axis=0)
-        out[name] = np.stack([x.mean(0), x.std(0), x.max(0)]).astype(np.float32)
+        xa = x[active]
+        out[name] = np.stack([x.mean(0), x.std(0), x.max(0), xa.mean(0), xa.std(0)]).astype(np.float32)
     return out
 
 
@@ -75,7 +80,7 @@ def extract(files: list[Path], variant: str, cache: Path) -> dict[str, np.ndarra
     from avemotion.features.audio.common import condition
     from avemotion.media import load_audio
 
-    file = cache / f"{variant}.npz"
+    file = cache / f"{variant}-v2.npz"
     if file.is_file():
         data = np.load(file)
         if len(data["files"]) == len(files):
@@ -88,8 +93,8 @@ def extract(files: list[Path], variant: str, cache: Path) -> dict[str, np.ndarra
     for i, f in enumerate(files):
         x = condition(load_audio(f, SR), SR, f)
         seconds += len(x) / SR
-        states, _ = W.encode(x, (0, 1, 2, 3, 4), encoder, padded=variant == "padded")
-        for k, v in pooled(states).items():
+        enc = W.encode(x, (0, 1, 2, 3, 4), encoder, padded=variant == "padded")
+        for k, v in pooled(enc.states, enc.level_db).items():
             rows[k].append(v)
         if (i + 1) % 100 == 0:
             print(f"  {variant}: {i + 1}/{len(files)} clips, {time.perf_counter() - t0:.0f} s wall", flush=True)
@@ -143,22 +148,63 @@ def cv_ua(x: np.ndarray, y: np.ndarray, actors: np.ndarray, cs: tuple[float, ...
     return balanced_accuracy_score(y, pred), float((pred == y).mean()), chosen
 
 
+def extractor_vectors(files: list[Path], cache: Path, thresholds: tuple[float | None, ...]) -> dict[str, np.ndarray]:
+    """The extractor's clip vector with the default config, for several ``whisper_active_db`` values."""
+    from avemotion.config import AudioConfig
+    from avemotion.features.audio import whisper as W
+    from avemotion.features.audio.common import condition
+    from avemotion.media import load_audio
+
+    file = cache / "extractor.npz"
+    keys = [f"whisper_active_db={t}" for t in thresholds]
+    if file.is_file():
+        data = np.load(file)
+        if all(k in data for k in keys) and len(data[keys[0]]) == len(files):
+            return {k: data[k] for k in keys}
+    torch.set_num_threads(1)
+    extractors = {k: W.WhisperExtractor(AudioConfig(whisper_active_db=t)) for k, t in zip(keys, thresholds, strict=True)}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for f in files:
+        x = condition(load_audio(f, SR), SR, f)
+        for k, ext in extractors.items():
+            rows[k].append(ext.analyse(x).vec)
+    out = {k: np.stack(v) for k, v in rows.items()}
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(file, **out)
+    return out
+
+
 def run_ua(args: argparse.Namespace) -> None:
+    from avemotion.config import AudioConfig
+
     files = ravdess_files()
     if len(files) != 720:
         sys.exit(f"expected 720 RAVDESS wavs under {SHARED}, found {len(files)}")
     y, actors = map(np.array, zip(*(label_and_actor(f) for f in files), strict=True))
     print(f"# RAVDESS speech actors 01-12: {len(files)} clips, {len(np.unique(y))} classes; "
           f"load average {os.getloadavg()[0]:.2f}")
+    if args.extractor:
+        print()
+        print(f"The extractor's clip vector (AudioConfig defaults: whisper_layers "
+              f"{AudioConfig().whisper_layers}, mean + std over the active steps):")
+        print()
+        print("| whisper_active_db | UA global | UA per-speaker z | WA per-speaker z |")
+        print("|---|---:|---:|---:|")
+        for key, x in extractor_vectors(files, args.cache, (25.0, 35.0, 45.0, None)).items():
+            x = x.astype(np.float64)
+            ua_g, _, _ = cv_ua(x, y, actors)
+            ua_s, wa_s, _ = cv_ua(speaker_z(x, actors), y, actors)
+            print(f"| {key.split('=')[1]} | {ua_g:.3f} | {ua_s:.3f} | {wa_s:.3f} |", flush=True)
+        return
     feats = {v: extract(files, v, args.cache) for v in args.variants}
-    pool_sets = {"mean+std": (0, 1), "mean": (0,), "mean+std+max": (0, 1, 2)}
+    pool_sets = {"mean+std": (0, 1), "mean+std, active steps": (3, 4), "mean": (0,), "mean+std+max": (0, 1, 2)}
     print()
     print("| variant | hidden states | pooling | dims | UA global | UA per-speaker z | WA per-speaker z | C chosen (per-speaker z) |")
     print("|---|---|---|---:|---:|---:|---:|---|")
     for variant in args.variants:
         for combo in args.combos or COMBOS:
             for pool_name, idx in pool_sets.items():
-                if pool_name != "mean+std" and combo not in args.pool_combos:
+                if not pool_name.startswith("mean+std") and combo not in args.pool_combos:
                     continue
                 x = feats[variant][combo][:, list(idx)].reshape(len(files), -1).astype(np.float64)
                 ua_g, _, _ = cv_ua(x, y, actors)
@@ -200,11 +246,15 @@ def run_speed(args: argparse.Namespace) -> None:
     branches = {
         "whole branch, paper (mfcc + IS09/IS11/IS13 + soundnet)": AudioBranch(paper),
         "whole branch, paper + whisper": AudioBranch(with_w),
+        "whole branch, paper + whisper, opensmile_sets=[IS09, IS13]":
+            AudioBranch(with_w.model_copy(update={"opensmile_sets": ["IS09", "IS13"]})),
         "whole branch, paper + whisper, opensmile_sets=[IS09]":
             AudioBranch(with_w.model_copy(update={"opensmile_sets": ["IS09"]})),
         "whole branch, mfcc + whisper": AudioBranch(with_w.model_copy(update={"extractors": ["mfcc", "whisper"]})),
     }
     encoder = W.shared_encoder()
+    ext = W.WhisperExtractor(paper)
+    ext4 = W.WhisperExtractor(paper.model_copy(update={"whisper_layers": [4]}))
     print(f"# CPU seconds per audio second (min over {args.repeats} repeats after a warm-up), one thread, "
           f"torch {torch.__version__}; load average {os.getloadavg()[0]:.2f}")
     print()
@@ -216,11 +266,12 @@ def run_speed(args: argparse.Namespace) -> None:
         reps = args.repeats if dur <= 10 else max(2, args.repeats // 2)
         cases: list[tuple[str, Callable[[], object]]] = [
             ("whisper log-mel (numpy)", lambda x=x: W.log_mel(x)),
-            ("whisper extractor (h4, real length)", lambda x=x: W.encode(x, (4,), encoder)),
-            ("whisper extractor (h2, real length: blocks 3-4 skipped)", lambda x=x: W.encode(x, (2,), encoder)),
+            ("whisper extractor, default (h2: blocks 3-4 skipped)", lambda x=x: ext.analyse(x)),
+            ("whisper extractor, whisper_layers=[4] (all blocks)", lambda x=x: ext4.analyse(x)),
         ]
         if dur <= 30:
-            cases.append(("whisper, original padded 30-s window (port)", lambda x=x: W.encode(x, (4,), encoder, padded=True)))
+            cases.append(("whisper h4, original padded 30-s window (port)",
+                          lambda x=x: W.encode(x, (4,), encoder, padded=True)))
         for name, b in branches.items():
             cases.append((name, lambda b=b, x=x: b.extract(x, SR)))
         for step, fn in cases:
@@ -239,6 +290,8 @@ def main() -> None:
     ua = sub.add_parser("ua")
     ua.add_argument("--cache", type=Path, default=Path("/tmp/avemotion-whisper"))
     ua.add_argument("--variants", nargs="+", default=["real", "padded"], choices=["real", "padded"])
+    ua.add_argument("--extractor", action="store_true",
+                    help="score only the extractor's own clip vector (default config, several whisper_active_db)")
     ua.add_argument("--combos", nargs="+", default=None, choices=list(COMBOS))
     ua.add_argument("--pool-combos", nargs="+", default=["h2", "h4 (final)", "mean h1-h4"],
                     help="combinations also scored with mean-only and mean+std+max pooling")

@@ -110,60 +110,72 @@ def test_port_matches_ctranslate2(encoder: W.WhisperEncoder, speech3: np.ndarray
     assert ref.shape == ours.shape == (1500, 384)
     assert np.abs(ours - ref).max() < 3e-3
     assert np.linalg.norm(ours - ref) / np.linalg.norm(ref) < 2e-5
-    states, times = W.encode(speech3, (4,), encoder, padded=True)
-    np.testing.assert_allclose(states[0], ours[:150], atol=1e-5)
-    assert len(times) == 150
+    enc = W.encode(speech3, (4,), encoder, padded=True)
+    np.testing.assert_allclose(enc.states[0], ours[:150], atol=1e-5)
+    assert len(enc.times) == len(enc.level_db) == 150
 
 
 # --- the extractor ---------------------------------------------------------------------------------------
 def test_extractor_registered_and_configured() -> None:
     assert "whisper" in AUDIO_EXTRACTORS.names()
-    assert AudioConfig().whisper_layers == [4]
+    assert AudioConfig().whisper_layers == [2] and AudioConfig().whisper_active_db == 35.0
+    assert "whisper" not in AudioConfig().extractors  # beyond the paper: opt-in
     with pytest.raises(ConfigError, match="whisper_layers"):
         AUDIO_EXTRACTORS.get("whisper")(AudioConfig(whisper_layers=[5]))
 
 
-def test_extractor_output(encoder: W.WhisperEncoder, speech3: np.ndarray) -> None:
+def test_extractor_output(encoder: W.WhisperEncoder) -> None:
+    """Silence - speech - silence: the sequence covers every 20-ms step, the vector only the active ones."""
+    rng = np.random.default_rng(5)
+    quiet = (1e-4 * rng.normal(size=SR)).astype(np.float32)  # about 60 dB below the speech
+    x = np.concatenate([quiet, speech_like(2.0, SR, seed=0), quiet])
     ext = AUDIO_EXTRACTORS.get("whisper")(AudioConfig(whisper_layers=[2, 3]))
     assert ext.sample_rate == SR and ext.seq_dim == 384 and ext.vec_dim == 768
-    out = ext.analyse(speech3)
+    out = ext.analyse(x)
     (stream,) = out.streams
-    assert stream.values.shape == (150, 384) and stream.values.dtype == np.float32
-    np.testing.assert_allclose(stream.times, np.arange(150) * 0.02)
-    states, _ = W.encode(speech3, (2, 3), encoder)
-    np.testing.assert_allclose(stream.values, (states[0] + states[1]) / 2, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(out.vec, np.r_[stream.values.mean(0), stream.values.std(0)], rtol=1e-5,
-                               atol=1e-6)
+    assert stream.values.shape == (200, 384) and stream.values.dtype == np.float32
+    np.testing.assert_allclose(stream.times, np.arange(200) * 0.02)
+    enc = W.encode(x, (2, 3), encoder)
+    np.testing.assert_allclose(stream.values, (enc.states[0] + enc.states[1]) / 2, rtol=1e-5, atol=1e-5)
+    active = enc.level_db > -35.0
+    assert active[55:145].all() and not active[:45].any() and not active[155:].any()
+    assert out.info["active_steps"] == active.sum()
+    on = stream.values[active]
+    np.testing.assert_allclose(out.vec, np.r_[on.mean(0), on.std(0)], rtol=1e-5, atol=1e-5)
+    every = AUDIO_EXTRACTORS.get("whisper")(AudioConfig(whisper_layers=[2, 3], whisper_active_db=None))
+    np.testing.assert_allclose(every.analyse(x).vec[:384], stream.values.mean(0), rtol=1e-5, atol=1e-5)
     # the real-length encoder output is not the padded window's: the two are separate representations
-    padded, _ = W.encode(speech3, (2,), encoder, padded=True)
-    assert not np.allclose(padded[0], states[0], atol=1e-2)
+    padded = W.encode(x, (2,), encoder, padded=True)
+    assert not np.allclose(padded.states[0], enc.states[0], atol=1e-2)
 
 
 def test_branch_with_whisper(speech3: np.ndarray) -> None:
-    b = AudioBranch(AudioConfig(extractors=["mfcc", "whisper"]))
+    b = AudioBranch(AudioConfig(extractors=["mfcc", "whisper"], whisper_layers=[4]))
     f = b.extract(speech3, SR)
     assert b.dims["seq_groups"]["whisper"] == (39, 39 + 384)
     assert b.dims["vec_groups"]["whisper"][1] - b.dims["vec_groups"]["whisper"][0] == 768
     assert f.seq.shape == (30, 39 + 384) and np.isfinite(f.seq).all()
     # token k is the mean of the five 20-ms steps in [k, k+1) / 10 s
-    states, _ = W.encode(condition(speech3, SR), (4,))  # the branch removes DC first
-    np.testing.assert_allclose(f.seq[3, 39:], states[0][15:20].mean(0), rtol=1e-4, atol=1e-4)
+    enc = W.encode(condition(speech3, SR), (4,))  # the branch removes DC first
+    np.testing.assert_allclose(f.seq[3, 39:], enc.states[0][15:20].mean(0), rtol=1e-4, atol=1e-4)
 
 
 def test_short_clips() -> None:
     for n in (100, 400, 3200):
-        states, times = W.encode(speech_like(1.0, SR, seed=3)[:n], (4,))
-        assert len(states[0]) == len(times) >= 1 and np.isfinite(states[0]).all()
-    assert len(W.encode(speech_like(1.0, SR, seed=3)[:3200], (4,))[1]) == 10  # 0.2 s: 20 frames, 10 steps
+        enc = W.encode(speech_like(1.0, SR, seed=3)[:n], (4,))
+        assert len(enc.states[0]) == len(enc.times) == len(enc.level_db) >= 1
+        assert np.isfinite(enc.states[0]).all()
+    assert len(W.encode(speech_like(1.0, SR, seed=3)[:3200], (4,)).times) == 10  # 0.2 s: 20 frames, 10 steps
 
 
 def test_long_clip_is_chunked(encoder: W.WhisperEncoder) -> None:
     assert W.chunk_bounds(3000) == [(0, 3000)]
     assert W.chunk_bounds(6100) == [(0, 2034), (2034, 4068), (4068, 6100)]
     x = speech_like(61.0, SR, seed=4)
-    states, times = W.encode(x, (0, 4), encoder)
-    assert states[0].shape == states[1].shape == (3050, 384)
-    np.testing.assert_allclose(times, np.arange(3050) * 0.02, atol=1e-9)
+    enc = W.encode(x, (0, 4), encoder)
+    states = enc.states
+    assert states[0].shape == states[1].shape == (3050, 384) and enc.level_db.shape == (3050,)
+    np.testing.assert_allclose(enc.times, np.arange(3050) * 0.02, atol=1e-9)
     # each chunk is encoded on its own: the first chunk equals encoding its mel frames alone
     mel = W.log_mel(x)[:, :2034]
     with torch.inference_mode():

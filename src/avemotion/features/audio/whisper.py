@@ -29,6 +29,7 @@ import os
 import re
 import struct
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ import torch
 from torch import nn
 
 from avemotion.config import AudioConfig
-from avemotion.errors import CheckpointError
+from avemotion.errors import CheckpointError, ConfigError
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite
 
@@ -297,28 +298,49 @@ def chunk_bounds(n_frames: int, max_frames: int = WINDOW_FRAMES) -> list[tuple[i
     return [(s, min(s + step, n_frames)) for s in range(0, n_frames, step)]
 
 
+@dataclass
+class EncoderStates:
+    """Hidden states of one clip: ``states[i]`` (T, d) for the i-th requested layer, ``times`` (T,) the centre
+    of each 20-ms step (s), ``level_db`` (T,) each step's level in dB below the clip's loudest step."""
+
+    states: list[np.ndarray]
+    times: np.ndarray
+    level_db: np.ndarray
+
+
+def step_level_db(log_power: np.ndarray, n_steps: int) -> np.ndarray:
+    """Level of each encoder step (the louder of its two 10-ms mel frames, total mel power) in dB relative to
+    the clip's loudest step (0 for the loudest, negative below)."""
+    energy = 10.0 * np.log10(np.maximum(np.power(10.0, log_power.astype(np.float64)).sum(axis=0), 1e-10))
+    energy = np.pad(energy, (0, max(0, 2 * n_steps - energy.size)), mode="edge")[: 2 * n_steps]
+    level = energy.reshape(n_steps, 2).max(axis=1)
+    return level - level.max()
+
+
 def encode(
     audio: np.ndarray, layers: tuple[int, ...] = (4,), encoder: WhisperEncoder | None = None,
     padded: bool = False,
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Hidden states ``layers`` of a 16-kHz [-1, 1] signal on its real length: a list of (T, d) float32
-    arrays and the step times (s, the centre of each step's receptive field: 20 ms x step).
+) -> EncoderStates:
+    """Hidden states ``layers`` of a 16-kHz [-1, 1] signal, encoded on its real length (clips over 30 s in
+    equal chunks of at most 30 s, each on its own). Only the blocks up to ``max(layers)`` run.
 
     ``padded=True`` reproduces the original: the signal zero-padded to 30 s, the full 1500 steps encoded,
     and the steps of the real signal kept (only for clips up to 30 s).
     """
     encoder = encoder or shared_encoder()
     upto = max(layers)
+    x = np.asarray(audio, dtype=np.float32).reshape(-1)
+    power = log_mel_power(x)
     if padded:
-        n = int(np.asarray(audio).size)
-        if n > WINDOW_FRAMES * HOP:
+        if x.size > WINDOW_FRAMES * HOP:
             raise ValueError("padded=True handles clips up to 30 s")
-        mel = log_mel(audio, pad_to=WINDOW_FRAMES * HOP)
-        keep = max(1, math.ceil(max(n, N_FFT) / HOP / 2))
+        mel = log_mel(x, pad_to=WINDOW_FRAMES * HOP)
+        keep = max(1, math.ceil(power.shape[1] / 2))
         with torch.inference_mode():
             states = encoder(torch.from_numpy(mel)[None], upto)
-        return [states[k][0, :keep].numpy() for k in layers], np.arange(keep) * STEP_SECONDS
-    mel = log_mel(audio)
+        kept = [states[k][0, :keep].numpy() for k in layers]
+        return EncoderStates(kept, np.arange(keep) * STEP_SECONDS, step_level_db(power, keep))
+    mel = normalise_log_mel(power)
     parts: list[list[np.ndarray]] = [[] for _ in layers]
     times: list[np.ndarray] = []
     with torch.inference_mode():
@@ -327,13 +349,21 @@ def encode(
             for part, k in zip(parts, layers, strict=True):
                 part.append(states[k][0].numpy())
             times.append((start // 2 + np.arange(states[0].shape[1])) * STEP_SECONDS)
-    return [np.concatenate(p) for p in parts], np.concatenate(times)
+    t = np.concatenate(times)
+    return EncoderStates([np.concatenate(p) for p in parts], t, step_level_db(power, t.size))
+
+
+def active_steps(level_db: np.ndarray, active_db: float | None) -> np.ndarray:
+    """Mask of the steps within ``active_db`` dB of the loudest one (all steps when None)."""
+    if active_db is None:
+        return np.ones(level_db.shape, dtype=bool)
+    return level_db > -float(active_db)
 
 
 @AUDIO_EXTRACTORS.register("whisper")
 class WhisperExtractor(AudioExtractor):
     """Sequence: the mean of the ``whisper_layers`` hidden states (one row per 20 ms). Vector: their mean and
-    standard deviation over the clip."""
+    standard deviation over the active steps (within ``whisper_active_db`` dB of the loudest step)."""
 
     name = "whisper"
     sample_rate = SAMPLE_RATE
@@ -341,11 +371,10 @@ class WhisperExtractor(AudioExtractor):
     def __init__(self, config: AudioConfig | None = None) -> None:
         super().__init__(config)
         self.layers = tuple(dict.fromkeys(int(k) for k in self.config.whisper_layers))
+        self.active_db = self.config.whisper_active_db
         self.encoder = shared_encoder()
         bad = [k for k in self.layers if not 0 <= k <= self.encoder.n_layers]
         if bad or not self.layers:
-            from avemotion.errors import ConfigError
-
             raise ConfigError(f"audio.whisper_layers must be non-empty, each 0..{self.encoder.n_layers}; "
                               f"got {list(self.config.whisper_layers)}")
 
@@ -362,7 +391,10 @@ class WhisperExtractor(AudioExtractor):
         return 2 * self.width
 
     def analyse(self, audio: np.ndarray) -> ExtractorOutput:
-        states, times = encode(audio, self.layers, self.encoder)
-        seq = finite(np.mean(states, axis=0) if len(states) > 1 else states[0])
-        vec = np.concatenate([seq.mean(axis=0), seq.std(axis=0)])
-        return ExtractorOutput([Stream(seq, times, "whisper")], finite(vec), {"steps": len(times)})
+        enc = encode(audio, self.layers, self.encoder)
+        seq = finite(np.mean(enc.states, axis=0) if len(enc.states) > 1 else enc.states[0])
+        active = active_steps(enc.level_db, self.active_db)
+        pooled = seq[active]
+        vec = np.concatenate([pooled.mean(axis=0), pooled.std(axis=0)])
+        info = {"steps": len(enc.times), "active_steps": int(active.sum())}
+        return ExtractorOutput([Stream(seq, enc.times, "whisper")], finite(vec), info)
