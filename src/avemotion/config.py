@@ -61,6 +61,14 @@ class AudioConfig(_Section):
     soundnet_sample_rate: int = 22050
     soundnet_trainable: bool = Field(False, description="fine-tune SoundNet (end-to-end models only)")
     token_rate: float = Field(10.0, gt=0, description="frames per second of the spliced X^a sequence")
+    whisper_layers: list[int] = Field(
+        default_factory=lambda: [2],
+        description="Whisper tiny.en encoder hidden states averaged into the 'whisper' extractor's "
+                    "sequence and vector (0: input of the first block, k: output of block k, 4: final, after "
+                    "the LayerNorm); 2 measured best on RAVDESS and skips blocks 3-4 (docs/method/audio.md)")
+    whisper_active_db: float | None = Field(
+        35.0, gt=0, description="the 'whisper' clip vector (mean + std) pools only the steps within this "
+                                "many dB of the clip's loudest step (None: all steps)")
     extractors: list[str] = Field(default_factory=lambda: ["mfcc", "opensmile", "soundnet"])
 
 
