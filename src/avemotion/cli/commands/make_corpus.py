@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from avemotion.errors import ConfigError
