@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 
 from avemotion.media.container import open_media
-from avemotion.media.extensions import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS  # noqa: F401  (re-exported)
+from avemotion.utils.media_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

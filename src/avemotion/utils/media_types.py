@@ -1,4 +1,5 @@
-"""File extensions treated as video or audio containers (no decoding library imported here)."""
+"""File extensions treated as video or audio containers (a base module: no decoding library imported here,
+so the CLI and the corpus loaders can use them without loading PyAV; re-exported by ``avemotion.media``)."""
 
 from __future__ import annotations
 
