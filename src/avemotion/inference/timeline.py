@@ -71,13 +71,15 @@ def predict_timeline(
     on_window: Callable[[WindowPrediction], None] | None = None,
     *,
     workers: int = 2,
+    per_window: bool = False,
 ) -> list[WindowPrediction]:
     """One prediction per window of ``window`` seconds every ``hop`` seconds (see the module doc).
 
     ``on_window`` is called with each window's result as soon as it is ready (progress, live output).
     ``workers``: 2 computes the audio features in a second process while this one runs the video branch;
     1 does everything here. The second process is spawned: a script that calls this needs the usual
-    ``if __name__ == "__main__":`` guard.
+    ``if __name__ == "__main__":`` guard. ``per_window=True`` is the previous implementation (each window
+    extracted from the file on its own: decoded again from a seek), kept as the benchmark's reference.
     """
     path = Path(path)
     info = probe(path)
@@ -86,7 +88,8 @@ def predict_timeline(
     modality = predictor.bundle.selection.modality
     out: list[WindowPrediction] = []
     spans = windows(info.duration, window, hop)
-    parts = iter_window_features(predictor.config, path, spans, modality, workers=workers, info=info)
+    parts = iter_window_features(predictor.config, path, spans, modality, workers=workers, info=info,
+                                 per_window=per_window)
     try:
         for start, end, item in progress(parts, total=len(spans), desc=path.name, unit="window"):
             try:
@@ -111,16 +114,27 @@ def iter_window_features(
     *,
     workers: int = 2,
     info: Any = None,
+    per_window: bool = False,
 ) -> Iterator[tuple[float, float, ClipFeatures | AvemotionError]]:
     """``(start, end, features or the window's error)`` per span (sorted by start), from one decoding pass.
 
     Each window's :class:`ClipFeatures` match ``Extractor(config).extract`` of that window within decoder
-    and sampling-grid tolerances (see the module doc).
+    and sampling-grid tolerances (see the module doc). ``per_window``:
+    extract each window from the file on its own instead (the previous implementation; slow).
     """
     path = Path(path)
     info = info if info is not None else probe(path)
     is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video
     extractor = Extractor(config)
+    if per_window:
+        for start, end in spans:
+            record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,
+                                str(path) if info.has_audio else None, {"start": start, "end": end})
+            try:
+                yield start, end, extractor.extract(record, modality).features
+            except AvemotionError as exc:
+                yield start, end, exc
+        return
     video_parts = _video_windows(extractor, path, spans) if is_video and uses_video(modality) else None
     audio_parts = None
     try:
