@@ -78,7 +78,7 @@ def test_window_features_match_per_window_extraction(talking: Path) -> None:
         assert got.has_audio and got.has_video and ref.has_video
         # audio: same samples but for the decoder's restart after a seek in the per-window path
         assert got.audio_seq.shape == ref.audio_seq.shape and got.audio_vec.shape == ref.audio_vec.shape
-        assert _rel_diff(got.audio_vec, ref.audio_vec, scale) < 0.05
+        assert _rel_diff(got.audio_vec, ref.audio_vec, scale) < 0.01  # different windows: ~1
         # video: same frames up to half a sampling period (the recording's grid), same columns
         assert got.video_groups == ref.video_groups
         assert abs(len(got.video_seq) - len(ref.video_seq)) <= 1 and got.video_mask.all() and ref.video_mask.all()
