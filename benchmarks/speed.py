@@ -81,7 +81,7 @@ def long_recording(source: Path, seconds: float, out: Path) -> Path:
     audio_loop = np.concatenate([audio, audio[::-1]])
     n_audio = int(seconds * 48000)
     audio = np.tile(audio_loop, int(np.ceil(n_audio / len(audio_loop))))[:n_audio]
-    n = int(round(seconds * 30000 / 1001))
+    n = round(seconds * 30000 / 1001)
     return write_media(out, (loop[i % len(loop)] for i in range(n)), fps=30000 / 1001, audio=audio, sample_rate=48000)
 
 
@@ -215,7 +215,7 @@ def timeline_child(args: argparse.Namespace) -> None:
 
 def timeline(model: Path, path: Path, mode: str) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--child", mode, "--model", str(model), "--path", str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"timeline run {mode} failed:\n{proc.stderr[-3000:]}")
@@ -304,8 +304,8 @@ def main() -> None:
                              f"RTF {total_cpu / seconds:.3f}", "old CPU" if ref else "-",
                              f"{total_cpu / (ref['cpu'] + ref['child_cpu']):.2f}" if ref else "-"))
                 rows.append((f"timeline {seconds:g} s, {label}: peak RSS (all processes)",
-                             f"{r['total_rss_mb']:.0f} MB (main {r['rss_mb']:.0f}, audio process "
-                             f"{r['child_rss_mb']:.0f})", "1500 MB", f"{r['total_rss_mb'] / 1500:.2f}"))
+                             (f"{r['total_rss_mb']:.0f} MB (main {r['rss_mb']:.0f}, audio process "
+                              f"{r['child_rss_mb']:.0f})"), "1500 MB", f"{r['total_rss_mb'] / 1500:.2f}"))
             if "new2" in results:
                 r = results["new2"]
                 rows.append((f"timeline {seconds:g} s, new, 2 processes: busiest process (CPU)",

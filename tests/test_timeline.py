@@ -97,8 +97,27 @@ def test_audio_process_gives_the_same_windows(talking: Path) -> None:
 
     config = Config()
     spans = windows(4.0, 2.0, 1.5)
-    here = list(iter_window_features(config, talking, spans, "a", workers=1))
-    there = list(iter_window_features(config, talking, spans, "a", workers=2))
+    here = list(iter_window_features(config, talking, spans, "audio", workers=1))
+    there = list(iter_window_features(config, talking, spans, "audio", workers=2))
     for (_, _, x), (_, _, y) in zip(here, there, strict=True):
         assert np.allclose(x.audio_vec, y.audio_vec, rtol=1e-5, atol=1e-6)
         assert np.allclose(x.audio_seq, y.audio_seq, rtol=1e-5, atol=1e-6)
+
+
+def test_audio_only_recording_and_silent_windows(tmp_path: Path) -> None:
+    """A wav: audio windows only; a digitally silent stretch fails its windows, the others go on."""
+    from avemotion.config import Config
+    from avemotion.inference.timeline import iter_window_features
+    from avemotion.media.write import write_media
+
+    sr = 16000
+    t = np.arange(3 * sr) / sr
+    audio = 0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 2 * t))
+    audio[2 * sr :] = 0.0  # the last second is silent
+    wav = write_media(tmp_path / "speech.wav", None, audio=audio, sample_rate=sr)
+    spans = [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    got = list(iter_window_features(Config(), wav, spans, "av", workers=1))
+    assert [(a, b) for a, b, _ in got] == spans
+    for _, _, item in got[:2]:
+        assert not isinstance(item, Exception) and item.has_audio and not item.has_video
+    assert isinstance(got[2][2], Exception) and got[2][2].reason == "silent"

@@ -254,8 +254,8 @@ def _error_state(exc: AvemotionError) -> tuple[str, str, str, str | None]:
 
 
 def _rebuild_error(state: tuple[str, str, str, str | None]) -> AvemotionError:
-    """The error raised in the worker, same class and message (errors are not all picklable as they are)."""
-    name, message, detail, path = state
+    """The error raised in the worker: same class, message and file (pickling would lose the file)."""
+    name, _, detail, path = state
     classes = [AvemotionError]
     cls: type[AvemotionError] = AvemotionError
     while classes:
@@ -264,10 +264,7 @@ def _rebuild_error(state: tuple[str, str, str, str | None]) -> AvemotionError:
             cls = c
             break
         classes.extend(c.__subclasses__())
-    exc = cls.__new__(cls)
-    Exception.__init__(exc, message)
-    exc.detail, exc.path = detail, None if path is None else Path(path)
-    return exc
+    return cls(detail, path)
 
 
 def _audio_windows_in_process(config: AudioConfig, path: Path, spans: Sequence[tuple[float, float]]) -> Iterator[object]:

@@ -7,6 +7,7 @@ are averaged to mono.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -89,7 +90,7 @@ def iter_audio_windows(
     if sample_rate <= 0:
         raise ValueError("sample_rate must be positive")
     starts = [s for s, _ in spans]
-    if any(b < a for a, b in zip(starts, starts[1:])):
+    if any(b < a for a, b in pairwise(starts)):
         raise ValueError("spans must be sorted by start")
     path = Path(path)
     if not spans:
@@ -110,9 +111,9 @@ def iter_audio_windows(
 
         def bounds(span: tuple[float, float]) -> tuple[int, int]:
             # same offsets as load_audio: a window at 0 starts at the first sample, later ones at their time
-            offset = int(round((span[0] - (first_time or 0.0)) * sample_rate)) if span[0] > 0 else 0
+            offset = round((span[0] - (first_time or 0.0)) * sample_rate) if span[0] > 0 else 0
             offset = max(offset, 0)
-            return offset, offset + int(round((span[1] - span[0]) * sample_rate))
+            return offset, offset + round((span[1] - span[0]) * sample_rate)
 
         def ready(final: bool) -> Iterator[np.ndarray]:
             nonlocal buffer, base
