@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,27 @@ def test_help_lists_commands(capsys) -> None:
 def test_version(capsys) -> None:
     assert main(["version"]) == 0
     assert "avemotion 0.1.0" in capsys.readouterr().out
+
+
+#: modules that take tenths of a second or more to import: none may load before a command runs
+HEAVY_MODULES = ("torch", "mediapipe", "cv2", "av", "scipy", "opensmile", "librosa", "pandas", "matplotlib",
+                 "sklearn", "numpy", "pydantic", "rich", "tqdm")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["version"]])
+def test_cli_start_imports_nothing_heavy(argv: list[str]) -> None:
+    """`avemotion --help` / `version` build every sub-command's parser without importing heavy libraries."""
+    code = (
+        "import sys\n"
+        "from avemotion.cli.main import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', [m for m in {HEAVY_MODULES!r} if m in sys.modules])\n"
+    )
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": src}).stdout
+    loaded = out.rsplit("LOADED", 1)[1].strip()
+    assert loaded == "[]", f"imported at start-up: {loaded}"
 
 
 def test_user_error_without_traceback(tmp_path: Path) -> None:

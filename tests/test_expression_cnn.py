@@ -73,6 +73,12 @@ def test_port_matches_numpy_keras_forward(cnn: ExpressionCNN, astronaut_face: np
     np.testing.assert_allclose(emb, ref_emb, atol=1e-4, rtol=1e-4)
     fast = ExpressionCNN(channels_last=True)
     np.testing.assert_allclose(fast(batch)[0], probs, atol=1e-5)
+    # batch norms folded into the convolutions (default) or kept: the same function up to float rounding
+    unfolded = ExpressionCNN(fold_bn=False)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in unfolded.model.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in cnn.model.modules())
+    np.testing.assert_allclose(unfolded(batch)[0], probs, atol=1e-5)
+    np.testing.assert_allclose(unfolded(batch)[1], emb, atol=1e-4, rtol=1e-4)
 
 
 def test_astronaut_smile_is_happy(cnn: ExpressionCNN, astronaut_face: np.ndarray) -> None:

@@ -15,7 +15,7 @@ from avemotion.errors import (
     NotAMediaFile,
     NoVideoStream,
 )
-from avemotion.media import iter_frames, load_audio, probe, read_frames
+from avemotion.media import iter_audio_windows, iter_frames, load_audio, probe, read_frames
 from avemotion.media.write import write_media
 
 
@@ -57,6 +57,20 @@ def test_audio_window(av_clip: Path) -> None:
     # same samples as the slice of the whole decode (up to codec frame alignment)
     corr = np.corrcoef(part[1000:15000], whole[9000:23000])[0, 1]
     assert corr > 0.99
+
+
+def test_audio_windows_cut_from_one_decode(av_clip: Path) -> None:
+    """Overlapping windows from one pass are exactly the slices of the whole decode, in order."""
+    whole = load_audio(av_clip, 16000)
+    spans = [(0.0, 1.0), (0.5, 1.5), (0.75, 1.25), (1.5, 10.0)]
+    got = list(iter_audio_windows(av_clip, 16000, spans))
+    assert len(got) == len(spans)
+    for (a, b), x in zip(spans, got, strict=True):
+        i = round(a * 16000)
+        assert np.array_equal(x, whole[i : min(i + round((b - a) * 16000), whole.size)])
+    assert got[-1].size < 8.5 * 16000  # a span past the end comes back short
+    with pytest.raises(ValueError):
+        list(iter_audio_windows(av_clip, 16000, [(1.0, 2.0), (0.0, 1.0)]))
 
 
 def test_frames_resampled_with_timestamps(av_clip: Path) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from avemotion.errors import ConfigError
@@ -22,3 +25,99 @@ def test_short_tail_dropped_but_short_file_kept() -> None:
 def test_bad_window() -> None:
     with pytest.raises(ConfigError):
         windows(10.0, 0.0, 1.0)
+
+
+# --- one decoding pass: windows cut from the stream match per-window extraction -------------------------
+def _talking_clip(path: Path, seconds: float = 4.0, fps: float = 15.0) -> Path:
+    """The astronaut's face drifting over a textured background, with a voiced, pitch-gliding tone."""
+    from video_helpers import canvas, face_patch, paste
+
+    from avemotion.media.write import write_media
+
+    n = int(seconds * fps)
+    frames = [paste(canvas(), face_patch(170), 200 + 40 * np.sin(i / 9), 180 + 10 * np.cos(i / 7)) for i in range(n)]
+    sr = 16000
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 140 + 40 * np.sin(2 * np.pi * 0.4 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    voice = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t) ** 2)
+    audio = 0.2 * voice + 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    return write_media(path, frames, fps=fps, audio=audio, sample_rate=sr)
+
+
+def _rel_diff(a: np.ndarray, b: np.ndarray, scale: np.ndarray) -> float:
+    """Mean absolute difference in units of each column's spread (std over the windows, floored)."""
+    return float(np.mean(np.abs(a - b) / np.maximum(scale, 1e-3)))
+
+
+@pytest.fixture(scope="module")
+def talking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _talking_clip(tmp_path_factory.mktemp("timeline") / "talking.mp4")
+
+
+def test_window_features_match_per_window_extraction(talking: Path) -> None:
+    import torch
+
+    from avemotion.config import Config
+    from avemotion.data.extract import Extractor
+    from avemotion.data.manifest import ClipRecord
+    from avemotion.inference.timeline import iter_window_features
+
+    torch.set_num_threads(1)
+    config = Config()
+    spans = windows(4.0, 2.0, 1.0)
+    streamed = list(iter_window_features(config, talking, spans, "av", workers=1))
+    assert [(a, b) for a, b, _ in streamed] == spans
+    extractor = Extractor(config)
+    singles = [extractor.extract(ClipRecord(f"w{a}", "", None, str(talking), str(talking), {"start": a, "end": b}))
+               .features for a, b in spans]
+    vecs = np.stack([s.audio_vec for s in singles])
+    scale = vecs.std(axis=0) + 1e-3 * np.abs(vecs).mean(axis=0)
+    for (a, b, got), ref in zip(streamed, singles, strict=True):
+        assert not isinstance(got, Exception), got
+        assert got.has_audio and got.has_video and ref.has_video
+        # audio: same samples but for the decoder's restart after a seek in the per-window path
+        assert got.audio_seq.shape == ref.audio_seq.shape and got.audio_vec.shape == ref.audio_vec.shape
+        assert _rel_diff(got.audio_vec, ref.audio_vec, scale) < 0.01  # different windows: ~1
+        # video: same frames up to half a sampling period (the recording's grid), same columns
+        assert got.video_groups == ref.video_groups
+        assert abs(len(got.video_seq) - len(ref.video_seq)) <= 1 and got.video_mask.all() and ref.video_mask.all()
+        g0, g1 = got.video_groups["geometry"]
+        n = min(len(got.video_seq), len(ref.video_seq))
+        assert np.abs(got.video_seq[:n, g0:g1] - ref.video_seq[:n, g0:g1]).mean() < 0.03  # IOD units
+        m0, m1 = got.video_groups["motion"]
+        assert not got.video_seq[0, m0:m1].any(), "a window's first frame has no previous frame"
+        p0, p1 = got.video_groups["cnn_probs"]
+        assert np.abs(got.video_seq[:n, p0:p1].mean(0) - ref.video_seq[:n, p0:p1].mean(0)).max() < 0.1
+
+
+def test_audio_process_gives_the_same_windows(talking: Path) -> None:
+    from avemotion.config import Config
+    from avemotion.inference.timeline import iter_window_features
+
+    config = Config()
+    spans = windows(4.0, 2.0, 1.5)
+    here = list(iter_window_features(config, talking, spans, "audio", workers=1))
+    there = list(iter_window_features(config, talking, spans, "audio", workers=2))
+    for (_, _, x), (_, _, y) in zip(here, there, strict=True):
+        assert np.allclose(x.audio_vec, y.audio_vec, rtol=1e-5, atol=1e-6)
+        assert np.allclose(x.audio_seq, y.audio_seq, rtol=1e-5, atol=1e-6)
+
+
+def test_audio_only_recording_and_silent_windows(tmp_path: Path) -> None:
+    """A wav: audio windows only; a digitally silent stretch fails its windows, the others go on."""
+    from avemotion.config import Config
+    from avemotion.inference.timeline import iter_window_features
+    from avemotion.media.write import write_media
+
+    sr = 16000
+    t = np.arange(3 * sr) / sr
+    audio = 0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 2 * t))
+    audio[2 * sr :] = 0.0  # the last second is silent
+    wav = write_media(tmp_path / "speech.wav", None, audio=audio, sample_rate=sr)
+    spans = [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    got = list(iter_window_features(Config(), wav, spans, "av", workers=1))
+    assert [(a, b) for a, b, _ in got] == spans
+    for _, _, item in got[:2]:
+        assert not isinstance(item, Exception) and item.has_audio and not item.has_video
+    assert isinstance(got[2][2], Exception) and got[2][2].reason == "silent"

@@ -239,6 +239,20 @@ def test_frames_are_streamed_not_kept(branch: VideoBranch, clips: dict[str, Path
     assert most_alive <= 2
 
 
+def test_window_is_a_slice_with_fresh_motion(branch: VideoBranch, clips: dict[str, Path]) -> None:
+    f = branch.extract_file(clips["moving"])
+    w = f.window(0.5, 1.0)
+    keep = (f.times >= 0.5 - 1e-6) & (f.times <= 1.0 + 1e-6)
+    assert w.n_frames == keep.sum() == 8 and np.array_equal(w.times, f.times[keep])
+    m0, m1 = f.groups["motion"]
+    assert f.seq[keep][0, m0:m1].any() and not w.seq[0, m0:m1].any()  # no previous frame inside the window
+    assert np.array_equal(w.seq[1:], f.seq[keep][1:]) and np.array_equal(w.seq[0, :m0], f.seq[keep][0, :m0])
+    assert w.window(0.5, 1.0, max_frames=3).n_frames == 3 and w.face_rate == 1.0
+    # the streamed rows are the clip's rows
+    rows = list(branch.iter_rows(iter_frames(clips["moving"], 15.0)))
+    assert np.array_equal(np.stack([r[1] for r in rows]), f.seq)
+
+
 def test_max_frames_and_fps(clips: dict[str, Path]) -> None:
     with VideoBranch(VideoConfig(fps=5.0, max_frames=4)) as b:
         f = b.extract_file(clips["moving"])

@@ -7,10 +7,12 @@ correlation coefficient compares the grade values of predicted and true emotions
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from avemotion.errors import UnknownLabel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class LabelSet:
     def grade_values(self) -> np.ndarray | None:
         """Centre of each label's grade interval; None for a label set without grades (the grade correlation CC
         is then undefined: an arbitrary order of the labels would give an arbitrary number)."""
+        import numpy as np
+
         if self.grades is None:
             return None
         return np.array([(lo + hi) / 2 for lo, hi in self.grades], dtype=np.float64)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from avemotion.config import Config, load_config
+if TYPE_CHECKING:
+    from avemotion.config import Config
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +24,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, object] | None = None) -> Config:
     """The effective config: defaults <- --config <- --set <- dedicated flags (``extra``, None values skipped)."""
+    from avemotion.config import load_config  # pydantic: imported when a command runs, not for --help
+
     config = load_config(getattr(args, "config", None), getattr(args, "overrides", None) or None)
     if extra:
         filtered = {k: v for k, v in extra.items() if v is not None}

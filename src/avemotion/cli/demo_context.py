@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from avemotion.config import Config
-from avemotion.data.synthetic.corpus import CorpusParams
+if TYPE_CHECKING:  # not imported at start-up: the CLI parser must build without numpy or scipy
+    from avemotion.config import Config
+    from avemotion.data.synthetic.corpus import CorpusParams
 
 #: small defaults so that the whole pipeline finishes in minutes on two cores
 DEMO_PER_CLASS = 20

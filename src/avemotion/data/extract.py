@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -63,12 +64,27 @@ class Extractor:
         # is the whole dialog, the audio file is already the utterance)
         a_start, a_end = _window(record.extra, "audio")
         v_start, v_end = _window(record.extra, "video")
+
+        def audio_part():  # noqa: ANN202 - AudioFeatures
+            return self.audio.extract_file(record.audio_path, start=a_start, end=a_end)
+
+        def video_part():  # noqa: ANN202 - VideoFeatures
+            return self.video.extract_file(record.video_path, start=v_start or 0.0, end=v_end)
+
+        return self.combine(record, audio_part, video_part, modality)
+
+    def combine(self, record: ClipRecord, audio_part: Callable[[], object], video_part: Callable[[], object],
+                modality: Modality = "av") -> ExtractResult:
+        """One clip's :class:`ClipFeatures` from its audio and video parts (``AudioFeatures`` /
+        ``VideoFeatures``, each made by a callable that may raise): the rules for a missing or failing
+        modality are the same however the parts were computed (from the files here; from one pass over a
+        long recording in the timeline)."""
         warnings: list[tuple[str, str]] = []
         audio = video = None
         first_error: AvemotionError | None = None
         if record.audio_path and uses_audio(modality):
             try:
-                audio = self.audio.extract_file(record.audio_path, start=a_start, end=a_end)
+                audio = audio_part()
             except (NoAudioStream, SilentAudio) as exc:
                 warnings.append((exc.reason, str(exc)))
                 first_error = first_error or exc
@@ -79,7 +95,7 @@ class Extractor:
                 first_error = first_error or exc
         if record.video_path and uses_video(modality):
             try:
-                video = self.video.extract_file(record.video_path, start=v_start or 0.0, end=v_end)
+                video = video_part()
                 if not video.mask.any():
                     raise NoFaceFound(
                         "no face found in any frame; the clip is used audio-only", record.video_path

@@ -1,27 +1,43 @@
 """Per-moment prediction on long recordings: sliding windows over a file, one prediction per window.
 
-Each window is extracted on its own (audio read from its time range, video frames decoded from a seek to its
-start), so memory stays bounded however long the recording is. A window that has neither usable audio (e.g.
-silence) nor a visible face is reported as such, and the others go on.
+The recording is decoded once. Video: frames are streamed from the decoder through the video branch, which
+computes each frame's x_t once; a window takes the rows of its frames (overlapping windows share them), and
+only the rows of windows still in progress are kept. Audio: the track is decoded once per needed rate and
+each window's samples are cut from the stream (:func:`avemotion.media.iter_audio_windows`); the audio
+features (openSMILE functionals etc.) are computed per window, in a second process when ``workers >= 2``
+so that they run beside the video branch. Memory stays flat however long the recording is: a few windows of
+audio and rows, one frame, one CNN batch.
+
+A window that has neither usable audio (e.g. silence) nor a visible face is reported as such, and the others
+go on; the rules for a missing modality are those of per-clip extraction (:meth:`Extractor.combine`).
 """
 
 from __future__ import annotations
 
 import csv
+import multiprocessing as mp
+import queue
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from avemotion.config import AudioConfig, Config
 from avemotion.data.extract import Extractor
 from avemotion.data.manifest import ClipRecord
-from avemotion.errors import AvemotionError, ConfigError
+from avemotion.errors import AvemotionError, ConfigError, ZeroDuration
+from avemotion.features.record import ClipFeatures
 from avemotion.inference.predict import Prediction, Predictor
 from avemotion.media.probe import VIDEO_EXTENSIONS, probe
+from avemotion.modality import Modality, uses_audio, uses_video
 from avemotion.utils.atomic import atomic_open
 from avemotion.utils.progress import progress
 
 MIN_WINDOW = 0.5  # seconds: a shorter tail is merged into nothing (too short to analyse)
+AUDIO_QUEUE = 8  # windows the audio process may run ahead of the video branch (bounds memory)
 
 
 @dataclass
@@ -47,24 +63,234 @@ def windows(duration: float, window: float, hop: float) -> list[tuple[float, flo
     return out
 
 
-def predict_timeline(predictor: Predictor, path: str | Path, window: float = 3.0, hop: float = 1.5) -> list[WindowPrediction]:
+def predict_timeline(
+    predictor: Predictor,
+    path: str | Path,
+    window: float = 3.0,
+    hop: float = 1.5,
+    on_window: Callable[[WindowPrediction], None] | None = None,
+    *,
+    workers: int = 2,
+    per_window: bool = False,
+) -> list[WindowPrediction]:
+    """One prediction per window of ``window`` seconds every ``hop`` seconds (see the module doc).
+
+    ``on_window`` is called with each window's result as soon as it is ready (progress, live output).
+    ``workers``: 2 computes the audio features in a second process while this one runs the video branch;
+    1 does everything here. The second process is spawned: a script that calls this needs the usual
+    ``if __name__ == "__main__":`` guard. ``per_window=True`` is the previous implementation (each window
+    extracted from the file on its own: decoded again from a seek), kept as the benchmark's reference.
+    """
     path = Path(path)
     info = probe(path)
     if info.duration <= 0:
         raise AvemotionError("cannot tell the recording's duration; convert it (e.g. ffmpeg -i in -c copy out.mp4)", path)
-    is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video
-    extractor = Extractor(predictor.config)
     modality = predictor.bundle.selection.modality
-    out = []
-    for start, end in progress(windows(info.duration, window, hop), desc=path.name, unit="window"):
-        record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,
-                            str(path) if info.has_audio else None, {"start": start, "end": end})
-        try:
-            features = extractor.extract(record, modality).features
-            out.append(WindowPrediction(start, end, predictor.predict(features, source=str(path))))
-        except AvemotionError as exc:
-            out.append(WindowPrediction(start, end, None, f"{exc.reason}: {exc.detail}"))
+    out: list[WindowPrediction] = []
+    spans = windows(info.duration, window, hop)
+    parts = iter_window_features(predictor.config, path, spans, modality, workers=workers, info=info,
+                                 per_window=per_window)
+    try:
+        for start, end, item in progress(parts, total=len(spans), desc=path.name, unit="window"):
+            try:
+                if isinstance(item, AvemotionError):
+                    raise item
+                result = WindowPrediction(start, end, predictor.predict(item, source=str(path)))
+            except AvemotionError as exc:
+                result = WindowPrediction(start, end, None, f"{exc.reason}: {exc.detail}")
+            out.append(result)
+            if on_window is not None:
+                on_window(result)
+    finally:
+        parts.close()
     return out
+
+
+def iter_window_features(
+    config: Config,
+    path: str | Path,
+    spans: Sequence[tuple[float, float]],
+    modality: Modality = "av",
+    *,
+    workers: int = 2,
+    info: Any = None,
+    per_window: bool = False,
+) -> Iterator[tuple[float, float, ClipFeatures | AvemotionError]]:
+    """``(start, end, features or the window's error)`` per span (sorted by start), from one decoding pass.
+
+    Each window's :class:`ClipFeatures` match ``Extractor(config).extract`` of that window within decoder
+    and sampling-grid tolerances (see the module doc). ``per_window``:
+    extract each window from the file on its own instead (the previous implementation; slow).
+    """
+    path = Path(path)
+    info = info if info is not None else probe(path)
+    is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video
+    extractor = Extractor(config)
+    if per_window:
+        for start, end in spans:
+            record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,
+                                str(path) if info.has_audio else None, {"start": start, "end": end})
+            try:
+                yield start, end, extractor.extract(record, modality).features
+            except AvemotionError as exc:
+                yield start, end, exc
+        return
+    video_parts = _video_windows(extractor, path, spans) if is_video and uses_video(modality) else None
+    audio_parts = None
+    try:
+        if info.has_audio and uses_audio(modality):
+            if workers >= 2:
+                audio_parts = _audio_windows_in_process(config.audio, path, spans)
+                next(audio_parts)  # starts the process (yields None once it is launched)
+            else:
+                audio_parts = _audio_windows(extractor.audio, path, spans)
+        for start, end in spans:
+            # video first: the audio process starts up and runs ahead meanwhile
+            v = next(video_parts) if video_parts is not None else None
+            a = next(audio_parts) if audio_parts is not None else None
+            record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,
+                                str(path) if info.has_audio else None, {"start": start, "end": end})
+            try:
+                yield start, end, extractor.combine(record, _part(a), _part(v), modality).features
+            except AvemotionError as exc:
+                yield start, end, exc
+    finally:
+        for gen in (audio_parts, video_parts):
+            if gen is not None:
+                gen.close()
+
+
+def _part(item: object) -> Callable[[], object]:
+    """A callable for :meth:`Extractor.combine`: returns the features or raises the window's error."""
+    def get() -> object:
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    return get
+
+
+def _video_windows(extractor: Extractor, path: Path, spans: Sequence[tuple[float, float]]) -> Iterator[object]:
+    """Per span: its ``VideoFeatures`` (rows of the one streaming pass) or the error that stopped the video."""
+    from avemotion.features.video.branch import VideoBranch, VideoFeatures
+    from avemotion.media import iter_frames
+
+    branch: VideoBranch = extractor.video
+    cfg = branch.config
+    rows: list[tuple[float, np.ndarray | None, Any]] = []
+    stream = branch.iter_rows(iter_frames(path, cfg.fps))  # no frame cap: max_frames applies per window
+    exhausted = False
+    error: AvemotionError | None = None
+    for i, (start, end) in enumerate(spans):
+        while not exhausted and error is None and (not rows or rows[-1][0] <= end + 1e-6):
+            try:
+                rows.append(next(stream))
+            except StopIteration:
+                exhausted = True
+            except AvemotionError as exc:
+                error = exc
+        if error is not None and not rows:
+            yield error
+            continue
+        inside = [r for r in rows if start - 1e-6 <= r[0] <= end + 1e-6]
+        if not inside:
+            yield ZeroDuration(f"no video frames between {start:.2f} s and {end:.2f} s", path)
+        else:
+            whole = VideoFeatures(
+                seq=np.stack([r[1] if r[1] is not None else np.zeros(branch.dim, np.float32) for r in inside]),
+                mask=np.array([r[1] is not None for r in inside]),
+                times=np.array([r[0] for r in inside], np.float64), groups=dict(branch.groups), face_rate=0.0,
+                boxes=np.array([r[2] if r[2] is not None else (0.0, 0.0, 0.0, 0.0) for r in inside], np.float32),
+                source=str(path), feature_names=list(branch.feature_names),
+            )
+            yield whole.window(start, end, cfg.max_frames)
+        if i + 1 < len(spans):  # keep only the rows later windows still need
+            rows = [r for r in rows if r[0] >= spans[i + 1][0] - 1e-6]
+
+
+def _audio_windows(branch: Any, path: Path, spans: Sequence[tuple[float, float]]) -> Iterator[object]:
+    """Per span: its ``AudioFeatures`` or the :class:`AvemotionError` that window raised."""
+    from avemotion.media import iter_audio_windows
+
+    streams = {rate: iter_audio_windows(path, rate, spans) for rate in branch.rates}
+    failed: AvemotionError | None = None
+    for _ in spans:
+        if failed is not None:
+            yield failed
+            continue
+        try:
+            signals = {rate: next(s) for rate, s in streams.items()}
+        except AvemotionError as exc:  # the track cannot be read at all
+            failed = exc
+            yield exc
+            continue
+        try:
+            yield branch.extract_decoded(signals, path)
+        except AvemotionError as exc:
+            yield exc
+
+
+# --- audio features in a second process ------------------------------------------------------------------
+def _audio_worker(config: dict, path: str, spans: list[tuple[float, float]], out: Any) -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        from avemotion.features.audio.branch import AudioBranch
+
+        branch = AudioBranch(AudioConfig(**config))
+        for item in _audio_windows(branch, Path(path), spans):
+            if isinstance(item, AvemotionError):
+                out.put(("error", _error_state(item)))
+            else:
+                out.put(("ok", item))
+        out.put(("done", None))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        out.put(("fatal", traceback.format_exc()))
+
+
+def _error_state(exc: AvemotionError) -> tuple[str, str, str, str | None]:
+    return type(exc).__name__, str(exc), exc.detail, None if exc.path is None else str(exc.path)
+
+
+def _rebuild_error(state: tuple[str, str, str, str | None]) -> AvemotionError:
+    """The error raised in the worker: same class, message and file (pickling would lose the file)."""
+    name, _, detail, path = state
+    classes = [AvemotionError]
+    cls: type[AvemotionError] = AvemotionError
+    while classes:
+        c = classes.pop()
+        if c.__name__ == name:
+            cls = c
+            break
+        classes.extend(c.__subclasses__())
+    return cls(detail, path)
+
+
+def _audio_windows_in_process(config: AudioConfig, path: Path, spans: Sequence[tuple[float, float]]) -> Iterator[object]:
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue(maxsize=AUDIO_QUEUE)
+    proc = ctx.Process(target=_audio_worker, args=(config.model_dump(), str(path), list(spans), results),
+                       daemon=True)
+    proc.start()
+    yield None
+    try:
+        while True:
+            try:
+                kind, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise AvemotionError(f"the audio feature process stopped (exit code {proc.exitcode})", path) from None
+                continue
+            if kind == "done":
+                return
+            if kind == "fatal":
+                raise AvemotionError(f"the audio feature process failed:\n{payload}", path)
+            yield _rebuild_error(payload) if kind == "error" else payload
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(timeout=5)
 
 
 def summarise(timeline: list[WindowPrediction], labels: list[str]) -> dict[str, object]:

@@ -6,6 +6,8 @@ are averaged to mono.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -72,6 +74,87 @@ def load_audio(
         raise ZeroDuration("audio stream has zero duration (no decodable samples)", path)
     np.nan_to_num(audio, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def iter_audio_windows(
+    path: str | Path, sample_rate: int, spans: Sequence[tuple[float, float]]
+) -> Iterator[np.ndarray]:
+    """Decode ``path`` once and yield the mono float32 samples of each ``(start, end)`` span (seconds).
+
+    Spans must be sorted by start and may overlap (sliding windows). Only the samples from the earliest
+    start still needed onwards are held, so memory stays at about one window however long the file is.
+    Each span matches ``load_audio(path, sample_rate, start=start, duration=end - start)`` up to the
+    resampler's state at the cut (a few samples near the edge). A span past the end of the stream comes
+    back shorter or empty; the caller decides what is too short.
+    """
+    if sample_rate <= 0:
+        raise ValueError("sample_rate must be positive")
+    starts = [s for s, _ in spans]
+    if any(b < a for a, b in pairwise(starts)):
+        raise ValueError("spans must be sorted by start")
+    path = Path(path)
+    if not spans:
+        return
+    with open_media(path) as container:
+        if not container.streams.audio:
+            raise NoAudioStream(path=path)
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        limit = int(np.ceil(declared * sample_rate)) if declared else None  # samples in the declared duration
+        resampler = av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
+        first_time: float | None = None
+        buffer = np.zeros(0, np.float32)
+        base = 0  # absolute sample index of buffer[0]
+        total = 0  # samples decoded so far
+        pending = list(spans)
+
+        def bounds(span: tuple[float, float]) -> tuple[int, int]:
+            # same offsets as load_audio: a window at 0 starts at the first sample, later ones at their time
+            offset = round((span[0] - (first_time or 0.0)) * sample_rate) if span[0] > 0 else 0
+            offset = max(offset, 0)
+            return offset, offset + round((span[1] - span[0]) * sample_rate)
+
+        def ready(final: bool) -> Iterator[np.ndarray]:
+            nonlocal buffer, base
+            while pending:
+                a, b = bounds(pending[0])
+                end = min(b, limit) if limit is not None else b
+                if total < end and not final:
+                    return
+                piece = buffer[max(a - base, 0) : max(min(end, total) - base, 0)]
+                pending.pop(0)
+                yield np.ascontiguousarray(piece, dtype=np.float32)
+                if pending:  # drop what no later span needs
+                    keep = max(bounds(pending[0])[0] - base, 0)
+                    if keep > 0:
+                        buffer = buffer[keep:].copy()
+                        base += keep
+
+        def add(chunk: np.ndarray) -> None:
+            nonlocal buffer, total
+            np.nan_to_num(chunk, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+            buffer = np.concatenate([buffer, chunk]) if buffer.size else chunk
+            total += chunk.size
+
+        try:
+            for frame in container.decode(stream):
+                if first_time is None:
+                    first_time = float(frame.time) if frame.time is not None else 0.0
+                for out in resampler.resample(frame):
+                    add(_to_mono(out))
+                yield from ready(False)
+                if not pending:
+                    return
+            for out in resampler.resample(None):
+                add(_to_mono(out))
+        except av.error.FFmpegError as exc:
+            if total == 0:
+                raise decode_error(path, exc) from None
+            # a damaged tail: the spans after it come back short
+        if total == 0:
+            raise ZeroDuration("audio stream has zero duration (no decodable samples)", path)
+        yield from ready(True)
 
 
 def _to_mono(frame: av.AudioFrame) -> np.ndarray:

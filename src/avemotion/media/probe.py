@@ -9,9 +9,7 @@ from pathlib import Path
 import av
 
 from avemotion.media.container import open_media
-
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".flv", ".m4v", ".mpg", ".mpeg", ".wmv"})
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", ".wma", ".aiff", ".aif"})
+from avemotion.utils.media_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

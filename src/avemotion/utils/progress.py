@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tqdm.auto import tqdm
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
 
 T = TypeVar("T")
 
@@ -26,6 +27,8 @@ def is_quiet() -> bool:
 
 def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
     """``tqdm`` on stderr, disabled when quiet or when stderr is not a terminal and not forced."""
+    from tqdm.auto import tqdm  # imported on first use: keeps the CLI start fast
+
     kwargs.setdefault("file", sys.stderr)
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", False)

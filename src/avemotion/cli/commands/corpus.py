@@ -6,12 +6,8 @@ import argparse
 import json
 from collections import Counter
 
-from rich.console import Console
-from rich.table import Table
-
 from avemotion.cli.commands._corpus_args import add_corpus_arguments, corpus_from_args
 from avemotion.errors import AvemotionError
-from avemotion.media import probe
 from avemotion.modality import DESCRIPTIONS
 from avemotion.utils.progress import progress
 
@@ -27,6 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from avemotion.media import probe
+
     corpus, records, label_set = corpus_from_args(args)
     durations: list[float] = []
     unreadable = []

@@ -31,9 +31,7 @@ from avemotion.cli.demo_context import (
     HELDOUT_SEED_OFFSET,
     DemoContext,
 )
-from avemotion.data.synthetic.corpus import CorpusParams, read_metadata
 from avemotion.errors import ConfigError
-from avemotion.media import probe
 from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import log, progress
 
@@ -52,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def stage_corpus(ctx: DemoContext) -> None:
     """Generate the synthetic corpus into OUT/corpus (reused when complete with the same parameters)."""
+    from avemotion.data.synthetic.corpus import read_metadata
+    from avemotion.media import probe
+
     ctx.corpus_dir = ctx.out / "corpus"
     build(ctx.corpus_dir, ctx.corpus_params, ctx.workers)
     ctx.metadata = read_metadata(ctx.corpus_dir / "metadata.csv")
@@ -117,6 +118,7 @@ def stage_train(ctx: DemoContext) -> None:
 def stage_predict(ctx: DemoContext) -> None:
     """One new clip per emotion by an unseen speaker, predicted from the media files by the AV model."""
     from avemotion.data.extract import extract_clip
+    from avemotion.data.synthetic.corpus import CorpusParams, read_metadata
     from avemotion.inference.predict import Predictor
 
     modality = "av" if "av" in ctx.runs else next(iter(ctx.runs))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from avemotion.cli.commands._corpus_args import add_corpus_arguments, corpus_from_args
 from avemotion.cli.common import add_config_options, config_from_args
-from avemotion.data.pipeline import ExtractionSummary, run_extraction
+
+if TYPE_CHECKING:
+    from avemotion.data.pipeline import ExtractionSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from avemotion.data.pipeline import run_extraction
+
     config = config_from_args(args)
     corpus, records, label_set = corpus_from_args(args)
     if args.limit:
@@ -42,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_summary(summary: ExtractionSummary, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     table = Table("clips", "done", "partial", "skipped (cached)", "failed", "s / clip", "real-time factor", "wall s")
     table.add_row(str(summary.total), str(summary.done), str(summary.partial), str(summary.skipped),

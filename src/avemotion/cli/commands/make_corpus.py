@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from avemotion.data.synthetic.corpus import CorpusParams, generate_corpus, is_complete
-from avemotion.data.synthetic.profiles import LABEL_SETS, label_names
 from avemotion.errors import ConfigError
 from avemotion.utils.progress import log
+
+if TYPE_CHECKING:
+    from avemotion.data.synthetic.corpus import CorpusParams
 
 
 def add_corpus_options(p: argparse.ArgumentParser, *, per_class: int, speakers: int, seconds: float) -> None:
@@ -18,19 +20,25 @@ def add_corpus_options(p: argparse.ArgumentParser, *, per_class: int, speakers: 
     p.add_argument("--seconds", type=float, default=seconds, metavar="T", help=f"clip length in seconds (default {seconds:g})")
     p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed; same seed, same corpus (default 0)")
     p.add_argument("--workers", type=int, default=2, metavar="W", help="parallel processes (default 2)")
-    p.add_argument("--labels", choices=sorted(LABEL_SETS), default="paper9", help="label set (default paper9)")
+    # checked by CorpusParams (the synthetic profiles need numpy: not imported to build the parser)
+    p.add_argument("--labels", default="paper9", help="label set with synthetic profiles (default paper9)")
 
 
 def params_from_args(args: argparse.Namespace) -> CorpusParams:
+    from avemotion.data.synthetic.corpus import CorpusParams
+
     try:
         return CorpusParams(per_class=args.per_class, speakers=args.speakers, seconds=args.seconds, seed=args.seed,
                             labels=args.labels)
-    except ValueError as exc:
-        raise ConfigError(f"invalid corpus options: {exc}") from None
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"invalid corpus options: {exc.args[0] if exc.args else exc}") from None
 
 
 def build(out: Path, params: CorpusParams, workers: int) -> dict[str, object]:
     """Generate (or resume, or reuse) the corpus in ``out``; logs what happened."""
+    from avemotion.data.synthetic.corpus import generate_corpus, is_complete
+    from avemotion.data.synthetic.profiles import label_names
+
     if is_complete(out, params):
         log(f"synthetic corpus in {out} is complete ({params.per_class} per class, {params.speakers} speakers): reused")
     else:

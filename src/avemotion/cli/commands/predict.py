@@ -12,9 +12,6 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from avemotion.errors import AvemotionError
 
 
@@ -58,6 +55,9 @@ def _file_inputs(files: list[Path], config):  # noqa: ANN001, ANN202
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     from avemotion.inference.predict import Predictor
 
     if not args.files and not args.clip:
@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_timeline(args: argparse.Namespace, predictor) -> int:  # noqa: ANN001 - Predictor
+    from rich.console import Console
+    from rich.table import Table
+
     from avemotion.inference.timeline import plot, predict_timeline, summarise, write_csv
 
     if not args.files:

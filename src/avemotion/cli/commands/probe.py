@@ -6,11 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from avemotion.errors import AvemotionError
-from avemotion.media import probe
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from avemotion.media import probe
+
     infos, failures = [], []
     for path in args.files:
         try:

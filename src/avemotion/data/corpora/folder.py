@@ -10,7 +10,7 @@ from pathlib import Path
 
 from avemotion.data.corpora.base import CORPORA, Corpus, CorpusError, walk_files
 from avemotion.data.manifest import ClipRecord
-from avemotion.media.probe import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
+from avemotion.utils.media_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 
 
 @CORPORA.register("folder")

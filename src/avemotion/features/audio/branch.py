@@ -111,15 +111,21 @@ class AudioBranch:
         from avemotion.media import load_audio
 
         path = Path(path)
-        signals: dict[int, np.ndarray] = {}
-        duration = None
         window = {"start": start or 0.0, "duration": None if end is None else end - (start or 0.0)}
+        return self.extract_decoded({rate: load_audio(path, rate, **window) for rate in self.rates}, path)
+
+    def extract_decoded(self, signals: dict[int, np.ndarray], source: str | Path | None = None) -> AudioFeatures:
+        """Features of one clip already decoded at each rate of :attr:`rates` (mono float32, as ``load_audio``
+        returns it): conditioned and analysed exactly as :meth:`extract_file` does. Used by the timeline,
+        which decodes a long recording once and cuts the windows from the stream."""
+        conditioned: dict[int, np.ndarray] = {}
+        duration = None
         for rate in self.rates:
-            x = condition(load_audio(path, rate, **window), rate, path)
-            signals[rate] = x
+            x = condition(signals[rate], rate, source)
+            conditioned[rate] = x
             duration = duration if duration is not None else len(x) / float(rate)
         assert duration is not None
-        return self._extract_signals(signals, duration, path)
+        return self._extract_signals(conditioned, duration, source)
 
     def _extract_signals(
         self, signals: dict[int, np.ndarray], duration: float, source: str | Path | None

@@ -137,7 +137,12 @@ class SmileRunner:
                 self._open()
             smile = self._smile
             try:
-                for sink in self._sinks:  # callbacks must be registered again after every reset
+                # callbacks must be registered again after every reset. opensmile's wrapper keeps every
+                # callback ever registered (so ctypes does not free one in use), and with it each past clip's
+                # rows: drop the previous clip's, which the new registration replaces, or memory grows by
+                # ~0.5 MB per clip (a long timeline: hundreds of MB)
+                smile._callbacks.clear()
+                for sink in self._sinks:
                     smile.external_sink_set_callback_ex(sink, collector(sink))
                 smile.external_audio_source_write_data("extsource", pcm.tobytes())
                 smile.external_audio_source_set_eoi("extsource")

@@ -57,6 +57,29 @@ class VideoFeatures:
         start, stop = self.groups[name]
         return self.seq[:, start:stop]
 
+    def window(self, start: float, end: float, max_frames: int | None = None) -> VideoFeatures:
+        """The rows of the ``start``-``end`` window (seconds, inclusive), as if the window were a clip.
+
+        Rows are per-frame, so a window is a slice, with one correction: the first row's ``motion`` group
+        (change from the previous frame) is zeroed and its ``motion_valid`` is 0, as when the window is
+        extracted on its own. Frames keep the recording's sampling grid (``k / fps``), so they can sit up
+        to half a sampling period from the grid ``start + i / fps`` of a separate extraction.
+        """
+        keep = np.flatnonzero((self.times >= start - 1e-6) & (self.times <= end + 1e-6))
+        if max_frames is not None:
+            keep = keep[:max_frames]
+        seq = self.seq[keep].copy()
+        if len(keep):
+            for name, (a, b) in self.groups.items():
+                if name == "motion" or name.endswith(".motion"):
+                    seq[0, a:b] = 0.0
+        mask = self.mask[keep].copy()
+        return VideoFeatures(
+            seq=seq, mask=mask, times=self.times[keep].copy(), groups=dict(self.groups),
+            face_rate=float(mask.mean()) if len(keep) else 0.0, boxes=self.boxes[keep].copy(), source=self.source,
+            timings={}, feature_names=list(self.feature_names),
+        )
+
     def require_face(self) -> VideoFeatures:
         """Return self, or raise :class:`NoFaceFound` (naming the file) when no frame has a face."""
         if not self.has_face:
@@ -125,54 +148,93 @@ class VideoBranch:
             return self._extract_frames(frames, source)
 
     def _extract_frames(self, frames: Iterable[VideoFrame], source: str | None = None) -> VideoFeatures:
+        times: list[float] = []
+        vectors: list[np.ndarray | None] = []
+        boxes_: list[tuple[float, float, float, float] | None] = []
+        t_start = time.perf_counter()
+        stats: dict[str, float] = {}
+        for t, vector, box in self.iter_rows(frames, stats):
+            times.append(t)
+            vectors.append(vector)
+            boxes_.append(box)
+        total = time.perf_counter() - t_start
+        n = len(times)
+        seq = np.zeros((n, self.dim), np.float32)
+        mask = np.zeros(n, bool)
+        boxes = np.zeros((n, 4), np.float32)
+        for i, (vector, box) in enumerate(zip(vectors, boxes_, strict=True)):
+            if vector is not None:
+                seq[i] = vector
+                mask[i] = True
+                if box is not None:
+                    boxes[i] = box
+        return VideoFeatures(
+            seq=seq, mask=mask, times=np.asarray(times, np.float64), groups=dict(self.groups),
+            face_rate=float(mask.mean()) if n else 0.0, boxes=boxes, source=source,
+            timings={"decode": stats.get("decode", 0.0), "total": total, **self.step_timings()},
+            feature_names=list(self.feature_names),
+        )
+
+    def step_timings(self) -> dict[str, float]:
+        """Seconds per step (detection, mesh, geometry, cnn, ...) since the last clip started."""
+        timings: dict[str, float] = {}
+        for ext in self.extractors:
+            timings.update(ext.timings())
+        return timings
+
+    def iter_rows(
+        self, frames: Iterable[VideoFrame], stats: dict[str, float] | None = None
+    ) -> Iterator[tuple[float, np.ndarray | None, tuple[float, float, float, float] | None]]:
+        """Stream ``(time, x_t or None where no face, face box or None)`` per frame, in order, as the
+        extractors complete them (at most one CNN batch behind the decoder). The rows of a whole clip are
+        what :meth:`extract_frames` returns; a long recording can be consumed piece by piece (the timeline
+        keeps only the rows of the windows in progress). Starts a new clip (extractor state is reset).
+        ``stats["decode"]`` accumulates the seconds spent waiting for frames."""
+        from avemotion.utils.quiet_mediapipe import native_stderr_silenced
+
         for ext in self.extractors:
             ext.reset()
             ext.reset_timings()
-        per_ext: list[list[FrameRow]] = [[] for _ in self.extractors]
-        times: list[float] = []
-        decode = 0.0
+        stats = stats if stats is not None else {}
+        stats.setdefault("decode", 0.0)
+        queues: list[list[FrameRow]] = [[] for _ in self.extractors]
+        times: list[float] = []  # times of frames fed but not yet yielded
         it: Iterator[VideoFrame] = iter(frames)
         limit = self.config.max_frames
-        t_start = time.perf_counter()
-        while limit is None or len(times) < limit:
+        fed = 0
+
+        def ready() -> Iterator[tuple[float, np.ndarray | None, tuple[float, float, float, float] | None]]:
+            while times and all(queues):
+                rows = [q.pop(0) for q in queues]
+                t = times.pop(0)
+                if any(r.vector is None for r in rows):
+                    yield t, None, None
+                    continue
+                vector = np.concatenate([r.vector for r in rows]).astype(np.float32, copy=False)
+                if not np.isfinite(vector).all():  # defensive: never hand NaN to the models
+                    yield t, None, None
+                    continue
+                box = next((r.box for r in rows if r.box is not None), None)
+                yield t, vector, box
+
+        while limit is None or fed < limit:
             t0 = time.perf_counter()
             try:
                 frame = next(it)
             except StopIteration:
                 break
-            decode += time.perf_counter() - t0
+            stats["decode"] += time.perf_counter() - t0
+            fed += 1
             times.append(frame.time)
-            for rows, ext in zip(per_ext, self.extractors, strict=True):
-                rows.extend(ext.feed(frame))
-        for rows, ext in zip(per_ext, self.extractors, strict=True):
-            rows.extend(ext.flush())
-        total = time.perf_counter() - t_start
-        n = len(times)
-        seq = np.zeros((n, self.dim), np.float32)
-        mask = np.ones(n, bool)
-        boxes = np.zeros((n, 4), np.float32)
-        offset = 0
-        for rows, ext in zip(per_ext, self.extractors, strict=True):
-            assert len(rows) == n, "extractor returned a wrong number of rows"
-            for i, row in enumerate(rows):
-                if row.vector is None:
-                    mask[i] = False
-                else:
-                    seq[i, offset : offset + ext.dim] = row.vector
-                    if row.box is not None:
-                        boxes[i] = row.box
-            offset += ext.dim
-        seq[~mask] = 0.0
-        boxes[~mask] = 0.0
-        if not np.isfinite(seq).all():  # defensive: never hand NaN to the models
-            bad = ~np.isfinite(seq).all(axis=1)
-            seq[bad] = 0.0
-            mask[bad] = False
-        timings = {"decode": decode, "total": total}
-        for ext in self.extractors:
-            timings.update(ext.timings())
-        return VideoFeatures(
-            seq=seq, mask=mask, times=np.asarray(times, np.float64), groups=dict(self.groups),
-            face_rate=float(mask.mean()) if n else 0.0, boxes=boxes, source=source, timings=timings,
-            feature_names=list(self.feature_names),
-        )
+            # MediaPipe's graph threads log start-up lines (C++, straight to fd 2) at unpredictable moments:
+            # keep the native stream quiet while frames are processed. Python errors still reach the caller.
+            with native_stderr_silenced():
+                for q, ext in zip(queues, self.extractors, strict=True):
+                    q.extend(ext.feed(frame))
+            yield from ready()
+        with native_stderr_silenced():
+            for q, ext in zip(queues, self.extractors, strict=True):
+                q.extend(ext.flush())
+        yield from ready()
+        if times:
+            raise AssertionError("an extractor returned a wrong number of rows")

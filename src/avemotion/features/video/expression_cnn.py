@@ -236,11 +236,45 @@ def load_mini_xception(path: str | Path | None = None) -> MiniXception:
     return model
 
 
-class ExpressionCNN:
-    """Callable wrapper: uint8 grey faces (N, 64, 64) -> (probs (N, 7), embedding (N, 128)) as float32."""
+def fold_batch_norms(model: MiniXception) -> MiniXception:
+    """Fold every inference-mode BatchNorm into the convolution before it (in place; eval only).
 
-    def __init__(self, weights: str | Path | None = None, channels_last: bool = False) -> None:
+    ``bn(conv(x)) = conv'(x)`` with ``W' = W * g / sqrt(var + eps)`` and ``b' = beta - mean * g / sqrt(var +
+    eps)``: the same function up to float rounding (about 1e-6 on the outputs), one pass less over each
+    activation map (about 30% of the CNN's time on CPU).
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    def fold(owner: nn.Module, conv_path: str, bn_name: str) -> None:
+        parent = owner
+        *parents, conv_name = conv_path.split(".")
+        for name in parents:
+            parent = getattr(parent, name)
+        setattr(parent, conv_name, fuse_conv_bn_eval(getattr(parent, conv_name), getattr(owner, bn_name)))
+        setattr(owner, bn_name, nn.Identity())
+
+    model.eval()
+    fold(model, "conv1", "bn1")
+    fold(model, "conv2", "bn2")
+    for block in model.blocks:
+        fold(block, "sep1.pointwise", "bn1")
+        fold(block, "sep2.pointwise", "bn2")
+        fold(block, "skip", "skip_bn")
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
+class ExpressionCNN:
+    """Callable wrapper: uint8 grey faces (N, 64, 64) -> (probs (N, 7), embedding (N, 128)) as float32.
+
+    ``fold_bn`` (default) folds the batch norms into the convolutions (:func:`fold_batch_norms`).
+    """
+
+    def __init__(self, weights: str | Path | None = None, channels_last: bool = False, fold_bn: bool = True) -> None:
         self.model = load_mini_xception(weights)
+        if fold_bn:
+            self.model = fold_batch_norms(self.model)
         # channels-last is about 1.7x faster on CPU for this depthwise-heavy net (same results to ~1e-6)
         self.channels_last = channels_last
         if channels_last:

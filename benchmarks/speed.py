@@ -1,0 +1,325 @@
+"""Speed of issue 14 in one run: decode floor, video branch, timeline (`predict --window 3`), CLI start.
+
+    PYTHONPATH=src python benchmarks/speed.py [--seconds 60] [--long 600] [--model RUNDIR] [--no-old]
+
+Prints one table; every figure stands beside its reference, as a ratio:
+- **decode floor**: demuxing + decoding every frame of the 720p30 clip (PyAV, codec threads "AUTO"), no
+  conversion; and decoding + RGB at 15 fps (``iter_frames``, what the branch consumes);
+- **video branch** (``VideoBranch.extract_file``, default config, 15 fps) with the expression CNN's batch
+  norms folded (new) and not (old, ``fold_bn=False``), as real-time factor (RTF = seconds per second of
+  video) and as a multiple of the decode floor;
+- **timeline**: ``predict_timeline(window=3, hop=1.5)`` on a generated 720p30 recording of ``--seconds``
+  (and ``--long``) seconds (the RAVDESS clip's frames played back and forth, its audio likewise), one
+  decoding pass with the audio features in a second process (new, ``workers=2``), the same in one process
+  (``workers=1``), and the previous per-window extraction (old, ``per_window=True``); RTF, CPU seconds per
+  second (both processes) and peak resident memory (each run in a fresh process: main and audio process);
+- **CLI start**: ``avemotion --help`` and ``avemotion version`` wall time against the 0.5 s target.
+
+CPU time (``time.process_time``, all threads of the process incl. codec threads) is the figure to compare on
+a shared machine; wall time is printed too. The machine's load average is printed with the results. The
+predictor is a tiny model trained on the synthetic corpus (``avemotion demo`` with 2 clips per class, 2
+epochs; about a minute) unless ``--model RUNDIR`` names a trained run: speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+SHARED = ROOT.parent / "shared" / "data"
+RAVDESS = SHARED / "ravdess_sample" / "01-01-01-01-01-01-01.mp4"
+
+
+def load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+# --- inputs --------------------------------------------------------------------------------------------
+def source_clip(directory: Path) -> Path:
+    """The RAVDESS 720p30 clip, or a generated 720p30 clip with a face and a voice-like tone."""
+    if RAVDESS.is_file():
+        return RAVDESS
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from video_helpers import face_patch, paste
+
+    from avemotion.media.write import write_media
+
+    rng = np.random.default_rng(0)
+    import cv2
+
+    background = cv2.GaussianBlur(rng.integers(40, 200, (720, 1280, 3), dtype=np.uint8), (15, 15), 5)
+    frames = [paste(background.copy(), face_patch(300), 560 + 60 * np.sin(i / 20), 330) for i in range(100)]
+    t = np.arange(int(48000 * 100 / 30)) / 48000
+    audio = 0.2 * np.sin(2 * np.pi * (150 + 30 * np.sin(2 * np.pi * 0.5 * t)) * t)
+    return write_media(directory / "source_720p30.mp4", frames, fps=30000 / 1001, audio=audio, sample_rate=48000)
+
+
+def long_recording(source: Path, seconds: float, out: Path) -> Path:
+    """``seconds`` of 720p30 video + 48 kHz audio: the source's frames and audio played back and forth."""
+    import numpy as np
+
+    from avemotion.media import iter_frames, load_audio
+    from avemotion.media.write import write_media
+
+    if out.is_file():
+        return out
+    frames = [f.image for f in iter_frames(source, None)]
+    loop = frames + frames[-2:0:-1]
+    audio = load_audio(source, 48000)
+    audio_loop = np.concatenate([audio, audio[::-1]])
+    n_audio = int(seconds * 48000)
+    audio = np.tile(audio_loop, int(np.ceil(n_audio / len(audio_loop))))[:n_audio]
+    n = round(seconds * 30000 / 1001)
+    return write_media(out, (loop[i % len(loop)] for i in range(n)), fps=30000 / 1001, audio=audio, sample_rate=48000)
+
+
+def tiny_model(directory: Path) -> Path:
+    cmd = [sys.executable, "-m", "avemotion", "--quiet", "demo", "--out", str(directory), "--per-class", "2",
+           "--speakers", "2", "--seconds", "1.0", "--folds", "2", "--epochs", "2", "--modalities", "av",
+           "--workers", "1"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    return directory / "run_av"
+
+
+# --- measurements ---------------------------------------------------------------------------------------
+def timed(fn) -> tuple[float, float, object]:  # noqa: ANN001
+    c0, w0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return time.process_time() - c0, time.perf_counter() - w0, out
+
+
+def decode_floor(clip: Path, repeats: int) -> dict[str, float]:
+    import av
+
+    from avemotion.media import iter_frames
+
+    def decode_all() -> int:
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            return sum(1 for _ in container.decode(stream))
+
+    runs = [timed(decode_all) for _ in range(repeats)]
+    rgb = [timed(lambda: sum(1 for _ in iter_frames(clip, 15.0))) for _ in range(repeats)]
+    return {"decode_cpu": min(r[0] for r in runs), "decode_wall": min(r[1] for r in runs),
+            "rgb_cpu": min(r[0] for r in rgb), "rgb_wall": min(r[1] for r in rgb), "sampled": rgb[0][2]}
+
+
+def video_branch(clip: Path, repeats: int) -> dict[str, dict[str, float]]:
+    import torch
+
+    from avemotion.config import VideoConfig
+    from avemotion.features.video.branch import VideoBranch
+    from avemotion.features.video.expression_cnn import ExpressionCNN
+
+    torch.set_num_threads(1)
+    out: dict[str, dict[str, float]] = {}
+    with VideoBranch(VideoConfig()) as branch:
+        ext = branch.extractors[0]
+        for name, fold in (("new", True), ("old", False)):
+            ext._cnn = ExpressionCNN(channels_last=True, fold_bn=fold)
+            branch.extract_file(clip)  # warm-up
+            runs = [timed(lambda: branch.extract_file(clip)) for _ in range(repeats)]
+            best = min(runs, key=lambda r: r[0])
+            feats = best[2]
+            out[name] = {"cpu": best[0], "wall": best[1], "frames": feats.n_frames, "face_rate": feats.face_rate,
+                         **{f"step_{k}": v for k, v in feats.timings.items()}}
+    return out
+
+
+class RssSampler:
+    """Peak resident memory of this process and its child processes (the audio process), sampled from /proc
+    every 0.2 s. (``ru_maxrss`` of children is not usable: a child forked for a helper command counts the
+    parent's pages before its exec.)"""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_self = self.peak_children = self.peak_total = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _rss_mb(pid: int | str) -> float:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        out: list[int] = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                out += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return out
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(0.2):
+            own = self._rss_mb(me)
+            kids = sum(self._rss_mb(c) for c in self._children(me))
+            self.peak_self = max(self.peak_self, own)
+            self.peak_children = max(self.peak_children, kids)
+            self.peak_total = max(self.peak_total, own + kids)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timeline_child(args: argparse.Namespace) -> None:
+    """One timeline run in this (fresh) process; prints a JSON line with times and peak memory."""
+    import torch
+
+    from avemotion.inference.predict import Predictor
+    from avemotion.inference.timeline import predict_timeline
+    from avemotion.utils.progress import set_quiet
+
+    set_quiet(True)
+    torch.set_num_threads(1)
+    predictor = Predictor.load(args.model)
+    mode = args.child
+    kwargs = {"per_window": True} if mode == "old" else {"workers": 2 if mode == "new2" else 1}
+    with RssSampler() as rss:
+        cpu, wall, timeline = timed(lambda: predict_timeline(predictor, args.path, 3.0, 1.5, **kwargs))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print("RESULT " + json.dumps({
+        "cpu": cpu, "wall": wall, "child_cpu": children.ru_utime + children.ru_stime,
+        "rss_mb": max(rss.peak_self, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "child_rss_mb": rss.peak_children, "total_rss_mb": rss.peak_total,
+        "windows": len(timeline), "predicted": sum(w.prediction is not None for w in timeline),
+    }))
+
+
+def timeline(model: Path, path: Path, mode: str) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--child", mode, "--model", str(model), "--path", str(path)]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"timeline run {mode} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def cli_start(repeats: int) -> dict[str, float]:
+    out = {}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    for args in (["--help"], ["version"]):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "avemotion", *args], check=True, stdout=subprocess.DEVNULL, env=env)
+            times.append(time.perf_counter() - t0)
+        out[" ".join(args)] = min(times)
+    return out
+
+
+# --- report ----------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the timeline recording (default 60)")
+    parser.add_argument("--long", type=float, default=0.0, help="also time a recording this long (e.g. 600), new only")
+    parser.add_argument("--model", type=Path, help="trained run folder (default: train a tiny one)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-old", action="store_true", help="skip the previous timeline implementation (slow)")
+    parser.add_argument("--media-dir", type=Path, help="keep generated recordings here (reused when present)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        timeline_child(args)
+        return
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        media = args.media_dir or tmp
+        media.mkdir(parents=True, exist_ok=True)
+        clip = source_clip(tmp)
+        from avemotion.media import probe
+
+        info = probe(clip)
+        rows: list[tuple[str, str, str, str]] = []  # figure, value, reference, ratio
+
+        cli = cli_start(args.repeats)
+        for name, secs in cli.items():
+            rows.append((f"CLI start: avemotion {name} (wall)", f"{secs:.2f} s", "target 0.50 s", f"{secs / 0.5:.2f}"))
+
+        floor = decode_floor(clip, args.repeats)
+        dur = info.duration
+        d_rtf = floor["decode_cpu"] / dur
+        rows.append(("decode floor: all frames, no conversion (CPU)", f"RTF {d_rtf:.3f}", "-", "1.00"))
+        rows.append(("decode floor (wall)", f"RTF {floor['decode_wall'] / dur:.3f}", "-", "-"))
+        rows.append(("decode + RGB at 15 fps, iter_frames (CPU)", f"RTF {floor['rgb_cpu'] / dur:.3f}",
+                     "decode floor", f"{floor['rgb_cpu'] / floor['decode_cpu']:.2f}"))
+
+        branch = video_branch(clip, args.repeats)
+        n = branch["new"]["frames"]
+        for name in ("old", "new"):
+            b = branch[name]
+            rows.append((f"video branch, {name} (CPU, {n} frames, face {b['face_rate']:.0%})",
+                         f"RTF {b['cpu'] / dur:.3f} ({1000 * b['cpu'] / n:.1f} ms/frame)", "decode floor",
+                         f"{b['cpu'] / floor['decode_cpu']:.2f}"))
+            rows.append((f"video branch, {name} (wall)", f"RTF {b['wall'] / dur:.3f}", "decode floor (wall)",
+                         f"{b['wall'] / floor['decode_wall']:.2f}"))
+        rows.append(("video branch new vs old (CPU)", "", "old", f"{branch['new']['cpu'] / branch['old']['cpu']:.2f}"))
+        steps = ["decode", "detection", "mesh", "geometry", "cnn"]
+        step_line = ", ".join(f"{s} {1000 * branch['new'].get('step_' + s, 0.0) / n:.1f}" for s in steps)
+
+        model = args.model or tiny_model(tmp / "demo")
+        lengths = [args.seconds] + ([args.long] if args.long else [])
+        for seconds in lengths:
+            rec = long_recording(clip, seconds, media / f"recording_{int(seconds)}s.mp4")
+            modes = ["new2", "new1"] + ([] if args.no_old or seconds > args.seconds else ["old"])
+            results = {m: timeline(model, rec, m) for m in modes}
+            ref = results.get("old")
+            for m in modes:
+                r = results[m]
+                label = {"new2": "new, 2 processes", "new1": "new, 1 process", "old": "old, per-window"}[m]
+                total_cpu = r["cpu"] + r["child_cpu"]
+                rows.append((f"timeline {seconds:g} s, {label}: wall", f"RTF {r['wall'] / seconds:.3f}",
+                             "old wall" if ref else "target 0.25", f"{r['wall'] / ref['wall']:.2f}" if ref
+                             else f"{r['wall'] / seconds / 0.25:.2f}"))
+                rows.append((f"timeline {seconds:g} s, {label}: CPU (all processes)",
+                             f"RTF {total_cpu / seconds:.3f}", "old CPU" if ref else "-",
+                             f"{total_cpu / (ref['cpu'] + ref['child_cpu']):.2f}" if ref else "-"))
+                rows.append((f"timeline {seconds:g} s, {label}: peak RSS (all processes)",
+                             (f"{r['total_rss_mb']:.0f} MB (main {r['rss_mb']:.0f}, audio process "
+                              f"{r['child_rss_mb']:.0f})"), "1500 MB", f"{r['total_rss_mb'] / 1500:.2f}"))
+            if "new2" in results:
+                r = results["new2"]
+                rows.append((f"timeline {seconds:g} s, new, 2 processes: busiest process (CPU)",
+                             f"RTF {max(r['cpu'], r['child_cpu']) / seconds:.3f}", "target 0.25 (2 cores)",
+                             f"{max(r['cpu'], r['child_cpu']) / seconds / 0.25:.2f}"))
+
+    print(f"\nclip: {clip.name} {info.width}x{info.height} @ {info.fps:.2f} fps, {dur:.2f} s; best of {args.repeats};"
+          f" torch threads 1; load average now {load()} (2 cores shared: CPU time is the figure to compare)")
+    print(f"video branch steps, new, ms per sampled frame (wall): {step_line}\n")
+    width = max(len(r[0]) for r in rows)
+    print(f"| {'figure':{width}s} | value | reference | ratio |\n|{'-' * (width + 2)}|---|---|---:|")
+    for figure, value, reference, ratio in rows:
+        print(f"| {figure:{width}s} | {value} | {reference} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
