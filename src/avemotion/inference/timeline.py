@@ -8,6 +8,7 @@ silence) nor a visible face is reported as such, and the others go on.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def windows(duration: float, window: float, hop: float) -> list[tuple[float, flo
     return out
 
 
-def predict_timeline(predictor: Predictor, path: str | Path, window: float = 3.0, hop: float = 1.5) -> list[WindowPrediction]:
+def predict_timeline(predictor: Predictor, path: str | Path, window: float = 3.0, hop: float = 1.5,
+                     on_window: Callable[[int, int], None] | None = None) -> list[WindowPrediction]:
+    """One prediction per window; ``on_window(done, total)`` is called after each window (progress)."""
     path = Path(path)
     info = probe(path)
     if info.duration <= 0:
@@ -56,7 +59,8 @@ def predict_timeline(predictor: Predictor, path: str | Path, window: float = 3.0
     extractor = Extractor(predictor.config)
     modality = predictor.bundle.selection.modality
     out = []
-    for start, end in progress(windows(info.duration, window, hop), desc=path.name, unit="window"):
+    spans = windows(info.duration, window, hop)
+    for start, end in progress(spans, desc=path.name, unit="window"):
         record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,
                             str(path) if info.has_audio else None, {"start": start, "end": end})
         try:
@@ -64,6 +68,8 @@ def predict_timeline(predictor: Predictor, path: str | Path, window: float = 3.0
             out.append(WindowPrediction(start, end, predictor.predict(features, source=str(path))))
         except AvemotionError as exc:
             out.append(WindowPrediction(start, end, None, f"{exc.reason}: {exc.detail}"))
+        if on_window is not None:
+            on_window(len(out), len(spans))
     return out
 
 
