@@ -162,7 +162,10 @@ function renderLegend() {
   const none = document.createElement("span");
   none.className = "key";
   none.innerHTML = '<i class="nosignal"></i>no usable signal';
-  box.append(none);
+  const lanes = document.createElement("span");
+  lanes.className = "muted";
+  lanes.textContent = "lanes: share of the fused, audio and video predictions in the decision";
+  box.append(none, lanes);
 }
 
 function renderSegments() {
@@ -199,7 +202,7 @@ function setDownloads() {
 }
 
 // ---- timeline drawing ----------------------------------------------------------------------------------------
-const LAYOUT = { left: 58, right: 12, top: 8, area: 140, gap: 10, lane: 20, laneGap: 4, axis: 22 };
+const LAYOUT = { left: 58, right: 24, top: 8, area: 140, gap: 10, lane: 22, laneGap: 4, axis: 22 };
 
 function geometry() {
   const canvas = $("timeline");
@@ -230,23 +233,19 @@ function drawTimeline() {
   windows.forEach((w, i) => {
     if (!w.emotion) ctx.fillRect(g.x(state.bounds[i]), top, g.x(state.bounds[i + 1]) - g.x(state.bounds[i]), LAYOUT.area);
   });
-  // stacked class probabilities at each window's centre, held to the recording's edges (as the PNG)
-  const pts = [state.bounds[0], ...windows.map((w) => (w.start + w.end) / 2), state.bounds[state.bounds.length - 1]];
-  const probs = windows.map((w) => labels.map((l) => (w.probabilities ? w.probabilities[l] : 0)));
-  const rows = [probs[0], ...probs, probs[probs.length - 1]];
-  const cum = rows.map(() => 0);
-  labels.forEach((label, k) => {
-    const lower = cum.slice();
-    rows.forEach((r, i) => { cum[i] += r[k]; });
-    ctx.beginPath();
-    pts.forEach((t, i) => (i ? ctx.lineTo(g.x(t), y(cum[i])) : ctx.moveTo(g.x(t), y(cum[i]))));
-    for (let i = pts.length - 1; i >= 0; i--) ctx.lineTo(g.x(pts[i]), y(lower[i]));
-    ctx.closePath();
-    ctx.fillStyle = COLOURS[k % COLOURS.length];
-    ctx.globalAlpha = 0.85;
-    ctx.fill();
-    ctx.globalAlpha = 1;
-  });
+  // stacked class probabilities at each window's centre; each run of predicted windows is drawn on its own,
+  // held out to the run's edges (as the PNG, which holds the first and last window to the recording's edges)
+  let i = 0;
+  while (i < windows.length) {
+    if (!windows[i].emotion) { i++; continue; }
+    let j = i;
+    while (j + 1 < windows.length && windows[j + 1].emotion) j++;
+    const run = windows.slice(i, j + 1);
+    const pts = [state.bounds[i], ...run.map((w) => (w.start + w.end) / 2), state.bounds[j + 1]];
+    const probs = run.map((w) => labels.map((l) => w.probabilities[l]));
+    drawStack(ctx, g, y, pts, [probs[0], ...probs, probs[probs.length - 1]]);
+    i = j + 1;
+  }
   ctx.strokeStyle = "#999";
   ctx.lineWidth = 1;
   ctx.strokeRect(LAYOUT.left + 0.5, top + 0.5, g.x(g.duration) - LAYOUT.left, LAYOUT.area);
@@ -288,6 +287,22 @@ function drawTimeline() {
   }
   state.static = off;
   paintCursor();
+}
+
+function drawStack(ctx, g, y, pts, rows) {
+  const cum = rows.map(() => 0);
+  state.result.labels.forEach((label, k) => {
+    const lower = cum.slice();
+    rows.forEach((r, i) => { cum[i] += r[k]; });
+    ctx.beginPath();
+    pts.forEach((t, i) => (i ? ctx.lineTo(g.x(t), y(cum[i])) : ctx.moveTo(g.x(t), y(cum[i]))));
+    for (let i = pts.length - 1; i >= 0; i--) ctx.lineTo(g.x(pts[i]), y(lower[i]));
+    ctx.closePath();
+    ctx.fillStyle = COLOURS[k % COLOURS.length];
+    ctx.globalAlpha = 0.85;
+    ctx.fill();
+    ctx.globalAlpha = 1;
+  });
 }
 
 function niceStep(duration, maxTicks) {
@@ -341,8 +356,8 @@ function updateNow(event) {
     el.textContent = w.emotion;
     el.style.color = colour(w.emotion);
     const c = w.contributions;
-    $("now-detail").textContent = `${fmtTime(t)} · p ${w.confidence.toFixed(2)} · fused ${c.fused.toFixed(2)} / `
-      + `audio ${c.audio.toFixed(2)} / video ${c.video.toFixed(2)}`;
+    $("now-detail").textContent = `${fmtTime(t)} · p ${w.confidence.toFixed(2)} · share of the decision: fused `
+      + `${c.fused.toFixed(2)}, audio ${c.audio.toFixed(2)}, video ${c.video.toFixed(2)}`;
   } else {
     el.textContent = "no usable signal";
     el.style.color = "#777";
