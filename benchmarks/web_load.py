@@ -1,9 +1,10 @@
 """Bounded local load test of the web app: N concurrent POST /api/predict of a 3-s clip, loopback only.
 
-Starts ``avemotion serve`` on 127.0.0.1 (a free port), sends ``--requests`` (20) uploads of the same 3-s face
-clip at once from as many threads, checks every answer (HTTP 200, a known emotion, probabilities summing to 1,
-the same prediction for every copy), prints p50 / p95 / max latency, checks GET /api/health afterwards and stops
-the server. Bounded: at most ``--requests`` requests (<= 64) and ``--timeout`` seconds in all.
+Starts ``avemotion serve`` on 127.0.0.1 (a free port), sends ``--requests`` (20) uploads of the same 3-s
+face clip at once from as many threads, checks every answer (HTTP 200, a known emotion, probabilities summing
+to 1, the same prediction for every copy), prints p50 / p95 / max latency and the server's CPU time, checks
+GET /api/health afterwards and stops the server. Bounded: at most ``--requests`` requests (<= 64) and
+``--timeout`` seconds in all.
 
     python benchmarks/web_load.py [--model RUNDIR] [--requests 20] [--workers 1] [--timeout 600]
 
@@ -40,8 +41,10 @@ def voice(seconds: float, f0: float, seed: int, sr: int = 16000) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.15 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6)))) / sr
     env = np.clip(np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, 6)), 0, None) ** 0.7
-    return (0.25 * sum((0.6 / k) * np.sin(k * phase) for k in range(1, 12)) * env
-            + 0.003 * rng.normal(size=t.size)).astype(np.float32)
+    return (
+        0.25 * sum((0.6 / k) * np.sin(k * phase) for k in range(1, 12)) * env
+        + 0.003 * rng.normal(size=t.size)
+    ).astype(np.float32)
 
 
 def face_clip(path: Path, seconds: float, seed: int = 0, f0: float = 140.0, fps: int = 15) -> Path:
@@ -65,17 +68,38 @@ def build_run(root: Path) -> Path:
     (corpus / "metadata.csv").write_text("\n".join(rows) + "\n")
     tiny = {"model.rnn_hidden": 12, "model.lstm_hidden": 16, "model.proj_dim": 16, "model.attn_dim": 8}
     sets = [a for k, v in tiny.items() for a in ("--set", f"{k}={v}")]
-    assert main(["-q", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(root / "feat")]) == 0
-    assert main(["-q", "train", "--features", str(root / "feat"), "--out", str(root / "run"), "--cv", "2",
-                 "--epochs", "3", *sets]) == 0
+    assert (
+        main(["-q", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(root / "feat")]) == 0
+    )
+    assert (
+        main(
+            [
+                "-q",
+                "train",
+                "--features",
+                str(root / "feat"),
+                "--out",
+                str(root / "run"),
+                "--cv",
+                "2",
+                "--epochs",
+                "3",
+                *sets,
+            ]
+        )
+        == 0
+    )
     return root / "run"
 
 
 def multipart(path: Path) -> tuple[bytes, str]:
     boundary = "avemotionLoadTest"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-            "Content-Type: video/mp4\r\n\r\n").encode()
-    return head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
+    body = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def main() -> int:
@@ -104,9 +128,25 @@ def main() -> int:
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     log = open(tmp / "server.log", "w")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, "-m", "avemotion", "serve", "--model", str(model), "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", str(args.workers), "--queue-size", str(max(32, n))],
-                              stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "avemotion",
+        "serve",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--queue-size",
+        str(max(32, n)),
+    ]
+    server = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -143,21 +183,33 @@ def main() -> int:
         wall = time.perf_counter() - t_all
         cpu = cpu_seconds(server.pid) - cpu0
         done = [r for r in results if r is not None]
-        ok = [r for r in done if r[0] == 200 and r[1].get("emotion") in labels
-              and abs(sum(r[1]["probabilities"].values()) - 1) < 1e-4]
+        ok = [
+            r
+            for r in done
+            if r[0] == 200
+            and r[1].get("emotion") in labels
+            and abs(sum(r[1]["probabilities"].values()) - 1) < 1e-4
+        ]
         same = len({json.dumps(r[1]["probabilities"], sort_keys=True) for r in ok}) == 1
         lat = np.array([r[2] for r in done])
         with urllib.request.urlopen(f"{url}/api/health", timeout=10) as r:
             health = json.load(r)
-        print(f"{n} concurrent POST /api/predict of a 3-s clip ({len(body) / 1024:.0f} KiB), {args.workers} worker(s), "
-              f"loopback; load average before {load0:.2f} on {os.cpu_count()} cores")
+        print(
+            f"{n} concurrent POST /api/predict of a 3-s clip ({len(body) / 1024:.0f} KiB), {args.workers} "
+            f"worker(s), loopback; load average before {load0:.2f} on {os.cpu_count()} cores"
+        )
         print(f"answered {len(done)}/{n}, correct {len(ok)}/{n}, identical predictions: {same}")
         if len(lat):
-            print(f"latency s: p50 {np.percentile(lat, 50):.2f}  p95 {np.percentile(lat, 95):.2f}  max {lat.max():.2f}  "
-                  f"(wall {wall:.2f} s for all, {n / wall:.2f} requests/s; each waits for the ones ahead of it)")
+            print(
+                f"latency s: p50 {np.percentile(lat, 50):.2f}  p95 {np.percentile(lat, 95):.2f}  "
+                f"max {lat.max():.2f}  (wall {wall:.2f} s for all, {n / wall:.2f} requests/s; each waits for "
+                "the ones ahead of it)"
+            )
         print(f"server CPU time {cpu:.2f} s in all, {cpu / n:.2f} s per request (user + system)")
-        print(f"health after: {health['status']}, queue active {health['queue']['active']}; server alive: "
-              f"{server.poll() is None}")
+        print(
+            f"health after: {health['status']}, queue active {health['queue']['active']}; server alive: "
+            f"{server.poll() is None}"
+        )
         failed = len(ok) < n or not same or health["status"] != "ok" or server.poll() is not None
         for r in done:
             if r[0] != 200:
@@ -181,7 +233,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def post(url: str, body: bytes, ctype: str, timeout: float) -> tuple[int, dict]:
-    req = urllib.request.Request(f"{url}/api/predict", data=body, headers={"Content-Type": ctype}, method="POST")
+    req = urllib.request.Request(
+        f"{url}/api/predict", data=body, headers={"Content-Type": ctype}, method="POST"
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.load(r)

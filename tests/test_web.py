@@ -1,5 +1,5 @@
-"""The web app's API with FastAPI's test client: every endpoint and the errors (size, not media, nothing usable,
-queue full, failing jobs, concurrent jobs). The browser side is in test_web_browser.py."""
+"""The web app's API with FastAPI's test client: every endpoint and the errors (size, not media, nothing
+usable, queue full, failing jobs, concurrent jobs). The browser side is in test_web_browser.py."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("web_media")
     notes = d / "notes.mp4"
     notes.write_text("meeting notes, not a video\n" * 20)
-    return {"face": face_clip(d / "face.mp4"), "gap": gap_clip(d / "gap.mp4"), "wav": voice_wav(d / "voice.wav"),
-            "mute": mute_faceless_clip(d / "mute.mp4"), "notes": notes}
+    return {"face": face_clip(d / "face.mp4"), "gap": gap_clip(d / "gap.mp4"),
+            "wav": voice_wav(d / "voice.wav"), "mute": mute_faceless_clip(d / "mute.mp4"), "notes": notes}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,8 @@ def _cli_json(args: list[str], capsys) -> list[dict]:
 
 def test_health(client: TestClient) -> None:
     body = client.get("/api/health").json()
-    assert body["status"] == "ok" and sorted(body["model"]["labels"]) == ["anger", "joy"] and body["model"]["modality"] == "av"
+    assert body["status"] == "ok" and body["model"]["modality"] == "av"
+    assert sorted(body["model"]["labels"]) == ["anger", "joy"]
     assert body["queue"] == {"active": 0, "limit": 32} and body["limits"]["max_upload_mb"] == 5
 
 
@@ -86,11 +87,13 @@ def test_predict_matches_the_cli(client: TestClient, media: dict[str, Path], web
 
 def test_predict_audio_only(client: TestClient, media: dict[str, Path]) -> None:
     body = client.post("/api/predict", files=_file(media["wav"])).json()
-    assert body["modalities_used"] == "audio" and "video" in body["note"] and body["media"]["has_video"] is False
+    assert body["modalities_used"] == "audio" and "video" in body["note"]
+    assert body["media"]["has_video"] is False
     assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_not_media_same_message_as_cli(client: TestClient, media: dict[str, Path], web_run: Path, capsys) -> None:
+def test_not_media_same_message_as_cli(client: TestClient, media: dict[str, Path], web_run: Path,
+                                       capsys) -> None:
     r = client.post("/api/predict", files=_file(media["notes"]))
     assert r.status_code == 422 and r.json()["reason"] == "not_media"
     (cli,) = _cli_json(["--model", str(web_run), str(media["notes"])], capsys)
@@ -123,7 +126,8 @@ def test_oversized_upload(web_run: Path, media: dict[str, Path]) -> None:
                 "Content-Type: video/mp4\r\n\r\n").encode()
         body = head + big + f"\r\n--{boundary}--\r\n".encode()
         chunks = (body[i : i + 8192] for i in range(0, len(body), 8192))
-        r = c.post("/api/timeline", content=chunks, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        ctype = f"multipart/form-data; boundary={boundary}"
+        r = c.post("/api/timeline", content=chunks, headers={"content-type": ctype})
         assert r.status_code == 413
         assert list(c.app.state.tmp_dir.iterdir()) == []  # the partial upload is gone
 
@@ -141,19 +145,23 @@ def test_request_errors(client: TestClient, media: dict[str, Path]) -> None:
 
 
 def test_timeline_job_and_downloads(client: TestClient, media: dict[str, Path]) -> None:
-    r = client.post("/api/timeline", files=_file(media["gap"], "talk.mp4"), data={"window": "1", "hop": "0.5"})
+    r = client.post("/api/timeline", files=_file(media["gap"], "talk.mp4"),
+                    data={"window": "1", "hop": "0.5"})
     assert r.status_code == 202
     job = r.json()["job"]
     body = _wait(client, job)
     assert body["status"] == "done" and body["progress"] == {"done": 11, "total": 11}
     res = body["result"]
-    assert res["filename"] == "talk.mp4" and sorted(res["labels"]) == ["anger", "joy"] and len(res["windows"]) == 11
+    assert res["filename"] == "talk.mp4" and len(res["windows"]) == 11
+    assert sorted(res["labels"]) == ["anger", "joy"]
     assert res["duration"] == pytest.approx(6.0, abs=0.1) and res["media"]["has_video"] is True
     failed = [w for w in res["windows"] if w["emotion"] is None]
-    assert failed and all(2.0 - 1e-6 <= w["start"] and w["end"] <= 4.0 + 1e-6 for w in failed)  # the silent gap
+    # only windows inside the silent, faceless gap fail
+    assert failed and all(2.0 - 1e-6 <= w["start"] and w["end"] <= 4.0 + 1e-6 for w in failed)
     segs = res["segments"]
     assert segs[0]["start"] == 0.0 and segs[-1]["end"] == pytest.approx(res["duration"])
-    assert all(a["end"] == pytest.approx(b["start"]) and a["emotion"] != b["emotion"] for a, b in zip(segs, segs[1:]))
+    for a, b in zip(segs, segs[1:]):
+        assert a["end"] == pytest.approx(b["start"]) and a["emotion"] != b["emotion"]
     assert any(s["emotion"] is None for s in segs) and sum(s["windows"] for s in segs) == 11
     assert res["summary"]["failed"] == len(failed) and res["summary"]["predicted"] == 11 - len(failed)
     r = client.get(f"/api/jobs/{job}/timeline.csv")
@@ -168,11 +176,12 @@ def test_timeline_job_and_downloads(client: TestClient, media: dict[str, Path]) 
     png = client.get(f"/api/jobs/{job}/timeline.png")
     assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert client.get(f"/api/jobs/{job}/timeline.exe").status_code == 404
-    assert list(client.app.state.tmp_dir.iterdir()) == []  # uploads and scratch files deleted after processing
+    assert list(client.app.state.tmp_dir.iterdir()) == []  # uploads and scratch files deleted
 
 
 def test_progress_events(client: TestClient, media: dict[str, Path]) -> None:
-    job = client.post("/api/timeline", files=_file(media["face"]), data={"window": "1", "hop": "0.5"}).json()["job"]
+    r = client.post("/api/timeline", files=_file(media["face"]), data={"window": "1", "hop": "0.5"})
+    job = r.json()["job"]
     events = []
     with client.stream("GET", f"/api/jobs/{job}/events") as stream:
         kind = None
@@ -194,7 +203,8 @@ def test_concurrent_jobs(client: TestClient, media: dict[str, Path]) -> None:
         if i % 2:
             results[i] = client.post("/api/predict", files=_file(media["face"])).json()
         else:
-            job = client.post("/api/timeline", files=_file(media["face"]), data={"window": "1.5"}).json()["job"]
+            r = client.post("/api/timeline", files=_file(media["face"]), data={"window": "1.5"})
+            job = r.json()["job"]
             results[i] = _wait(client, job)
 
     threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
@@ -225,7 +235,8 @@ def test_queue_full_and_failing_jobs(web_run: Path, media: dict[str, Path], monk
         monkeypatch.setattr(engine, "timeline", boom)
         job = c.post("/api/timeline", files=_file(media["face"])).json()["job"]
         body = _wait(c, job)
-        assert body["status"] == "failed" and body["reason"] == "internal" and "simulated crash" in body["error"]
+        assert body["status"] == "failed" and body["reason"] == "internal"
+        assert "simulated crash" in body["error"]
         monkeypatch.undo()
         assert c.get("/api/health").json()["queue"]["active"] == 0
         third = c.post("/api/timeline", files=_file(media["face"])).json()["job"]
@@ -262,7 +273,8 @@ def test_serve_command(web_run: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr("avemotion.inference.default_model.DEFAULT_MODEL_PARTS", ("pretrained", "absent"))
     assert main(["serve"]) == 1
     # `avemotion --help` does not import the web stack
-    code = "import sys; from avemotion.cli.main import build_parser; build_parser(); print('fastapi' in sys.modules)"
+    code = ("import sys; from avemotion.cli.main import build_parser; build_parser(); "
+            "print('fastapi' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -1,7 +1,7 @@
 """The page in a real browser: Playwright driving Debian's chromium against `avemotion serve` on loopback.
 
-Upload a clip, wait for the timeline, click it (the video seeks), download the CSV, and write a screenshot of the
-finished page (also copied to /tmp/avemotion_web_screenshot.png). Requests to anything but the server are
+Upload a clip, wait for the timeline, click it (the video seeks), download the CSV, and write a screenshot of
+the finished page (also copied to /tmp/avemotion_web_screenshot.png). Requests to anything but the server are
 blocked and recorded: the page must not need the internet. Skipped when chromium or playwright is absent
 (`make test` installs chromium as root).
 """
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.lock)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 from web_helpers import gap_clip, tiny_run  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; "
-                                "`make test` does it as root)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install "
+                                "chromium; `make test` does it as root)")
 SCREENSHOT_COPY = Path("/tmp/avemotion_web_screenshot.png")
 
 
@@ -45,8 +45,8 @@ def free_port() -> int:
 def server(web_run: Path):
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "avemotion", "serve", "--model", str(web_run), "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = [sys.executable, "-m", "avemotion", "serve", "--model", str(web_run), "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -57,7 +57,8 @@ def server(web_run: Path):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start:\n{proc.stdout.read() if proc.stdout else ''}")
+                    out = proc.stdout.read() if proc.stdout else ""
+                    raise AssertionError(f"server did not start:\n{out}")
                 time.sleep(0.3)
         yield url
     finally:
@@ -104,7 +105,7 @@ def test_upload_timeline_seek_download(server: str, browser, tmp_path: Path) -> 
     page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=20_000)
     assert page.locator("#video").is_visible() and page.locator("#audio").is_hidden()
     rows = page.locator("#segments tbody tr")
-    assert rows.count() >= 2 and "no usable signal" in page.locator("#segments").inner_text()  # the silent gap
+    assert rows.count() >= 2 and "no usable signal" in page.locator("#segments").inner_text()  # the gap
     labels = json.loads(page.evaluate("JSON.stringify(state.result.labels)"))
     assert page.locator("#now-emotion").inner_text().lower() in labels
 
@@ -134,7 +135,7 @@ def test_upload_timeline_seek_download(server: str, browser, tmp_path: Path) -> 
     page.wait_for_function("(t) => { const v = document.getElementById('video'); "
                            "return Math.abs(v.currentTime - t) < 0.3 && !v.seeking && v.readyState >= 2; }",
                            arg=0.75 * duration, timeout=10_000)
-    page.wait_for_timeout(500)  # the player's own spinner fades out
+    page.wait_for_timeout(1500)  # the player's own loading spinner fades out
     shot = tmp_path / "web_page.png"
     page.screenshot(path=str(shot), full_page=True)
     shutil.copyfile(shot, SCREENSHOT_COPY)

@@ -1,4 +1,4 @@
-"""Shared by the web tests: a small trained run (real features of generated face clips) and test recordings."""
+"""Shared by the web tests: a small trained run (real features of generated face clips), test recordings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pipeline_helpers import face_frames, make_face_clip, speechlike
 
 from avemotion.media.write import write_media
 
-#: light feature config (one openSMILE set, no SoundNet, no expression CNN): extraction in tens of ms per window
+#: light feature config (one openSMILE set, no SoundNet, no expression CNN): fast extraction
 FAST_FEATURES = ["--set", "audio.opensmile_sets=[IS09]", "--set", "audio.soundnet=false",
                  "--set", "video.expression_cnn=false"]
 
@@ -31,8 +31,8 @@ def tiny_run(base: Path) -> Path:
         make_face_clip(corpus / f"c{i}.mp4", seconds=1.0, seed=i, f0=110 + 25 * i)
         rows.append(f"c{i}.mp4,{'joy' if i % 2 else 'anger'},s{i % 4}")
     (corpus / "metadata.csv").write_text("\n".join(rows) + "\n")
-    assert main(["--quiet", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(base / "feat"),
-                 "--workers", "1", *FAST_FEATURES]) == 0
+    assert main(["--quiet", "extract", "--corpus", "folder", "--root", str(corpus),
+                 "--out", str(base / "feat"), "--workers", "1", *FAST_FEATURES]) == 0
     assert main(["--quiet", "train", "--features", str(base / "feat"), "--out", str(run), "--cv", "2",
                  "--epochs", "3", *TINY_ARGS, *FAST_FEATURES]) == 0
     return run
@@ -44,7 +44,7 @@ def face_clip(path: Path, seconds: float = 3.0, seed: int = 5) -> Path:
 
 
 def gap_clip(path: Path, fps: int = 15) -> Path:
-    """6 s: face and voice, then 2 s of noise frames and digital silence (nothing usable), then face and voice."""
+    """6 s: face and voice, 2 s of noise frames and digital silence (nothing usable), face and voice."""
     rng = np.random.default_rng(3)
     noise = [rng.integers(0, 255, (160, 160, 3), dtype=np.uint8) for _ in range(2 * fps)]
     frames = face_frames(2 * fps, seed=1) + noise + face_frames(2 * fps, seed=2)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from avemotion.errors import CheckpointError
 
-#: package-relative folder of the bundled run (model.json + model.safetensors, as written by ``avemotion train``)
+#: package-relative folder of the bundled run (model.json + model.safetensors, as ``avemotion train`` writes)
 DEFAULT_MODEL_PARTS = ("pretrained", "default")
 
 
 def default_model_dir() -> Path:
-    """The bundled model's folder; raises :class:`CheckpointError` (telling to pass ``--model``) when absent."""
+    """The bundled model's folder; :class:`CheckpointError` (telling to pass ``--model``) when absent."""
     folder = Path(str(resources.files("avemotion").joinpath(*DEFAULT_MODEL_PARTS)))
     if (folder / "model.json").is_file() and (folder / "model.safetensors").is_file():
         return folder

@@ -42,13 +42,15 @@ _TIMELINE_BODY = {"requestBody": {"required": True, "content": {"multipart/form-
     "type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary", "description": "an audio or video recording"},
         "window": {"type": "number", "description": "window length in seconds (default: the server's)"},
-        "hop": {"type": "number", "description": "step between windows in seconds (default: the server's)"}}}}}}}
+        "hop": {"type": "number", "description": "step between windows in seconds (default: the server's)"},
+    }}}}}}
 _ERRORS = {413: {"description": "larger than the upload limit"},
            422: {"description": "not an audio/video file, or nothing usable in it (the reason says which)"},
            503: {"description": "job queue full; retry later"}}
 
 
-def create_app(predictor_or_model_dir: Predictor | str | Path, settings: WebSettings | None = None) -> FastAPI:
+def create_app(predictor_or_model_dir: Predictor | str | Path,
+               settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings()
     engine = Engine(predictor_or_model_dir, settings.workers)
     jobs = JobManager(settings.workers, settings.queue_size, settings.retained_jobs)
@@ -59,17 +61,19 @@ def create_app(predictor_or_model_dir: Predictor | str | Path, settings: WebSett
         root = settings.tmp_root
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
-        state["tmp"] = app.state.tmp_dir = Path(tempfile.mkdtemp(prefix="avemotion-web-", dir=root))  # mode 0700
+        folder = Path(tempfile.mkdtemp(prefix="avemotion-web-", dir=root))  # mode 0700
+        state["tmp"] = app.state.tmp_dir = folder
         try:
             yield
         finally:
             jobs.shutdown()
             shutil.rmtree(state["tmp"], ignore_errors=True)
 
+    info = engine.model_info
+    description = (f"Emotion recognition from audio and video recordings. Model: {info['model']} "
+                   f"({info['modality']}), classes {', '.join(engine.labels)}.")
     app = FastAPIOffline(title="avemotion", version=__version__, lifespan=lifespan, redoc_url=None,
-                         description="Emotion recognition from audio and video recordings. Model: "
-                                     f"{engine.model_info['model']} ({engine.model_info['modality']}), classes "
-                                     f"{', '.join(engine.labels)}.")
+                         description=description)
     app.state.settings, app.state.engine, app.state.jobs = settings, engine, jobs
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -83,7 +87,8 @@ def create_app(predictor_or_model_dir: Predictor | str | Path, settings: WebSett
 
     @app.exception_handler(QueueFull)
     async def _queue_full(request: Request, exc: QueueFull) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "reason": "busy"}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"detail": str(exc), "reason": "busy"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     async def stored_upload(request: Request) -> Upload:
         upload = await receive_upload(request, state["tmp"], settings.max_upload_bytes)
@@ -108,7 +113,8 @@ def create_app(predictor_or_model_dir: Predictor | str | Path, settings: WebSett
     async def health() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "model": engine.model_info,
                 "queue": {"active": jobs.active, "limit": settings.queue_size},
-                "limits": {"max_upload_mb": settings.max_upload_mb, "window": settings.window, "hop": settings.hop}}
+                "limits": {"max_upload_mb": settings.max_upload_mb, "window": settings.window,
+                           "hop": settings.hop}}
 
     @app.post("/api/predict", summary="Whole-file prediction", openapi_extra=_FILE_BODY, responses=_ERRORS)
     async def predict(request: Request) -> JSONResponse:
@@ -163,8 +169,8 @@ def create_app(predictor_or_model_dir: Predictor | str | Path, settings: WebSett
 
     @app.exception_handler(_NotFound)
     async def _not_found(request: Request, exc: _NotFound) -> JSONResponse:
-        return JSONResponse({"detail": f"no job {exc.args[0]!r} (unknown, or dropped after {settings.retained_jobs} "
-                                       "newer jobs)", "reason": "not_found"}, status_code=404)
+        detail = f"no job {exc.args[0]!r} (unknown, or dropped after {settings.retained_jobs} newer jobs)"
+        return JSONResponse({"detail": detail, "reason": "not_found"}, status_code=404)
 
     @app.get("/api/jobs/{job_id}", summary="Job status, progress, and the timeline when done")
     async def job_status(job_id: str) -> dict[str, object]:
@@ -197,7 +203,8 @@ def create_app(predictor_or_model_dir: Predictor | str | Path, settings: WebSett
     async def job_download(job_id: str, fmt: str) -> Response:
         job = find(job_id)
         if fmt not in ("csv", "json", "png"):
-            return JSONResponse({"detail": "format must be csv, json or png", "reason": "format"}, status_code=404)
+            return JSONResponse({"detail": "format must be csv, json or png", "reason": "format"},
+                                status_code=404)
         if job.status != "done":
             return JSONResponse({"detail": f"job is {job.status}", "reason": job.status}, status_code=409)
         result = job.result
@@ -218,7 +225,9 @@ class _NotFound(Exception):
 
 def _media(upload: Upload) -> dict[str, object]:
     info = upload.info
-    return {"has_audio": info.has_audio, "has_video": info.has_video, "duration": info.duration} if info else {}
+    if info is None:
+        return {}
+    return {"has_audio": info.has_audio, "has_video": info.has_video, "duration": info.duration}
 
 
 def _window_hop(upload: Upload, settings: WebSettings) -> tuple[float, float]:
@@ -230,14 +239,16 @@ def _window_hop(upload: Upload, settings: WebSettings) -> tuple[float, float]:
         except ValueError:
             raise UploadError(422, f"{name} must be a number of seconds, not {raw!r}") from None
         if not settings.min_window <= value <= settings.max_window:
-            raise UploadError(422, f"{name} must be between {settings.min_window:g} and {settings.max_window:g} s")
+            raise UploadError(422, f"{name} must be between {settings.min_window:g} and "
+                                   f"{settings.max_window:g} s")
         values.append(value)
     window, hop = values
     if "hop" not in upload.fields and "window" in upload.fields:
         hop = max(window / 2, settings.min_window)
     n = len(windows(upload.info.duration, window, hop))  # type: ignore[union-attr]
     if n > settings.max_windows:
-        raise UploadError(422, f"{n} windows is more than the limit of {settings.max_windows}; use a longer hop")
+        raise UploadError(422, f"{n} windows is more than the limit of {settings.max_windows}; "
+                               "use a longer hop")
     return window, hop
 
 

@@ -92,8 +92,8 @@ def window_dict(w: WindowPrediction) -> dict[str, object]:
     if p is None:
         return {"start": w.start, "end": w.end, "emotion": None, "error": w.error}
     return {"start": w.start, "end": w.end, "emotion": p.emotion, "confidence": p.confidence,
-            "probabilities": p.probabilities, "contributions": p.contributions, "modalities": p.modalities_used,
-            "note": p.note, "error": ""}
+            "probabilities": p.probabilities, "contributions": p.contributions,
+            "modalities": p.modalities_used, "note": p.note, "error": ""}
 
 
 def segments(timeline: list[WindowPrediction]) -> list[dict[str, object]]:

@@ -10,17 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class WebSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_upload_mb: float = Field(200.0, gt=0, description="largest accepted upload in MiB; larger: HTTP 413 (ours)")
+    max_upload_mb: float = Field(200.0, gt=0,
+                                 description="largest accepted upload in MiB; larger: HTTP 413 (ours)")
     queue_size: int = Field(32, ge=1, description="jobs waiting or running (predict and timeline) before new "
                             "requests get HTTP 503 (ours)")
-    workers: int = Field(1, ge=1, le=8, description="worker threads, each with its own copy of the model (ours)")
-    retained_jobs: int = Field(32, ge=1, description="finished timeline jobs kept for GET /api/jobs; the oldest "
-                               "is dropped first (ours)")
-    window: float = Field(3.0, gt=0, description="default timeline window in seconds (ours, as the CLI's --window "
-                          "examples)")
-    hop: float = Field(1.5, gt=0, description="default step between timeline windows in seconds (ours: half the "
-                       "window)")
-    max_windows: int = Field(5000, ge=1, description="most windows one timeline may have; more: HTTP 422 (ours)")
+    workers: int = Field(1, ge=1, le=8, description="worker threads, each with its own model copy (ours)")
+    retained_jobs: int = Field(32, ge=1, description="finished timeline jobs kept for GET /api/jobs; the "
+                               "oldest is dropped first (ours)")
+    window: float = Field(3.0, gt=0, description="default timeline window in seconds (ours, as the CLI's "
+                          "--window examples)")
+    hop: float = Field(1.5, gt=0, description="default step between timeline windows in seconds (ours: half "
+                       "the window)")
+    max_windows: int = Field(5000, ge=1, description="most windows one timeline may have; more: 422 (ours)")
     min_window: float = Field(0.25, gt=0, description="shortest window / hop a client may ask for (ours)")
     max_window: float = Field(60.0, gt=0, description="longest window / hop a client may ask for (ours)")
     tmp_root: Path | None = Field(None, description="parent of the private upload folder (None: the system's "

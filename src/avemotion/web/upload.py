@@ -22,14 +22,15 @@ from avemotion.media.container import open_media
 from avemotion.media.probe import MediaInfo, probe
 
 FIELD_LIMIT = 256  # bytes of a non-file form field (window, hop)
-MULTIPART_SLACK = 64 * 1024  # bytes of multipart framing tolerated above the file-size limit in Content-Length
+MULTIPART_SLACK = 64 * 1024  # bytes of multipart framing allowed above the file-size limit in Content-Length
 
 #: FFmpeg demuxer name -> extension the rest of avemotion understands (video containers must map into
 #: avemotion.media.probe.VIDEO_EXTENSIONS)
-VIDEO_FORMATS = {"mp4": ".mp4", "mov": ".mov", "matroska": ".mkv", "webm": ".webm", "avi": ".avi", "flv": ".flv",
-                 "mpeg": ".mpg", "mpegts": ".mpg", "asf": ".wmv"}
+VIDEO_FORMATS = {"mp4": ".mp4", "mov": ".mov", "matroska": ".mkv", "webm": ".webm", "avi": ".avi",
+                 "flv": ".flv", "mpeg": ".mpg", "mpegts": ".mpg", "asf": ".wmv"}
 AUDIO_FORMATS = {"wav": ".wav", "mp3": ".mp3", "ogg": ".ogg", "flac": ".flac", "aiff": ".aiff", "aac": ".aac",
-                 "m4a": ".m4a", "mp4": ".m4a", "matroska": ".mka", "webm": ".webm", "asf": ".wma", "w64": ".wav"}
+                 "m4a": ".m4a", "mp4": ".m4a", "matroska": ".mka", "webm": ".webm", "asf": ".wma",
+                 "w64": ".wav"}
 
 
 class UploadError(Exception):
@@ -110,7 +111,7 @@ def _too_large(max_bytes: int) -> str:
 
 
 class _PartState:
-    """Callbacks of python-multipart's streaming parser: file data goes to ``sink``, text fields to ``fields``."""
+    """Callbacks of python-multipart's streaming parser: file data to ``sink``, text fields to ``fields``."""
 
     def __init__(self) -> None:
         self.sink = None
@@ -127,7 +128,8 @@ class _PartState:
         self._buffer = bytearray()
 
     def callbacks(self) -> dict:
-        return {"on_part_begin": self._part_begin, "on_part_data": self._part_data, "on_part_end": self._part_end,
+        return {"on_part_begin": self._part_begin, "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
                 "on_header_field": self._header_field, "on_header_value": self._header_val,
                 "on_header_end": self._header_end, "on_headers_finished": self._headers_finished}
 

@@ -11,15 +11,18 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("serve", help="web app: upload a recording, see its emotion timeline (and a JSON API)")
-    p.add_argument("--model", type=Path, metavar="RUNDIR", help="run folder of `avemotion train` (default: the "
-                   "bundled model)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p = subparsers.add_parser("serve", help="web app: upload a recording, see its emotion timeline")
+    p.add_argument("--model", type=Path, metavar="RUNDIR",
+                   help="run folder of `avemotion train` (default: the bundled model)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: only this machine)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=float, default=None, help="largest accepted upload (default 200)")
-    p.add_argument("--queue-size", type=int, default=None, help="jobs waiting or running before HTTP 503 (default 32)")
-    p.add_argument("--workers", type=int, default=None, help="worker threads, one model copy each (default 1)")
-    p.add_argument("--window", type=float, default=None, help="default timeline window in seconds (default 3)")
+    p.add_argument("--queue-size", type=int, default=None,
+                   help="jobs waiting or running before HTTP 503 (default 32)")
+    p.add_argument("--workers", type=int, default=None, help="worker threads, a model copy each (default 1)")
+    p.add_argument("--window", type=float, default=None,
+                   help="default timeline window in seconds (default 3)")
     p.add_argument("--hop", type=float, default=None, help="default timeline hop in seconds (default 1.5)")
     p.set_defaults(func=run)
 
