@@ -130,6 +130,9 @@ def test_oversized_upload(web_run: Path, media: dict[str, Path]) -> None:
         r = c.post("/api/timeline", content=chunks, headers={"content-type": ctype})
         assert r.status_code == 413
         assert list(c.app.state.tmp_dir.iterdir()) == []  # the partial upload is gone
+    with TestClient(create_app(web_run, WebSettings(max_predict_seconds=2))) as c:
+        r = c.post("/api/predict", files=_file(media["face"]))  # 3 s
+        assert r.status_code == 422 and "/api/timeline" in r.json()["detail"]
 
 
 def test_request_errors(client: TestClient, media: dict[str, Path]) -> None:

@@ -121,6 +121,12 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
         """Emotion, class probabilities, per-head probabilities and fused/audio/video contributions of the
         whole file (as `avemotion predict FILE --json`)."""
         upload = await stored_upload(request)
+        duration = upload.info.duration if upload.info else 0.0
+        if duration > settings.max_predict_seconds:
+            upload.delete()
+            raise UploadError(422, f"{upload.name}: {duration:.0f} s is longer than the "
+                                   f"{settings.max_predict_seconds:g} s this endpoint takes as one clip; "
+                                   "use POST /api/timeline")
 
         def work(job: Job) -> dict[str, object]:
             try:

@@ -21,6 +21,8 @@ class WebSettings(BaseModel):
                           "--window examples)")
     hop: float = Field(1.5, gt=0, description="default step between timeline windows in seconds (ours: half "
                        "the window)")
+    max_predict_seconds: float = Field(600.0, gt=0, description="longest recording POST /api/predict takes "
+                                       "as one clip; longer: 422, use the timeline (ours)")
     max_windows: int = Field(5000, ge=1, description="most windows one timeline may have; more: 422 (ours)")
     min_window: float = Field(0.25, gt=0, description="shortest window / hop a client may ask for (ours)")
     max_window: float = Field(60.0, gt=0, description="longest window / hop a client may ask for (ours)")

@@ -107,7 +107,7 @@ def _discard(fh, path: Path) -> None:  # noqa: ANN001 - a binary file object or 
 
 
 def _too_large(max_bytes: int) -> str:
-    return f"the upload is larger than the limit of {max_bytes / 1024 / 1024:.4g} MiB"
+    return f"the upload is larger than the limit of {max_bytes / 1024 / 1024:.3g} MiB"
 
 
 class _PartState:
