@@ -44,7 +44,14 @@ async function init() {
   $("again").addEventListener("click", reset);
   const canvas = $("timeline");
   canvas.addEventListener("click", seekFromCanvas);
-  window.addEventListener("resize", () => { if (state.result) drawTimeline(); });
+  // redraw when the canvas gets its size (or a new one): layout can come after the result is shown
+  let lastWidth = 0;
+  new ResizeObserver(() => {
+    if (state.result && canvas.clientWidth > 0 && canvas.clientWidth !== lastWidth) {
+      lastWidth = canvas.clientWidth;
+      drawTimeline();
+    }
+  }).observe(canvas);
   for (const el of [$("video"), $("audio")]) {
     el.addEventListener("timeupdate", updateNow);
     el.addEventListener("seeked", updateNow);
@@ -60,7 +67,8 @@ async function init() {
 function reset() {
   for (const el of [$("video"), $("audio")]) { el.pause(); el.removeAttribute("src"); el.load(); el.hidden = true; }
   if (state.url) URL.revokeObjectURL(state.url);
-  Object.assign(state, { file: null, url: null, job: null, result: null, player: null, cursor: 0 });
+  Object.assign(state, { file: null, url: null, job: null, result: null, player: null, cursor: null,
+    static: null });
   show("result", false); show("progress-box", false); show("upload", true); message("");
   $("file-input").value = "";
 }
@@ -216,6 +224,7 @@ function geometry() {
 
 function drawTimeline() {
   const g = geometry();
+  if (g.width <= 0) return;  // not laid out yet: the ResizeObserver draws it when it is
   const ratio = window.devicePixelRatio || 1;
   const off = document.createElement("canvas");
   off.width = g.canvas.width = Math.round(g.width * ratio);
@@ -312,7 +321,7 @@ function niceStep(duration, maxTicks) {
 }
 
 function paintCursor() {
-  if (!state.static) return;
+  if (!state.static || !state.static.width || !state.static.height) return;
   const g = geometry();
   const ctx = g.canvas.getContext("2d");
   const ratio = window.devicePixelRatio || 1;
