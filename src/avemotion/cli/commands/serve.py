@@ -1,0 +1,53 @@
+"""``avemotion serve [--model RUNDIR] [--host 127.0.0.1] [--port 8000]``: the web app (see docs/web.md).
+
+FastAPI and uvicorn are imported only when the command runs, so ``avemotion --help`` stays fast. Without
+``--model`` the bundled default model is used (``avemotion.inference.default_model_dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("serve", help="web app: upload a recording, see its emotion timeline")
+    p.add_argument("--model", type=Path, metavar="RUNDIR",
+                   help="run folder of `avemotion train` (default: the bundled model)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: only this machine)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=float, default=None, help="largest accepted upload (default 200)")
+    p.add_argument("--queue-size", type=int, default=None,
+                   help="jobs waiting or running before HTTP 503 (default 32)")
+    p.add_argument("--workers", type=int, default=None, help="worker threads, a model copy each (default 1)")
+    p.add_argument("--window", type=float, default=None,
+                   help="default timeline window in seconds (default 3)")
+    p.add_argument("--hop", type=float, default=None, help="default timeline hop in seconds (default 1.5)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from avemotion.errors import ConfigError
+    from avemotion.inference import default_model_dir
+    from avemotion.utils.progress import set_quiet
+    from avemotion.web.app import create_app
+    from avemotion.web.settings import WebSettings
+
+    options = {"max_upload_mb": args.max_upload_mb, "queue_size": args.queue_size, "workers": args.workers,
+               "window": args.window, "hop": args.hop}
+    try:
+        settings = WebSettings(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                                    for e in exc.errors())) from None
+    model = args.model if args.model is not None else default_model_dir()
+    app = create_app(model, settings)
+    set_quiet(True)  # per-window progress bars of concurrent jobs would interleave in the server log
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"avemotion: serving on {args.host}: anyone who can reach this address can upload files")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
