@@ -148,3 +148,18 @@ def test_tiny_problem_is_learned() -> None:
     both = torch.as_tensor([c.video_seq is not None for c in test_clips])
     acc_av = float((out.probs.argmax(1) == torch.as_tensor(test_labels))[both].float().mean())
     assert acc > 0.7 and acc_av > 0.85, (acc, acc_av)
+
+
+def test_separate_clip_vector_pooling() -> None:
+    """clip_vector_pooling=separate: u_a = clip-vector token + mean of the sequence tokens (same parameters)."""
+    clips, labels = toy_clips(4)
+    batch = collate(clips, DIMS, None, labels)
+    token, separate = _model().eval(), _model(clip_vector_pooling="separate").eval()
+    assert sum(p.numel() for p in token.parameters()) == sum(p.numel() for p in separate.parameters())
+    with torch.no_grad():
+        p_token, p_sep = token(batch).probs, separate(batch).probs
+    assert not torch.allclose(p_token, p_sep)
+    audio_only = [ClipFeatures(c.clip_id, c.audio_seq, c.audio_vec) for c in clips]
+    with torch.no_grad():
+        out = separate(collate(audio_only, DIMS, None))
+    torch.testing.assert_close(out.probs.sum(1), torch.ones(4))

@@ -109,6 +109,9 @@ class ModelConfig(_Section):
     rec_weight: float = Field(1.0, ge=0, description="weight of L_REC in the total loss (eq. 21: 1)")
     unimodal_weight: float = Field(1.0, ge=0, description="M_S of eq. 20: weight of each unimodal head's loss")
     clip_vector: bool = Field(True, description="use the audio clip vector as an extra audio token")
+    clip_vector_pooling: Literal["token", "separate"] = Field(
+        "token", description="u_a pools the clip-vector token with the sequence tokens (token) or adds it to their "
+        "mean (separate: the clip's functionals weigh as much as the whole sequence)")
     detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")
     ffn_mult: int = Field(2, ge=1, description="feed-forward width of the attention blocks, x proj_dim")
 

@@ -101,7 +101,12 @@ class BimodalModel(EmotionModel):
         aux: dict[str, torch.Tensor] = {}
         if self.audio is not None:
             a_tok, a_mask = self.audio(batch)
-            u_a = self.norm_a(masked_mean(a_tok, a_mask))
+            if self.config.clip_vector_pooling == "separate" and self.audio.vec_proj is not None and \
+                    batch.audio_vec is not None and a_tok.shape[1] > 1:
+                # the clip-vector token (first) weighs as much as all sequence tokens together
+                u_a = self.norm_a(a_tok[:, 0] + masked_mean(a_tok[:, 1:], a_mask[:, 1:]))
+            else:
+                u_a = self.norm_a(masked_mean(a_tok, a_mask))
             logits["audio"] = self.head_a(u_a)
             available["audio"] = a_mask.any(1)
         if self.video is not None:
