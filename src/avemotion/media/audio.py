@@ -19,6 +19,19 @@ from avemotion.media.container import decode_error, open_media
 DEFAULT_SAMPLE_RATE = 16000
 
 
+def _audio_stream(container: av.container.InputContainer, path: Path, sample_rate: int) -> tuple[
+        av.audio.stream.AudioStream, float | None, av.AudioResampler]:
+    """The first audio stream (threaded decoding), its declared duration (s) and a mono-float resampler.
+
+    Codecs such as AAC pad the last frame; the declared duration says where the signal ends."""
+    if not container.streams.audio:
+        raise NoAudioStream(path=path)
+    stream = container.streams.audio[0]
+    stream.thread_type = "AUTO"
+    declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+    return stream, declared, av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
+
+
 def load_audio(
     path: str | Path,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
@@ -36,13 +49,7 @@ def load_audio(
     path = Path(path)
     chunks: list[np.ndarray] = []
     with open_media(path) as container:
-        if not container.streams.audio:
-            raise NoAudioStream(path=path)
-        stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
-        # codecs such as AAC pad the last frame; the stream's declared duration says where the signal ends
-        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
-        resampler = av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
+        stream, declared, resampler = _audio_stream(container, path, sample_rate)
         if start > 0:
             container.seek(int(start * av.time_base), any_frame=False, backward=True)
         first_time: float | None = None
@@ -96,13 +103,8 @@ def iter_audio_windows(
     if not spans:
         return
     with open_media(path) as container:
-        if not container.streams.audio:
-            raise NoAudioStream(path=path)
-        stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
-        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        stream, declared, resampler = _audio_stream(container, path, sample_rate)
         limit = int(np.ceil(declared * sample_rate)) if declared else None  # samples in the declared duration
-        resampler = av.AudioResampler(format="fltp", layout=None, rate=sample_rate)
         first_time: float | None = None
         buffer = np.zeros(0, np.float32)
         base = 0  # absolute sample index of buffer[0]
