@@ -68,14 +68,15 @@ def predict_timeline(
     path: str | Path,
     window: float = 3.0,
     hop: float = 1.5,
-    on_window: Callable[[WindowPrediction], None] | None = None,
+    on_window: Callable[[WindowPrediction, int, int], None] | None = None,
     *,
     workers: int = 2,
     per_window: bool = False,
 ) -> list[WindowPrediction]:
     """One prediction per window of ``window`` seconds every ``hop`` seconds (see the module doc).
 
-    ``on_window`` is called with each window's result as soon as it is ready (progress, live output).
+    ``on_window(result, done, total)`` is called with each window's result as soon as it is ready (progress,
+    live output).
     ``workers``: 2 computes the audio features in a second process while this one runs the video branch;
     1 does everything here. The second process is spawned: a script that calls this needs the usual
     ``if __name__ == "__main__":`` guard. ``per_window=True`` is the previous implementation (each window
@@ -100,7 +101,7 @@ def predict_timeline(
                 result = WindowPrediction(start, end, None, f"{exc.reason}: {exc.detail}")
             out.append(result)
             if on_window is not None:
-                on_window(result)
+                on_window(result, len(out), len(spans))
     finally:
         parts.close()
     return out

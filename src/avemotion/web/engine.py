@@ -20,8 +20,7 @@ from pathlib import Path
 
 from avemotion.errors import AvemotionError
 from avemotion.inference.predict import Prediction, Predictor
-from avemotion.inference.timeline import WindowPrediction, plot, predict_timeline, summarise, windows, write_csv
-from avemotion.media.probe import probe
+from avemotion.inference.timeline import WindowPrediction, plot, predict_timeline, summarise, write_csv
 
 _PLOT_LOCK = threading.Lock()  # pyplot keeps global state
 
@@ -68,14 +67,7 @@ class Engine:
                  on_window: Callable[[int, int], None] | None = None) -> TimelineResult:
         """Per-window predictions (as ``avemotion predict FILE --window W --hop H``), summary, CSV and PNG."""
         with self.predictor() as p:
-            total = len(windows(probe(path).duration, window, hop))
-            done: list[WindowPrediction] = []
-
-            def progress(result: WindowPrediction) -> None:
-                done.append(result)
-                if on_window is not None:
-                    on_window(len(done), total)
-
+            progress = None if on_window is None else lambda _result, done, total: on_window(done, total)
             # one process: the server's worker threads already share the machine
             timeline = predict_timeline(p, path, window, hop, on_window=progress, workers=1)
         if not any(w.prediction is not None for w in timeline):
