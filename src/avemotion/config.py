@@ -174,7 +174,7 @@ class Config(_Section):
     @classmethod
     def all_provenance(cls) -> dict[str, str]:
         """``section.key`` -> "paper" or "ours (...)" for every setting (the README's and docs' source)."""
-        out = {k: v for k, v in cls.provenance().items()}
+        out = dict(cls.provenance())
         for section, model in (("audio", AudioConfig), ("video", VideoConfig), ("model", ModelConfig),
                                ("train", TrainConfig)):
             out.update({f"{section}.{k}": v for k, v in model.provenance().items()})

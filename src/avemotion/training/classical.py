@@ -8,13 +8,13 @@ fold's model, which takes seconds.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from avemotion.data.batch import ClipSet, FeatureDims
 from avemotion.models.classical import CLASSICAL, ClassicalModel, functionals
+from avemotion.training.latency import Latency, time_calls
 from avemotion.training.results import FoldResult, Predictions
 from avemotion.training.splits import Fold
 from avemotion.utils.atomic import atomic_write_json
@@ -59,14 +59,8 @@ def classical_latency(name: str, fold: Fold, pos: dict[str, int], clipset: ClipS
     rows = []
     for n in volumes:
         idx = rng.choice(len(clipset), size=n, replace=n > len(clipset))
-        times = np.zeros(n)
-        t_all = time.perf_counter()
-        for j, i in enumerate(idx):
-            t0 = time.perf_counter()
-            model.predict_proba(functionals([clipset.features[int(i)]], dims))
-            times[j] = (time.perf_counter() - t0) * 1000
-        total = (time.perf_counter() - t_all) * 1000
-        rows.append({"clips": int(n), "total_ms": total, "ms_per_clip": total / n, "median_ms": float(np.median(times)),
-                     "p95_ms": float(np.percentile(times, 95)), "threads": 1, "batch": 1, "include_collate": True,
+        total, times = time_calls(lambda c: model.predict_proba(functionals([c], dims)),
+                                  [clipset.features[int(i)] for i in idx], warmup=0)
+        rows.append({**Latency(int(n), total, times, include_collate=True).to_dict(),
                      "sampled_with_replacement": bool(n > len(clipset))})
     return model.n_parameters, rows

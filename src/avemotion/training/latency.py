@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -14,6 +15,8 @@ import torch
 from avemotion.data.batch import FeatureDims, Standardizer, collate
 from avemotion.features.record import ClipFeatures
 from avemotion.models.base import EmotionModel
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +47,19 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(prev)
 
 
+def time_calls(predict: Callable[[T], object], items: Sequence[T], warmup: int = 5) -> tuple[float, np.ndarray]:
+    """Call ``predict`` on each item (after ``warmup`` untimed calls); total ms and ms of each call."""
+    for item in items[:warmup]:
+        predict(item)
+    times = np.zeros(len(items))
+    t_all = time.perf_counter()
+    for i, item in enumerate(items):
+        t0 = time.perf_counter()
+        predict(item)
+        times[i] = (time.perf_counter() - t0) * 1000
+    return (time.perf_counter() - t_all) * 1000, times
+
+
 def time_clips(model: EmotionModel, clips: Sequence[ClipFeatures], dims: FeatureDims, std: Standardizer | None,
                *, include_collate: bool = True, warmup: int = 5) -> Latency:
     """Predict ``clips`` one at a time and time each; ``include_collate=False`` times the model alone (inputs
@@ -52,12 +68,8 @@ def time_clips(model: EmotionModel, clips: Sequence[ClipFeatures], dims: Feature
     with one_thread(), torch.inference_mode():
         for c in clips[:warmup]:
             model(collate([c], dims, std))
-        batches = None if include_collate else [collate([c], dims, std) for c in clips]
-        times = np.zeros(len(clips))
-        t_all = time.perf_counter()
-        for i, c in enumerate(clips):
-            t0 = time.perf_counter()
-            model(collate([c], dims, std) if batches is None else batches[i])
-            times[i] = (time.perf_counter() - t0) * 1000
-        total = (time.perf_counter() - t_all) * 1000
+        if include_collate:
+            total, times = time_calls(lambda c: model(collate([c], dims, std)), clips, warmup=0)
+        else:
+            total, times = time_calls(model, [collate([c], dims, std) for c in clips], warmup=0)
     return Latency(len(clips), total, times, include_collate)
