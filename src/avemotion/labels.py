@@ -96,6 +96,16 @@ CREMAD6 = LabelSet(
     aliases={"ang": "anger", "dis": "disgust", "fea": "fear", "hap": "happy", "neu": "neutral", "sad": "sad"},
 )
 
+BASIC7 = LabelSet(
+    name="basic7",
+    labels=("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"),
+    description="Basic emotions shared by RAVDESS (calm merged into neutral), CREMA-D and FER2013: the bundled "
+                "model's label set",
+    aliases={"calm": "neutral", "happiness": "happy", "joy": "happy", "sadness": "sad", "anger": "angry",
+             "fear": "fearful", "disgusted": "disgust", "surprise": "surprised", "neu": "neutral",
+             "hap": "happy", "ang": "angry", "fea": "fearful", "dis": "disgust"},
+)
+
 IEMOCAP4 = LabelSet(
     name="iemocap4",
     labels=("neutral", "happy", "angry", "sad"),
@@ -112,7 +122,7 @@ IEMOCAP_FULL = LabelSet(
              "xxx": "other"},
 )
 
-_LABEL_SETS: dict[str, LabelSet] = {s.name: s for s in (PAPER9, RAVDESS8, CREMAD6, IEMOCAP4, IEMOCAP_FULL)}
+_LABEL_SETS: dict[str, LabelSet] = {s.name: s for s in (PAPER9, RAVDESS8, CREMAD6, BASIC7, IEMOCAP4, IEMOCAP_FULL)}
 
 
 def register_label_set(label_set: LabelSet) -> LabelSet:
