@@ -16,6 +16,7 @@ PAPER_VALUES = {
     "audio.soundnet": True, "model.name": "bimodal", "model.rnn_hidden": 128, "model.lstm_hidden": 256,
     "model.proj_dim": 128, "model.attn_dim": 64, "model.beta": 0.6, "model.chi": 0.4, "model.reconstruction": True,
     "model.cross_modal_attention": True, "model.decision_fusion": True, "model.rec_weight": 1.0,
+    "model.fused_weight": 1.0,
     "train.split": "8:1:1", "train.folds": 5,
 }
 

@@ -90,7 +90,8 @@ class VideoConfig(_Section):
 class ModelConfig(_Section):
     PAPER: ClassVar[dict[str, Any]] = {"rnn_hidden": 128, "lstm_hidden": 256, "proj_dim": 128, "attn_dim": 64,
                                        "beta": 0.6, "chi": 0.4, "reconstruction": True, "name": "bimodal",
-                                       "cross_modal_attention": True, "decision_fusion": True, "rec_weight": 1.0}
+                                       "cross_modal_attention": True, "decision_fusion": True, "rec_weight": 1.0,
+                                       "fused_weight": 1.0}
     PAPER_DIFFERS: ClassVar[dict[str, str]] = {
         "loss": "l1 (eq. 20); cross-entropy trained better in our measurements, see docs/method/model.md"}
     name: str = "bimodal"
@@ -102,6 +103,13 @@ class ModelConfig(_Section):
     dropout: float = Field(0.2, ge=0, lt=1)
     beta: float = Field(0.6, ge=0, description="weight of the audio prediction in decision fusion (eq. 19)")
     chi: float = Field(0.4, ge=0, description="weight of the video prediction in decision fusion (eq. 19)")
+    fused_weight: float = Field(1.0, ge=0, description="weight of the fused prediction in decision fusion (eq. 19: "
+                                "1); 0 builds no fused head: audio and video meet at decision level only, for "
+                                "training data with few or no clips that have both")
+    video_prior: Literal["off", "residual", "zero_shot"] = Field(
+        "off", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
+        "head's prior: residual (the head learns a correction to it, starting at zero: small face data cannot "
+        "fall far below the CNN zero-shot) or zero_shot (the prior alone, no learned video head)")
     reconstruction: bool = True
     cross_modal_attention: bool = True
     decision_fusion: bool = True

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from avemotion.data.expression_prior import clip_prior, prior_columns, prior_matrix
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError
 from avemotion.features.record import ClipFeatures, Groups
@@ -82,10 +83,13 @@ class FeatureSelection:
     video_width: int
     audio_seq_groups: list[str] = field(default_factory=list)
     audio_vec_groups: list[str] = field(default_factory=list)
+    prior_cols: np.ndarray | None = None  # the expression CNN's probabilities in the raw video features
+    prior_map: np.ndarray | None = None  # (7, C) CNN classes -> the model's labels
 
     @classmethod
     def fit(cls, features: Sequence[ClipFeatures], modality: str, extractors: Sequence[str],
-            source: object = None) -> FeatureSelection:
+            source: object = None, labels: Sequence[str] | None = None) -> FeatureSelection:
+        """``labels``: the model's classes; with them, clips carry the expression CNN's prior over them."""
         if modality not in MODALITIES:
             raise AvemotionError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
         seq_ref = next((f for f in features if f.audio_seq is not None), None)
@@ -119,7 +123,12 @@ class FeatureSelection:
                     f"no clip has video features; train with --modality audio (modality {modality!r} asked)", source)
             use_video = True
             width = int(vid_ref.video_seq.shape[1])
-        return cls(modality, seq_cols, vec_cols, use_video, width, seq_groups, vec_groups)
+        prior_cols = prior_map = None
+        if use_video and labels is not None:
+            prior_cols, prior_map = prior_columns(vid_ref.video_groups), prior_matrix(labels)
+            if prior_cols is None or prior_map is None:
+                prior_cols = prior_map = None
+        return cls(modality, seq_cols, vec_cols, use_video, width, seq_groups, vec_groups, prior_cols, prior_map)
 
     @property
     def dims(self) -> FeatureDims:
@@ -142,7 +151,10 @@ class FeatureSelection:
                                      f"the model expects {self.video_width} (extracted with another config?)")
             vid = np.asarray(f.video_seq, dtype=np.float32)
             mask = np.asarray(f.video_mask, dtype=bool)
-        return ClipFeatures(f.clip_id, seq, vec, vid, mask, meta=f.meta)
+        prior = None
+        if vid is not None and self.prior_cols is not None and self.prior_map is not None:
+            prior = clip_prior(vid, mask, self.prior_cols, self.prior_map)
+        return ClipFeatures(f.clip_id, seq, vec, vid, mask, meta=f.meta, expression_prior=prior)
 
     def to_dict(self) -> dict:
         return {
@@ -153,13 +165,16 @@ class FeatureSelection:
             "video_width": self.video_width,
             "audio_seq_groups": self.audio_seq_groups,
             "audio_vec_groups": self.audio_vec_groups,
+            "prior_cols": _ranges(self.prior_cols),
+            "prior_map": None if self.prior_map is None else self.prior_map.tolist(),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureSelection:
         return cls(d["modality"], _unranges(d["audio_seq_cols"]), _unranges(d["audio_vec_cols"]),
                    bool(d["use_video"]), int(d["video_width"]), list(d.get("audio_seq_groups", [])),
-                   list(d.get("audio_vec_groups", [])))
+                   list(d.get("audio_vec_groups", [])), _unranges(d.get("prior_cols")),
+                   None if d.get("prior_map") is None else np.asarray(d["prior_map"], np.float32))
 
 
 def _take(arr: np.ndarray, cols: np.ndarray, clip_id: str, name: str) -> np.ndarray:
@@ -320,6 +335,8 @@ class Batch:
     has_audio: torch.Tensor  # (B,) bool
     has_video: torch.Tensor  # (B,) bool
     labels: torch.Tensor | None = None  # (B,) long
+    video_prior: torch.Tensor | None = None  # (B, C) the expression CNN's prior over the labels
+    video_prior_mask: torch.Tensor | None = None  # (B,) bool: the clip has one
 
     def __len__(self) -> int:
         return int(self.has_audio.shape[0])
@@ -366,8 +383,17 @@ def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Stan
     if audio_vec_mask is not None:
         has_audio |= audio_vec_mask
     has_video = video_mask.any(1) if video_mask is not None else torch.zeros(b, dtype=torch.bool)
+    prior = prior_mask = None
+    rows = [i for i, c in enumerate(clips) if c.expression_prior is not None]
+    if rows:
+        width = clips[rows[0]].expression_prior.shape[0]
+        arr = np.full((b, width), 1.0 / width, np.float32)
+        arr[rows] = np.stack([clips[i].expression_prior for i in rows])
+        m = np.zeros(b, bool)
+        m[rows] = True
+        prior, prior_mask = torch.from_numpy(arr), torch.from_numpy(m)
     return Batch(audio_seq, audio_seq_mask, audio_vec, audio_vec_mask, video_seq, video_mask, has_audio, has_video,
-                 None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long))
+                 None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long), prior, prior_mask)
 
 
 def iterate_batches(clipset: ClipSet, idx: Sequence[int], batch_size: int, dims: FeatureDims,

@@ -42,6 +42,8 @@ class ClipFeatures:
     audio_vec_groups: Groups = field(default_factory=dict)
     video_groups: Groups = field(default_factory=dict)
     meta: dict[str, object] = field(default_factory=dict)
+    #: derived, never stored: the expression CNN's prior over the model's labels (set by FeatureSelection.apply)
+    expression_prior: np.ndarray | None = None
 
     @classmethod
     def from_branches(cls, clip_id: str, audio: AudioFeatures | None = None, video: VideoFeatures | None = None,

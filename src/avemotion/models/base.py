@@ -63,10 +63,11 @@ class EmotionModel(nn.Module, ABC):
         ...
 
     def fusion_weights(self) -> torch.Tensor:
-        """Base weights (fused, audio, video) of eq. 19: (1, beta, chi); (1, 0, 0) without decision fusion."""
+        """Base weights (fused, audio, video) of eq. 19: (fused_weight = 1, beta, chi); (1, 0, 0) without decision
+        fusion."""
         c = self.config
         if c.decision_fusion:
-            return torch.tensor([1.0, c.beta, c.chi])
+            return torch.tensor([c.fused_weight, c.beta, c.chi])
         return torch.tensor([1.0, 0.0, 0.0])
 
     def decide(self, logits: dict[str, torch.Tensor], available: dict[str, torch.Tensor],

@@ -7,6 +7,11 @@ video frames  x_t (T_v x D_x), face mask --drop faceless frames--> RNN 128 (eq. 
 CMA (eqs. 13-14, MulT-style): Z_av = CM(q=A, kv=V), Z_va = CM(q=V, kv=A); X_m = [pool Z_av, pool Z_va] (eq. 15)
 G_phi (eqs. 16-17): r_a = G_a(X_m), r_v = G_v(X_m); L_REC = MSE(r_a, u_a) + MSE(r_v, u_v) (eq. 18)
 heads: y_m = H_m(X_m), y_a = H_a(u_a), y_v = H_v(u_v); decision fusion (eq. 19) in EmotionModel.decide.
+
+Extensions (ours, off by default): ``model.video_prior`` = residual makes y_v = log prior + H_v(u_v) with H_v's
+last layer starting at zero, the prior being the pretrained expression CNN's probabilities mapped onto the
+labels (data/expression_prior.py); zero_shot makes y_v = log prior with no video network at all.
+``model.fused_weight`` = 0 builds no fused head (decision-level fusion of the unimodal heads only).
 """
 
 from __future__ import annotations
@@ -78,13 +83,17 @@ class BimodalModel(EmotionModel):
         self.audio = AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector) if dims.has_audio else None
         if self.audio is not None and self.audio.seq_proj is None and self.audio.vec_proj is None:
             raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
+        self.prior = config.video_prior if dims.has_video else "off"
         self.video = (VideoEncoder(dims.video, config.rnn_hidden, config.lstm_hidden, d, p)
-                      if dims.has_video else None)
+                      if dims.has_video and self.prior != "zero_shot" else None)
         self.norm_a = nn.LayerNorm(d) if self.audio is not None else None
         self.norm_v = nn.LayerNorm(d) if self.video is not None else None
         self.head_a = _head(d, d, n_classes, p) if self.audio is not None else None
         self.head_v = _head(d, d, n_classes, p) if self.video is not None else None
-        self.bimodal = self.audio is not None and self.video is not None
+        if self.head_v is not None and self.prior == "residual":  # starts as the prior itself
+            nn.init.zeros_(self.head_v[-1].weight)
+            nn.init.zeros_(self.head_v[-1].bias)
+        self.bimodal = self.audio is not None and self.video is not None and config.fused_weight > 0
         if self.bimodal:
             if config.cross_modal_attention:
                 self.cma_av = CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, p)
@@ -114,6 +123,10 @@ class BimodalModel(EmotionModel):
             u_v = self.norm_v(masked_mean(v_tok, v_mask))
             logits["video"] = self.head_v(u_v)
             available["video"] = v_mask.any(1)
+        if self.prior != "off" and batch.video_prior is not None:
+            log_prior = torch.log(batch.video_prior) * batch.video_prior_mask.unsqueeze(-1)
+            logits["video"] = logits["video"] + log_prior if "video" in logits else log_prior
+            available["video"] = available.get("video", batch.video_prior_mask) & batch.video_prior_mask
         if self.bimodal:
             both = available["audio"] & available["video"]
             if self.config.cross_modal_attention:

@@ -114,8 +114,8 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
     # every variant's feature selection first, so that a variant the store cannot serve fails before training
     configs = {v.name: v.config(config) for v in variants}
     selections = {v.name: FeatureSelection.fit(feats, configs[v.name].train.modality, configs[v.name].audio.extractors,
-                                                store.root) for v in variants}
-    base_sel = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root)
+                                                store.root, labels) for v in variants}
+    base_sel = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root, labels)
     base = ClipSet.build(records, feats, base_sel, labels, store.root, group_by=resolve_group_by(config.train, store))
     truth = dict(zip(base.clip_ids, base.labels.tolist(), strict=True))
 

@@ -289,7 +289,8 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     rundir.mkdir(parents=True, exist_ok=True)
     config.save(rundir / "config.yaml")
     records, feats = store.load_all()
-    selection = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root)
+    selection = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root,
+                                     label_set.labels)
     group_by = resolve_group_by(config.train, store)
     clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root, group_by=group_by)
     if len(clipset) < len(records):
