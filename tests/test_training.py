@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from model_helpers import TINY_ARGS, quiet_torch, tiny_config, toy_clips
 
@@ -162,3 +163,25 @@ def test_cli_train_and_predict_end_to_end(store_dir: Path, tmp_path: Path, capsy
     assert rc == 0
     m = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert m["modality"] == "audio" and m["scheme"] == "split"
+
+
+def test_ensemble_members_average_and_round_trip(store_dir: Path, tmp_path: Path) -> None:
+    from avemotion.inference.predict import Predictor
+    from avemotion.models.ensemble import Ensemble
+
+    single = run_training(store_dir, tmp_path / "one", _cfg())
+    res = run_training(store_dir, tmp_path / "three", _cfg(**{"train.ensemble": 3}))
+    assert (tmp_path / "three/folds/0/result.json").is_file() and not (tmp_path / "three/folds/0/m1/state.json").exists()
+    pred = Predictor.load(tmp_path / "three")
+    model = pred.bundle.model
+    assert isinstance(model, Ensemble) and len(model.members) == 3
+    # the members differ (seeds) and the ensemble's probabilities are their mean
+    from avemotion.data.batch import collate
+    from avemotion.data.store import FeatureStore
+
+    _, feats = FeatureStore(store_dir).load_all()
+    batch = collate([pred.bundle.selection.apply(f) for f in feats[:8]], pred.bundle.dims, pred.bundle.standardizer)
+    outs = [m(batch).probs for m in model.members]
+    assert not torch.allclose(outs[0], outs[1])
+    torch.testing.assert_close(model(batch).probs, sum(outs) / 3)
+    assert single.metrics["ua"] >= 0 and 0 <= res.metrics["ua"] <= 1

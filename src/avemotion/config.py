@@ -151,6 +151,8 @@ class TrainConfig(_Section):
     checkpoint_seconds: float = Field(30.0, ge=0, description="save the resumable training state at most this "
                                       "often (0: every epoch); an interrupted run also saves at once")
     seed: int = 0
+    ensemble: int = Field(1, ge=1, le=16, description="members trained with different seeds for every fold and for "
+                          "the final model; their probabilities are averaged (1: a single model, as in the paper)")
     threads: int = Field(1, ge=0, description="torch threads while training (0: library default). The models are "
                          "small: one thread is about as fast on an idle machine and far faster on a busy one, where "
                          "OpenMP threads spin against other processes")

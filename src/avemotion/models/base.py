@@ -93,7 +93,12 @@ class EmotionModel(nn.Module, ABC):
         return ModelOutput(logits, available, probs, w, aux_losses or {})
 
 
-def build_model(name: str, dims: FeatureDims, n_classes: int, config: ModelConfig) -> EmotionModel:
+def build_model(name: str, dims: FeatureDims, n_classes: int, config: ModelConfig, members: int = 1) -> EmotionModel:
+    """The registered model ``name``; with ``members`` > 1 an :class:`~avemotion.models.ensemble.Ensemble` of them."""
     from avemotion.models import MODELS
 
+    if members > 1:
+        from avemotion.models.ensemble import Ensemble
+
+        return Ensemble([MODELS.get(name)(dims, n_classes, config) for _ in range(members)])
     return MODELS.get(name)(dims, n_classes, config)

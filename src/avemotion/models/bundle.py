@@ -134,7 +134,7 @@ class ModelBundle:
             grades = None if meta.get("grades") is None else np.asarray(meta["grades"], dtype=np.float64)
             if dims != selection.dims or (grades is not None and len(grades) != len(labels)):
                 raise ValueError("dims, selection and labels disagree")
-            model = build_model(meta["model"], dims, len(labels), config.model)
+            model = build_model(meta["model"], dims, len(labels), config.model, config.train.ensemble)
         except CheckpointError:
             raise
         except Exception as exc:  # noqa: BLE001 - any malformed field is a bad checkpoint

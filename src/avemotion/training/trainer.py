@@ -44,6 +44,7 @@ from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.labels import LabelSet, get_label_set
 from avemotion.models.base import HEADS, EmotionModel, build_model
+from avemotion.models.ensemble import Ensemble
 from avemotion.models.bundle import (
     ModelBundle,
     checkpoint_exists,
@@ -206,6 +207,28 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
     return model, std, track
 
 
+def fit_members(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, train_idx: np.ndarray,
+                val_idx: np.ndarray | None, workdir: Path, stage: str, seed: int, epochs: int | None = None,
+                on_epoch_end: EpochHook | None = None) -> tuple[EmotionModel, Standardizer, TrainTrack]:
+    """:func:`fit`, or ``train.ensemble`` members trained one after another (each in ``workdir/mK``, resumable)
+    with different seeds, returned as one :class:`Ensemble`. The track is the first member's, with the
+    ensemble's validation UA as ``best_ua``."""
+    k = config.train.ensemble
+    if k == 1:
+        return fit(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs, on_epoch_end)
+    members, std, first = [], None, None
+    for i in range(k):
+        model, std, track = fit(model_name, config, clipset, dims, train_idx, val_idx, workdir / f"m{i}",
+                                f"{stage} [{i + 1}/{k}]", seed + 7919 * i, epochs, on_epoch_end)
+        members.append(model)
+        first = first or track
+    ensemble = Ensemble(members).eval()
+    assert std is not None and first is not None
+    if val_idx is not None:
+        first.best_ua, first.best_loss = _evaluate_ua(ensemble, clipset, val_idx, dims, std, config.train.batch_size)
+    return ensemble, std, first
+
+
 # --- the whole run --------------------------------------------------------------------------------------
 def resolve_label_set(store: FeatureStore) -> LabelSet:
     """The store's label set (with its grades) when it names a known one with the same labels; otherwise the
@@ -344,7 +367,7 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
     fdir.mkdir(parents=True, exist_ok=True)
     idx = {k: np.asarray([pos[c] for c in getattr(fold, k)], dtype=np.int64) for k in ("train", "val", "test")}
     same_val = set(fold.val) == set(fold.train)
-    model, std, track = fit(model_name, config, clipset, dims, idx["train"], idx["val"], fdir,
+    model, std, track = fit_members(model_name, config, clipset, dims, idx["train"], idx["val"], fdir,
                             f"fold {fold.index + 1}/{len(splits.folds)}", config.train.seed + 1000 * fold.index,
                             on_epoch_end=on_epoch_end)
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
@@ -354,8 +377,9 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
     result = FoldResult(fold.index, list(fold.test), clipset.labels[idx["test"]].tolist(), track.best_epoch,
                         track.epoch, track.best_ua, preds, same_val, track.history)
     atomic_write_json(result_path, result.to_dict())
-    for suffix in (".safetensors", ".json"):
-        (fdir / "state").with_suffix(suffix).unlink(missing_ok=True)
+    for state in [fdir / "state", *(fdir / f"m{i}" / "state" for i in range(config.train.ensemble))]:
+        for suffix in (".safetensors", ".json"):
+            state.with_suffix(suffix).unlink(missing_ok=True)
     return result
 
 
@@ -378,7 +402,7 @@ def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: Featur
     fdir = rundir / "final"
     fdir.mkdir(parents=True, exist_ok=True)
     all_idx = np.arange(len(clipset))
-    model, std, track = fit(model_name, config, clipset, dims, all_idx, None, fdir, "final model",
+    model, std, track = fit_members(model_name, config, clipset, dims, all_idx, None, fdir, "final model",
                             config.train.seed + 999_983, epochs=epochs, on_epoch_end=on_epoch_end)
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
                          {"fold": "all", "epochs": epochs})

@@ -24,7 +24,9 @@ ABLATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "norec": ({"model.reconstruction": False}, "without the reconstruction loss L_REC"),
     "nodf": ({"model.decision_fusion": False}, "without decision-level fusion (fused head only)"),
 }
-AUDIO_GROUPS = ("mfcc", "opensmile", "soundnet")
+AUDIO_GROUPS = ("mfcc", "opensmile", "soundnet", "whisper")
+#: the paper's own X^a (sec. 3.1.1), for the ablation "bimodal-paperxa" when the default adds extractors to it
+PAPER_AUDIO = ["mfcc", "opensmile", "soundnet"]
 MODALITY_SUFFIXES = DESCRIPTIONS
 
 
@@ -58,6 +60,9 @@ def resolve_variant(name: str, base: Config) -> Variant:
         if model in MODELS:
             if suffix in ("audio", "video"):
                 return Variant(name, model, {"train.modality": suffix}, f"{model}, {MODALITY_SUFFIXES[suffix]}")
+            if model == "bimodal" and suffix == "paperxa":
+                return Variant(name, model, {"audio.extractors": list(PAPER_AUDIO)},
+                               "bimodal with the paper's original X^a (MFCC + openSMILE + SoundNet)")
             if model == "bimodal" and suffix in ABLATIONS:
                 over, desc = ABLATIONS[suffix]
                 return Variant(name, model, dict(over), f"bimodal {desc}")
@@ -78,5 +83,5 @@ def known_variants() -> list[str]:
 
     out = list(MODELS.names()) + CLASSICAL.names() + [f"{m}-{s}" for m in CLASSICAL.names() for s in ("audio", "video")]
     out += [f"{m}-{s}" for m in MODELS.names() for s in ("audio", "video")]
-    out += [f"bimodal-{s}" for s in ABLATIONS] + [f"bimodal-no{g}" for g in AUDIO_GROUPS]
+    out += [f"bimodal-{s}" for s in ABLATIONS] + [f"bimodal-no{g}" for g in AUDIO_GROUPS] + ["bimodal-paperxa"]
     return out

@@ -1,0 +1,35 @@
+"""Several models of one kind trained with different seeds, their probabilities averaged (``train.ensemble``).
+
+Small emotion corpora make a network's result depend on its random start and on the epoch early stopping
+picks; averaging a few members is the field's cheapest remedy (it removes variance, not bias). Every member
+sees the same inputs (one standardiser); each head's probabilities, the final decision and the fusion weights
+are the members' means, so contributions and per-head outputs keep their meaning.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from avemotion.data.batch import Batch
+from avemotion.models.base import EmotionModel, ModelOutput
+
+
+class Ensemble(EmotionModel):
+    def __init__(self, members: list[EmotionModel]) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        first = members[0]
+        super().__init__(first.dims, first.n_classes, first.config)
+        self.members = nn.ModuleList(members)
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        outs = [m(batch) for m in self.members]
+        k = len(outs)
+        logits = {}
+        for head in outs[0].logits:
+            mean_p = sum(torch.softmax(o.logits[head], -1) for o in outs) / k
+            logits[head] = torch.log(mean_p.clamp_min(1e-12))
+        probs = sum(o.probs for o in outs) / k
+        weights = sum(o.weights for o in outs) / k
+        return ModelOutput(logits, dict(outs[0].available), probs, weights, {})
