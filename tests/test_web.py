@@ -274,7 +274,7 @@ def test_page_and_docs_are_offline(client: TestClient) -> None:
 
 def test_serve_command(web_run: Path, tmp_path: Path, monkeypatch) -> None:
     # the bundled default model is not there: a clear error naming --model, no server started
-    monkeypatch.setattr("avemotion.inference.default_model.DEFAULT_MODEL_PARTS", ("pretrained", "absent"))
+    monkeypatch.setattr("avemotion.inference.bundled.bundled_root", lambda: tmp_path / "no_models")
     assert main(["serve"]) == 1
     # `avemotion --help` does not import the web stack
     code = ("import sys; from avemotion.cli.main import build_parser; build_parser(); "

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "extract",
     "train",
     "predict",
+    "models",
     "compare",
     "probe",
     "serve",

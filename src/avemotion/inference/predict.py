@@ -37,6 +37,8 @@ class Prediction:
     note: str = ""
     source: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    #: normalised weight of each head (fused / audio / video) in ``probabilities`` (0 for a missing head)
+    weights: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"clip_id": self.clip_id, "source": self.source, "emotion": self.emotion,
@@ -108,6 +110,7 @@ class Predictor:
         heads = {h: _as_dict(head_probs[h][0].double().numpy(), b.labels)
                  for h in HEADS if h in head_probs and bool(out.available[h][0])}
         contrib = out.contributions()[0].double().numpy()
+        weights = out.weights[0].double().numpy()
         used = modality_of(has_a, has_v)
         assert used is not None
         notes = [note] if note else []
@@ -118,7 +121,8 @@ class Predictor:
             other = features.has_audio and trained == "video" or features.has_video and trained == "audio"
             notes.insert(0, f"{trained}-only model" + ("; the other modality of the file is not used" if other else ""))
         return Prediction(features.clip_id, b.labels[k], float(probs[k]), _as_dict(probs, b.labels), heads,
-                          {h: float(contrib[j]) for j, h in enumerate(HEADS)}, used, "; ".join(notes), source)
+                          {h: float(contrib[j]) for j, h in enumerate(HEADS)}, used, "; ".join(notes), source,
+                          weights={h: float(weights[j]) for j, h in enumerate(HEADS)})
 
 
 def _as_dict(p: np.ndarray, labels: list[str]) -> dict[str, float]:

@@ -1,4 +1,8 @@
-"""``avemotion predict --model RUNDIR FILE... [--json]`` (or ``--features FEATDIR --clip ID...``).
+"""``avemotion predict [--model RUNDIR|NAME] [--labels SET] FILE... [--json]`` (or ``--features FEATDIR --clip ID...``).
+
+Without ``--model`` the bundled ``default`` model answers (``avemotion models`` lists the bundled ones); the
+output says which model answered. ``--labels`` reports in another label set through the built-in mapping
+``<model's set>_to_<SET>`` (:mod:`avemotion.inference.relabel`).
 
 Prints the emotion, its probability, the class probabilities and the contribution of the fused, audio and
 video heads; a file with one modality is predicted from the branch that exists and the output says so.
@@ -16,8 +20,12 @@ from avemotion.errors import AvemotionError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("predict", help="predict the emotion of audio/video files with a trained run")
-    p.add_argument("--model", type=Path, required=True, metavar="RUNDIR", help="run folder of `avemotion train`")
+    p = subparsers.add_parser("predict", help="predict the emotion of audio/video files (bundled model or a run)")
+    p.add_argument("--model", metavar="RUNDIR|NAME",
+                   help="run folder of `avemotion train` or the name of a bundled model (`avemotion models`); "
+                        "default: the bundled model `default`")
+    p.add_argument("--labels", metavar="SET",
+                   help="report in another label set through a built-in mapping (e.g. paper9 for a basic7 model)")
     p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="audio or video files")
     p.add_argument("--features", type=Path, metavar="FEATDIR", help="predict clips of a feature store instead")
     p.add_argument("--clip", action="append", default=[], metavar="CLIP_ID", help="clip id in --features (repeatable)")
@@ -26,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="long recordings: predict per window of this length (a timeline) instead of per file")
     p.add_argument("--hop", type=float, metavar="SECONDS", help="step between windows (default: half the window)")
     p.add_argument("--timeline-dir", type=Path, metavar="DIR",
-                   help="with --window: write FILE.timeline.csv and FILE.timeline.png here (default: beside the model's "
-                        "run folder in timelines/)")
+                   help="with --window: write FILE.timeline.csv and FILE.timeline.png here (default: RUNDIR/timelines "
+                        "for a run folder, ./timelines for a bundled model)")
     p.set_defaults(func=run)
 
 
@@ -44,12 +52,12 @@ def _store_inputs(featdir: Path, clip_ids: list[str]):  # noqa: ANN202 - yields 
             yield f"{featdir}:{cid}", store.load(clip)
 
 
-def _file_inputs(files: list[Path], config):  # noqa: ANN001, ANN202
+def _file_inputs(files: list[Path], config, modality: str):  # noqa: ANN001, ANN202
     from avemotion.data.extract import extract_clip
 
     for path in files:
         try:
-            yield str(path), extract_clip(path, config)
+            yield str(path), extract_clip(path, config, modality)  # only what the model uses
         except AvemotionError as exc:
             yield str(path), exc
 
@@ -58,35 +66,39 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from avemotion.inference.predict import Predictor
+    from avemotion.inference.api import load_model
 
     if not args.files and not args.clip:
         raise AvemotionError("give FILE... or --features FEATDIR --clip CLIP_ID")
     if args.clip and not args.features:
         raise AvemotionError("--clip needs --features FEATDIR")
-    predictor = Predictor.load(args.model)
+    loaded = load_model(args.model)
+    mapper = loaded.relabeller(args.labels)
+    predictor = loaded.predictor
     if args.window is not None:
-        return _run_timeline(args, predictor)
+        return _run_timeline(args, loaded)
     inputs = []
     if args.clip:
         inputs.extend(_store_inputs(args.features, args.clip))
     if args.files:
-        inputs.extend(_file_inputs(args.files, predictor.config))
+        inputs.extend(_file_inputs(args.files, predictor.config, predictor.bundle.selection.modality))
     preds, failures = [], []
     for source, item in inputs:
         if isinstance(item, AvemotionError):
             failures.append((source, item))
             continue
         try:
-            preds.append(predictor.predict(item, source=source))
+            pred = predictor.predict(item, source=source)
+            preds.append(pred if mapper is None else mapper.prediction(pred))
         except AvemotionError as exc:
             failures.append((source, exc))
     if args.json:
         for p in preds:
-            print(json.dumps(p.to_dict()))
+            print(json.dumps({**p.to_dict(), "model": loaded.description}))
         for source, exc in failures:
-            print(json.dumps({"source": source, "error": str(exc), "reason": exc.reason}))
+            print(json.dumps({"source": source, "error": str(exc), "reason": exc.reason, "model": loaded.description}))
     else:
+        print(_model_line(loaded, mapper))
         table = Table("input", "emotion", "p", "top classes", "fused / audio / video contribution", "note")
         for p in preds:
             top = sorted(p.probabilities.items(), key=lambda kv: -kv[1])[:3]
@@ -100,21 +112,33 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures and not preds else 0
 
 
-def _run_timeline(args: argparse.Namespace, predictor) -> int:  # noqa: ANN001 - Predictor
+def _model_line(loaded, mapper) -> str:  # noqa: ANN001 - LoadedModel, Relabeller | None
+    line = f"model: {loaded.description}"
+    if mapper is not None:
+        line += f"; labels: {mapper.target} (mapped from {mapper.source})"
+    return line
+
+
+def _run_timeline(args: argparse.Namespace, loaded) -> int:  # noqa: ANN001 - LoadedModel
     from rich.console import Console
     from rich.table import Table
 
-    from avemotion.inference.timeline import plot, predict_timeline, summarise, write_csv
+    from avemotion.inference.api import predict_windows
+    from avemotion.inference.timeline import plot, summarise, write_csv
 
     if not args.files:
         raise AvemotionError("--window needs FILE... (media files)")
-    out_dir = args.timeline_dir or (args.model / "timelines")
-    labels = predictor.bundle.labels
+    run_dir = loaded.folder if loaded.folder.is_dir() else loaded.folder.parent
+    default_dir = Path("timelines") if loaded.bundled is not None else run_dir / "timelines"
+    out_dir = args.timeline_dir or default_dir
+    labels = loaded.output_labels(args.labels)
     failures = 0
     console = Console()
+    if not args.json:
+        print(_model_line(loaded, loaded.relabeller(args.labels)))
     for path in args.files:
         try:
-            timeline = predict_timeline(predictor, path, args.window, args.hop or args.window / 2)
+            timeline = predict_windows(loaded, path, args.window, args.hop, labels=args.labels, workers=2)
         except AvemotionError as exc:
             failures += 1
             print(json.dumps({"source": str(path), "error": str(exc)}) if args.json else f"failed: {exc}")
@@ -123,7 +147,8 @@ def _run_timeline(args: argparse.Namespace, predictor) -> int:  # noqa: ANN001 -
         csv_path = write_csv(timeline, labels, out_dir / f"{path.stem}.timeline.csv")
         png_path = plot(timeline, labels, out_dir / f"{path.stem}.timeline.png", title=path.name)
         if args.json:
-            print(json.dumps({"source": str(path), **summary, "csv": str(csv_path), "plot": str(png_path)}))
+            print(json.dumps({"source": str(path), "model": loaded.description, "labels": labels, **summary,
+                              "csv": str(csv_path), "plot": str(png_path)}))
             continue
         table = Table("start s", "end s", "emotion", "p", "fused / audio / video", "note", title=str(path))
         for w in timeline:

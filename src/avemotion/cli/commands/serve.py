@@ -1,19 +1,20 @@
-"""``avemotion serve [--model RUNDIR] [--host 127.0.0.1] [--port 8000]``: the web app (see docs/web.md).
+"""``avemotion serve [--model RUNDIR|NAME] [--host 127.0.0.1] [--port 8000]``: the web app (see docs/web.md).
 
-FastAPI and uvicorn are imported only when the command runs, so ``avemotion --help`` stays fast. Without
-``--model`` the bundled default model is used (``avemotion.inference.default_model_dir``).
+FastAPI and uvicorn are imported only when the command runs, so ``avemotion --help`` stays fast. ``--model``
+is a run folder or the name of a bundled model; without it the bundled ``default`` is used
+(``avemotion.inference.resolve_model``).
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="web app: upload a recording, see its emotion timeline")
-    p.add_argument("--model", type=Path, metavar="RUNDIR",
-                   help="run folder of `avemotion train` (default: the bundled model)")
+    p.add_argument("--model", metavar="RUNDIR|NAME",
+                   help="run folder of `avemotion train` or the name of a bundled model (`avemotion models`); "
+                        "default: the bundled model `default`")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: only this machine)")
     p.add_argument("--port", type=int, default=8000)
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from avemotion.errors import ConfigError
-    from avemotion.inference import default_model_dir
+    from avemotion.inference import resolve_model
+    from avemotion.inference.bundled import describe_model
     from avemotion.utils.progress import set_quiet
     from avemotion.web.app import create_app
     from avemotion.web.settings import WebSettings
@@ -44,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise ConfigError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
                                     for e in exc.errors())) from None
-    model = args.model if args.model is not None else default_model_dir()
+    model = resolve_model(args.model)
     app = create_app(model, settings)
+    print(f"avemotion: model: {describe_model(model)}")
     set_quiet(True)  # per-window progress bars of concurrent jobs would interleave in the server log
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"avemotion: serving on {args.host}: anyone who can reach this address can upload files")
