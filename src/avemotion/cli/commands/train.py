@@ -1,5 +1,9 @@
 """``avemotion train``: cross-validate (or 8:1:1-split) a model on a feature store, keep a final model.
 
+``avemotion train --recipe default [--data ../shared/data] [--out runs/recipe-default] [--install]`` builds a
+bundled model from its recipe (``training/recipes.py``): corpora, extraction, cross-validation, final model and
+card.json; ``--install`` copies it into the package (``avemotion/pretrained/<name>/``).
+
 Writes under ``--out``: config.yaml, run.json, splits.json, per-fold checkpoints, model.* (for ``predict``),
 metrics.json, predictions.csv, confusion.png; prints the metrics table. Rerunning the same command resumes.
 """
@@ -7,6 +11,7 @@ metrics.json, predictions.csv, confusion.png; prints the metrics table. Rerunnin
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from avemotion.cli.common import add_config_options, config_from_args
@@ -14,8 +19,14 @@ from avemotion.cli.common import add_config_options, config_from_args
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train and evaluate a model on extracted features (k-fold or 8:1:1)")
-    p.add_argument("--features", type=Path, required=True, metavar="FEATDIR", help="feature store (avemotion extract)")
-    p.add_argument("--out", type=Path, required=True, metavar="RUNDIR", help="run folder (resumed when it exists)")
+    p.add_argument("--features", type=Path, metavar="FEATDIR", help="feature store (avemotion extract)")
+    p.add_argument("--out", type=Path, metavar="RUNDIR", help="run folder (resumed when it exists)")
+    p.add_argument("--recipe", metavar="NAME", help="build a bundled model from its recipe (e.g. default) instead")
+    p.add_argument("--data", type=Path, default=Path("../shared/data"), metavar="DIR",
+                   help="with --recipe: folder holding the recipe's corpora (default ../shared/data)")
+    p.add_argument("--install", action="store_true",
+                   help="with --recipe: copy model.json, model.safetensors and card.json into the package")
+    p.add_argument("--workers", type=int, default=2, help="with --recipe: extraction processes (default 2)")
     p.add_argument("--model", default=None, help="registered model name (default: model.name, 'bimodal')")
     p.add_argument("--modality", choices=["av", "audio", "video"], default=None,
                    help="use both modalities (default) or one")
@@ -32,8 +43,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _run_recipe(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from avemotion.training.recipes import build, get_recipe
+
+    recipe = get_recipe(args.recipe)
+    install = Path(str(resources.files("avemotion").joinpath("pretrained", recipe.name))) if args.install else None
+    rundir = build(recipe, args.data, args.out or Path("runs") / f"recipe-{recipe.name}", workers=args.workers,
+                   install=install)
+    card = json.loads((rundir / "card.json").read_text())
+    for name, m in card["metrics"].items():
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in m.items() if k in ("n", "wa", "ua")))
+    print(f"model: {rundir}" + (f" (installed into {install})" if install else ""))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    from avemotion.errors import AvemotionError
     from avemotion.models import MODELS
+
+    if args.recipe:
+        if args.features is not None:
+            raise AvemotionError("--recipe gathers and extracts its own corpora; do not pass --features")
+        return _run_recipe(args)
+    if args.features is None or args.out is None:
+        raise AvemotionError("give --features FEATDIR and --out RUNDIR (or --recipe NAME)")
     from avemotion.training.trainer import run_training
 
     extra: dict[str, object] = {"train.modality": args.modality, "train.epochs": args.epochs, "model.name": args.model,
