@@ -107,3 +107,17 @@ def test_bad_descriptions_are_refused(bundle: ModelBundle, tmp_path: Path) -> No
                                                      "meta": {"kind": "model", "model": "nope"}}))
     with pytest.raises(CheckpointError, match="malformed"):
         ModelBundle.load(stem)
+
+
+def test_safetensors_whose_header_length_starts_with_0x80_loads(tmp_path: Path) -> None:
+    """A safetensors header of 128 + 256k bytes makes the file start with 0x80, pickle's first byte: still
+    loaded (found on a real 8-class run whose checkpoint header was 2176 bytes long)."""
+    for n in range(1, 400):
+        tensors = {f"t{i}": torch.zeros(1) for i in range(n)}
+        save_checkpoint(tmp_path / "ck", tensors, {"kind": "test"})
+        if (tmp_path / "ck.safetensors").read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no header length with low byte 0x80 found")
+    loaded, meta = load_checkpoint(tmp_path / "ck")
+    assert set(loaded) == set(tensors) and meta == {"kind": "test"}

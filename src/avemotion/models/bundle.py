@@ -68,7 +68,9 @@ def load_checkpoint(stem: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not st_path.is_file():
         raise CheckpointError("checkpoint tensors (.safetensors) not found", st_path)
     data = st_path.read_bytes()
-    if data[:2] == b"PK" or data[:1] == b"\x80":
+    # safetensors: 8-byte little-endian header length, then the JSON header; its first byte may well be 0x80
+    looks_safetensors = len(data) >= 9 and data[8:9] == b"{"
+    if not looks_safetensors and (data[:2] == b"PK" or data[:1] == b"\x80"):
         raise CheckpointError("is a pickle / torch.save file; avemotion loads only safetensors and never "
                               "unpickles (retrain, or convert it yourself from a trusted source)", st_path)
     if hashlib.sha256(data).hexdigest() != head.get("sha256"):
