@@ -120,6 +120,9 @@ class ModelConfig(_Section):
     clip_vector_pooling: Literal["token", "separate"] = Field(
         "token", description="u_a pools the clip-vector token with the sequence tokens (token) or adds it to their "
         "mean (separate: the clip's functionals weigh as much as the whole sequence)")
+    clip_vector_tokens: Literal["one", "per_group"] = Field(
+        "one", description="the clip vector as one token (one projection of all functionals) or one token per "
+        "feature group (MFCC statistics, each openSMILE set, SoundNet, Whisper), so no group drowns the others")
     detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")
     ffn_mult: int = Field(2, ge=1, description="feed-forward width of the attention blocks, x proj_dim")
 

@@ -55,6 +55,8 @@ class FeatureDims:
     audio_seq: int = 0
     audio_vec: int = 0
     video: int = 0
+    #: widths of the clip vector's feature groups in column order (sum = audio_vec); empty: not known
+    audio_vec_groups: tuple[int, ...] = ()
 
     @property
     def has_audio(self) -> bool:
@@ -64,12 +66,16 @@ class FeatureDims:
     def has_video(self) -> bool:
         return self.video > 0
 
-    def to_dict(self) -> dict[str, int]:
-        return {"audio_seq": self.audio_seq, "audio_vec": self.audio_vec, "video": self.video}
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"audio_seq": self.audio_seq, "audio_vec": self.audio_vec, "video": self.video}
+        if self.audio_vec_groups:
+            out["audio_vec_groups"] = list(self.audio_vec_groups)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureDims:
-        return cls(int(d["audio_seq"]), int(d["audio_vec"]), int(d["video"]))
+        return cls(int(d["audio_seq"]), int(d["audio_vec"]), int(d["video"]),
+                   tuple(int(x) for x in d.get("audio_vec_groups", ())))
 
 
 @dataclass
@@ -85,6 +91,7 @@ class FeatureSelection:
     audio_vec_groups: list[str] = field(default_factory=list)
     prior_cols: np.ndarray | None = None  # the expression CNN's probabilities in the raw video features
     prior_map: np.ndarray | None = None  # (7, C) CNN classes -> the model's labels
+    audio_vec_sizes: list[int] = field(default_factory=list)  # widths of the kept clip-vector groups, in order
 
     @classmethod
     def fit(cls, features: Sequence[ClipFeatures], modality: str, extractors: Sequence[str],
@@ -128,7 +135,11 @@ class FeatureSelection:
             prior_cols, prior_map = prior_columns(vid_ref.video_groups), prior_matrix(labels)
             if prior_cols is None or prior_map is None:
                 prior_cols = prior_map = None
-        return cls(modality, seq_cols, vec_cols, use_video, width, seq_groups, vec_groups, prior_cols, prior_map)
+        sizes = []
+        if vec_cols is not None and vec_ref is not None and vec_groups:
+            sizes = [vec_ref.audio_vec_groups[g][1] - vec_ref.audio_vec_groups[g][0] for g in vec_groups]
+            sizes = sizes if sum(sizes) == vec_cols.size else []
+        return cls(modality, seq_cols, vec_cols, use_video, width, seq_groups, vec_groups, prior_cols, prior_map, sizes)
 
     @property
     def dims(self) -> FeatureDims:
@@ -136,6 +147,7 @@ class FeatureSelection:
             0 if self.audio_seq_cols is None else int(self.audio_seq_cols.size),
             0 if self.audio_vec_cols is None else int(self.audio_vec_cols.size),
             self.video_width if self.use_video else 0,
+            tuple(self.audio_vec_sizes) if self.audio_vec_cols is not None else (),
         )
 
     def apply(self, f: ClipFeatures) -> ClipFeatures:
@@ -167,6 +179,7 @@ class FeatureSelection:
             "audio_vec_groups": self.audio_vec_groups,
             "prior_cols": _ranges(self.prior_cols),
             "prior_map": None if self.prior_map is None else self.prior_map.tolist(),
+            "audio_vec_sizes": self.audio_vec_sizes,
         }
 
     @classmethod
@@ -174,7 +187,8 @@ class FeatureSelection:
         return cls(d["modality"], _unranges(d["audio_seq_cols"]), _unranges(d["audio_vec_cols"]),
                    bool(d["use_video"]), int(d["video_width"]), list(d.get("audio_seq_groups", [])),
                    list(d.get("audio_vec_groups", [])), _unranges(d.get("prior_cols")),
-                   None if d.get("prior_map") is None else np.asarray(d["prior_map"], np.float32))
+                   None if d.get("prior_map") is None else np.asarray(d["prior_map"], np.float32),
+                   [int(x) for x in d.get("audio_vec_sizes", [])])
 
 
 def _take(arr: np.ndarray, cols: np.ndarray, clip_id: str, name: str) -> np.ndarray:

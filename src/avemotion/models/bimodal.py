@@ -80,8 +80,10 @@ class BimodalModel(EmotionModel):
     def __init__(self, dims: FeatureDims, n_classes: int, config: ModelConfig) -> None:
         super().__init__(dims, n_classes, config)
         d, p = config.proj_dim, config.dropout
-        self.audio = AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector) if dims.has_audio else None
-        if self.audio is not None and self.audio.seq_proj is None and self.audio.vec_proj is None:
+        groups = dims.audio_vec_groups if config.clip_vector_tokens == "per_group" else ()
+        self.audio = (AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector, groups)
+                      if dims.has_audio else None)
+        if self.audio is not None and self.audio.seq_proj is None and not self.audio.uses_vec:
             raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
         self.prior = config.video_prior if dims.has_video else "off"
         self.video = (VideoEncoder(dims.video, config.rnn_hidden, config.lstm_hidden, d, p)
@@ -110,10 +112,11 @@ class BimodalModel(EmotionModel):
         aux: dict[str, torch.Tensor] = {}
         if self.audio is not None:
             a_tok, a_mask = self.audio(batch)
-            if self.config.clip_vector_pooling == "separate" and self.audio.vec_proj is not None and \
-                    batch.audio_vec is not None and a_tok.shape[1] > 1:
-                # the clip-vector token (first) weighs as much as all sequence tokens together
-                u_a = self.norm_a(a_tok[:, 0] + masked_mean(a_tok[:, 1:], a_mask[:, 1:]))
+            k = self.audio.n_vec
+            if self.config.clip_vector_pooling == "separate" and k and batch.audio_vec is not None and \
+                    a_tok.shape[1] > k:
+                # the clip-vector tokens (first) weigh as much as all sequence tokens together
+                u_a = self.norm_a(masked_mean(a_tok[:, :k], a_mask[:, :k]) + masked_mean(a_tok[:, k:], a_mask[:, k:]))
             else:
                 u_a = self.norm_a(masked_mean(a_tok, a_mask))
             logits["audio"] = self.head_a(u_a)

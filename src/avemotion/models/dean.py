@@ -78,7 +78,7 @@ class DEAN(EmotionModel):
         h = 2 * max(d // 2, 1)  # BiLSTM state width
         if self.has_a:
             self.audio = AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector)
-            if self.audio.seq_proj is None and self.audio.vec_proj is None:
+            if self.audio.seq_proj is None and not self.audio.uses_vec:
                 raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
             self.comp_a = Comparator(d, config)
         if self.has_v:

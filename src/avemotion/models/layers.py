@@ -38,22 +38,41 @@ def _sinusoid(t: int, d: int, device: torch.device | None = None) -> torch.Tenso
 
 
 class AudioEncoder(nn.Module):
-    """Eq. 12 for audio: each X^a frame and the clip vector projected to d_u; one residual temporal conv."""
+    """Eq. 12 for audio: each X^a frame and the clip vector projected to d_u; one residual temporal conv.
 
-    def __init__(self, seq_dim: int, vec_dim: int, d: int, dropout: float, use_vec: bool) -> None:
+    The clip vector is one token (``vec_groups`` empty), or one token per feature group (MFCC statistics, each
+    openSMILE set, SoundNet, Whisper: ``model.clip_vector_tokens = per_group``), so that a 6k-dim openSMILE set
+    cannot drown a 768-dim encoder vector in one projection. The clip-vector tokens come first (``n_vec``).
+    """
+
+    def __init__(self, seq_dim: int, vec_dim: int, d: int, dropout: float, use_vec: bool,
+                 vec_groups: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.seq_proj = nn.Linear(seq_dim, d) if seq_dim else None
         self.conv = nn.Conv1d(d, d, kernel_size=3, padding=1) if seq_dim else None
-        self.vec_proj = nn.Linear(vec_dim, d) if (vec_dim and use_vec) else None
+        use = bool(vec_dim and use_vec)
+        self.vec_groups = tuple(vec_groups) if use and len(vec_groups) > 1 and sum(vec_groups) == vec_dim else ()
+        self.vec_proj = nn.Linear(vec_dim, d) if use and not self.vec_groups else None
+        self.group_proj = nn.ModuleList(nn.Linear(w, d) for w in self.vec_groups) if self.vec_groups else None
+        self.n_vec = len(self.vec_groups) if self.vec_groups else int(self.vec_proj is not None)
         self.in_drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d)
         self.d = d
 
+    @property
+    def uses_vec(self) -> bool:
+        return self.n_vec > 0
+
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, masks = [], []
-        if self.vec_proj is not None and batch.audio_vec is not None:
-            tokens.append(self.vec_proj(self.in_drop(batch.audio_vec)).unsqueeze(1))
-            masks.append(batch.audio_vec_mask.unsqueeze(1))
+        if self.n_vec and batch.audio_vec is not None:
+            x = self.in_drop(batch.audio_vec)
+            if self.group_proj is not None:
+                parts = torch.split(x, list(self.vec_groups), dim=1)
+                tokens.append(torch.stack([proj(part) for proj, part in zip(self.group_proj, parts, strict=True)], 1))
+            else:
+                tokens.append(self.vec_proj(x).unsqueeze(1))
+            masks.append(batch.audio_vec_mask.unsqueeze(1).expand(-1, self.n_vec))
         if self.seq_proj is not None and batch.audio_seq is not None:
             m = batch.audio_seq_mask
             h = self.seq_proj(self.in_drop(batch.audio_seq))
