@@ -163,3 +163,19 @@ def test_separate_clip_vector_pooling() -> None:
     with torch.no_grad():
         out = separate(collate(audio_only, DIMS, None))
     torch.testing.assert_close(out.probs.sum(1), torch.ones(4))
+
+
+def test_balanced_class_weights() -> None:
+    from avemotion.training.losses import balanced_weights
+
+    w = balanced_weights(np.array([0, 0, 0, 1, 2, 2]), 4)
+    torch.testing.assert_close(w, torch.tensor([6 / 9, 2.0, 1.0, 0.0]))
+    clips, labels = toy_clips(6)
+    model = _model().eval()
+    batch = collate(clips, DIMS, None, labels)
+    out = model(batch)
+    plain, _ = total_loss(out, batch.labels, model.config)
+    same, _ = total_loss(out, batch.labels, model.config, torch.ones(4))
+    torch.testing.assert_close(plain, same)
+    heavy, _ = total_loss(out, batch.labels, model.config, torch.full((4,), 2.0))
+    torch.testing.assert_close(heavy, 2 * plain - model.config.rec_weight * out.aux_losses.get("rec", torch.tensor(0.0)))

@@ -154,6 +154,9 @@ class TrainConfig(_Section):
     checkpoint_seconds: float = Field(30.0, ge=0, description="save the resumable training state at most this "
                                       "often (0: every epoch); an interrupted run also saves at once")
     seed: int = 0
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="balanced: weight each clip's loss by n / (C n_c) of its class (rare classes count as "
+        "much as frequent ones, as the classical baselines' class_weight='balanced')")
     ensemble: int = Field(1, ge=1, le=16, description="members trained with different seeds for every fold and for "
                           "the final model; their probabilities are averaged (1: a single model, as in the paper)")
     threads: int = Field(1, ge=0, description="torch threads while training (0: library default). The models are "

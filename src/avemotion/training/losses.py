@@ -7,10 +7,15 @@ head S whose modality the clip has (M_S^i = ``unimodal_weight`` where present, 0
 - ``ce``: -log y^_true for the fused decision, cross-entropy of the head's logits for each unimodal head.
 
 Total: L = L_c + rec_weight * L_REC (eq. 21 with rec_weight = 1).
+
+``class_weights`` (``train.class_weights = balanced``, ours): every clip's terms are weighted by
+n / (C n_c) of its class in the training clips, as scikit-learn's ``class_weight="balanced"``, so rare classes
+count as much as frequent ones (UA, the mean recall, is the figure that matters).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -18,20 +23,23 @@ from avemotion.config import ModelConfig
 from avemotion.models.base import ModelOutput
 
 
-def classification_loss(out: ModelOutput, labels: torch.Tensor, kind: str, unimodal_weight: float) -> torch.Tensor:
+def classification_loss(out: ModelOutput, labels: torch.Tensor, kind: str, unimodal_weight: float,
+                        class_weights: torch.Tensor | None = None) -> torch.Tensor:
     n_classes = out.probs.shape[1]
+    w = (class_weights.to(out.probs.dtype)[labels] if class_weights is not None
+         else torch.ones(labels.shape[0], dtype=out.probs.dtype, device=labels.device))
     if kind == "l1":
         onehot = F.one_hot(labels, n_classes).to(out.probs.dtype)
-        loss = (out.probs - onehot).abs().sum(1).mean()
+        loss = ((out.probs - onehot).abs().sum(1) * w).mean()
     elif kind == "ce":
-        loss = F.nll_loss(torch.log(out.probs.clamp_min(1e-8)), labels)
+        loss = (F.nll_loss(torch.log(out.probs.clamp_min(1e-8)), labels, reduction="none") * w).mean()
     else:
         raise ValueError(f"unknown loss {kind!r} (ce or l1)")
     if unimodal_weight > 0:
         for head in ("audio", "video"):
             if head not in out.logits:
                 continue
-            m = out.available[head].to(out.probs.dtype)
+            m = out.available[head].to(out.probs.dtype) * w
             if kind == "l1":
                 p = torch.softmax(out.logits[head], -1)
                 per = (p - F.one_hot(labels, n_classes).to(p.dtype)).abs().sum(1)
@@ -41,8 +49,18 @@ def classification_loss(out: ModelOutput, labels: torch.Tensor, kind: str, unimo
     return loss
 
 
-def total_loss(out: ModelOutput, labels: torch.Tensor, config: ModelConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    lc = classification_loss(out, labels, config.loss, config.unimodal_weight)
+def balanced_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    """n / (C n_c) per class of ``labels`` (classes without clips get 0)."""
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(n_classes)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return torch.as_tensor(w, dtype=torch.float32)
+
+
+def total_loss(out: ModelOutput, labels: torch.Tensor, config: ModelConfig,
+               class_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    lc = classification_loss(out, labels, config.loss, config.unimodal_weight, class_weights)
     parts = {"cls": float(lc.detach())}
     loss = lc
     if config.reconstruction and "rec" in out.aux_losses and config.rec_weight > 0:

@@ -52,7 +52,7 @@ from avemotion.models.bundle import (
     load_state_checked,
     save_checkpoint,
 )
-from avemotion.training.losses import total_loss
+from avemotion.training.losses import balanced_weights, total_loss
 from avemotion.training.latency import time_clips
 from avemotion.training.metrics import compute_metrics
 from avemotion.training.results import EpochLog, FoldResult, Predictions, TrainTrack
@@ -125,6 +125,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
     tc = config.train
     n_epochs = epochs or tc.epochs
     std = Standardizer.fit(clipset.subset(train_idx), dims, tc.max_abs_z)
+    class_weights = (balanced_weights(clipset.labels[train_idx], len(clipset.label_names))
+                     if tc.class_weights == "balanced" else None)
     torch.manual_seed(seed)
     model = build_model(model_name, dims, len(clipset.label_names), config.model)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -166,7 +168,7 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             losses = []
             for batch in iterate_batches(clipset, train_idx, tc.batch_size, dims, std, gen):
                 out = model(batch)
-                loss, _ = total_loss(out, batch.labels, config.model)
+                loss, _ = total_loss(out, batch.labels, config.model, class_weights)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
