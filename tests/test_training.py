@@ -185,3 +185,16 @@ def test_ensemble_members_average_and_round_trip(store_dir: Path, tmp_path: Path
     assert not torch.allclose(outs[0], outs[1])
     torch.testing.assert_close(model(batch).probs, sum(outs) / 3)
     assert single.metrics["ua"] >= 0 and 0 <= res.metrics["ua"] <= 1
+
+
+def test_train_per_class_keeps_few_clips_and_the_test_folds() -> None:
+    ids, y, spk = _ids_labels_speakers()
+    full = make_splits(ids, y, spk, tiny_config(**{"train.folds": 4}).train)
+    few = make_splits(ids, y, spk, tiny_config(**{"train.folds": 4, "train.train_per_class": 2}).train)
+    index = {c: i for i, c in enumerate(ids)}
+    for a, b in zip(full.folds, few.folds, strict=True):
+        assert a.test == b.test and b.val == b.train
+        counts = np.bincount([y[index[c]] for c in b.train], minlength=4)
+        assert counts.max() == 2 and set(b.train) <= set(a.train) | set(a.val)
+        assert not set(b.train) & set(b.test)
+    assert any("small-data" in n for n in few.notes)

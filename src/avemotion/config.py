@@ -123,6 +123,9 @@ class ModelConfig(_Section):
     clip_vector_tokens: Literal["one", "per_group"] = Field(
         "one", description="the clip vector as one token (one projection of all functionals) or one token per "
         "feature group (MFCC statistics, each openSMILE set, SoundNet, Whisper), so no group drowns the others")
+    linear_audio_head: bool = Field(
+        False, description="add a linear classifier on the standardised audio clip vector to the audio head's logits "
+        "(wide & deep: the linear probe that works best on pretrained encoder features, plus the network)")
     detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")
     ffn_mult: int = Field(2, ge=1, description="feed-forward width of the attention blocks, x proj_dim")
 
@@ -141,6 +144,9 @@ class TrainConfig(_Section):
     normalize: Literal["global", "speaker", "recording"] = Field(
         "global", description="feature normalisation before the model's own standardisation: global (training "
         "statistics only), speaker (each speaker's own clips, no labels used) or recording (each source recording)")
+    train_per_class: int | None = Field(
+        None, ge=1, description="small-data setting (learning curves): keep at most this many training clips per class "
+        "in each fold, which also serve as the validation clips; test folds unchanged")
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="validation share carved from the training folds")
     modality: Modality = Field("av", description="inputs the model uses (ours: the paper uses both)")
     final_model: Literal["all", "best_fold"] = Field(

@@ -91,6 +91,9 @@ class BimodalModel(EmotionModel):
         self.norm_a = nn.LayerNorm(d) if self.audio is not None else None
         self.norm_v = nn.LayerNorm(d) if self.video is not None else None
         self.head_a = _head(d, d, n_classes, p) if self.audio is not None else None
+        # wide & deep: a linear classifier on the standardised clip vector added to the audio head's logits
+        self.lin_a = (nn.Sequential(nn.Dropout(p), nn.Linear(dims.audio_vec, n_classes))
+                      if self.audio is not None and config.linear_audio_head and dims.audio_vec else None)
         self.head_v = _head(d, d, n_classes, p) if self.video is not None else None
         if self.head_v is not None and self.prior == "residual":  # starts as the prior itself
             nn.init.zeros_(self.head_v[-1].weight)
@@ -120,6 +123,8 @@ class BimodalModel(EmotionModel):
             else:
                 u_a = self.norm_a(masked_mean(a_tok, a_mask))
             logits["audio"] = self.head_a(u_a)
+            if self.lin_a is not None and batch.audio_vec is not None:
+                logits["audio"] = logits["audio"] + self.lin_a(batch.audio_vec) * batch.audio_vec_mask.unsqueeze(-1)
             available["audio"] = a_mask.any(1)
         if self.video is not None:
             v_tok, v_mask = self.video(batch.video_seq, batch.video_mask)

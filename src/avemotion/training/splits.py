@@ -100,6 +100,14 @@ def _carve_val(idx: np.ndarray, y: np.ndarray, groups: np.ndarray | None, frac: 
     return idx[np.sort(tr)], idx[np.sort(va)]
 
 
+def _few_per_class(train: np.ndarray, y: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``k`` clips of each class from ``train`` (seeded); they are also the validation clips."""
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(train[y[train] == c])[:k] for c in np.unique(y[train])]
+    kept = np.sort(np.concatenate(keep))
+    return kept, kept
+
+
 def make_splits(clip_ids: Sequence[str], labels: np.ndarray, speakers: Sequence[str | None],
                 config: TrainConfig) -> Splits:
     ids = np.asarray(list(clip_ids))
@@ -158,5 +166,9 @@ def make_splits(clip_ids: Sequence[str], labels: np.ndarray, speakers: Sequence[
         for tr, te in parts:
             tr2, va = _carve_val(tr, y, groups if grouped else None, config.val_fraction, seed, notes)
             folds.append((tr2, va, te))
+    if config.train_per_class:
+        folds = [_few_per_class(tr, y, config.train_per_class, seed + i) + (te,) for i, (tr, _, te) in enumerate(folds)]
+        notes.append(f"small-data setting: at most {config.train_per_class} training clips per class, validation on "
+                     "those same clips (no held-out validation data)")
     out = [Fold(i, ids[tr].tolist(), ids[va].tolist(), ids[te].tolist()) for i, (tr, va, te) in enumerate(folds)]
     return Splits(config.scheme, grouped, seed, out, sorted(set(notes)))
