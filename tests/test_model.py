@@ -179,3 +179,17 @@ def test_balanced_class_weights() -> None:
     torch.testing.assert_close(plain, same)
     heavy, _ = total_loss(out, batch.labels, model.config, torch.full((4,), 2.0))
     torch.testing.assert_close(heavy, 2 * plain - model.config.rec_weight * out.aux_losses.get("rec", torch.tensor(0.0)))
+
+
+def test_mix_batch_mixes_inputs_over_the_union_of_masks() -> None:
+    from avemotion.data.batch import mix_batch
+
+    clips, labels = toy_clips(4)
+    batch = collate(clips, DIMS, None, labels)
+    perm = torch.tensor([1, 0, 3, 2])
+    mixed = mix_batch(batch, perm, 0.7)
+    torch.testing.assert_close(mixed.audio_vec, 0.7 * batch.audio_vec + 0.3 * batch.audio_vec[perm])
+    assert torch.equal(mixed.video_mask, batch.video_mask | batch.video_mask[perm])
+    assert torch.equal(mixed.labels, batch.labels)
+    same = mix_batch(batch, perm, 1.0)
+    torch.testing.assert_close(same.audio_seq, batch.audio_seq)

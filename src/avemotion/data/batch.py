@@ -410,6 +410,23 @@ def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Stan
                  None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long), prior, prior_mask)
 
 
+def mix_batch(batch: Batch, perm: torch.Tensor, lam: float) -> Batch:
+    """Mixup (Zhang et al., 2018) of a batch with its permutation ``perm``: every input is ``lam * x + (1 - lam) *
+    x[perm]`` (padding and faceless frames are zero, so sequences of different lengths mix over the union of their
+    masks); labels are left as they are, the loss mixes them."""
+
+    def mix(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else lam * x + (1.0 - lam) * x[perm]
+
+    def union(m: torch.Tensor | None) -> torch.Tensor | None:
+        return None if m is None else m | m[perm]
+
+    return Batch(mix(batch.audio_seq), union(batch.audio_seq_mask), mix(batch.audio_vec), union(batch.audio_vec_mask),
+                 mix(batch.video_seq), union(batch.video_mask), batch.has_audio | batch.has_audio[perm],
+                 batch.has_video | batch.has_video[perm], batch.labels, mix(batch.video_prior),
+                 union(batch.video_prior_mask))
+
+
 def iterate_batches(clipset: ClipSet, idx: Sequence[int], batch_size: int, dims: FeatureDims,
                     standardizer: Standardizer | None, generator: torch.Generator | None = None) -> Iterator[Batch]:
     """Batches over ``idx``; shuffled with ``generator`` when one is given (training), in order otherwise."""

@@ -38,6 +38,7 @@ from avemotion.data.batch import (
     Standardizer,
     collate,
     iterate_batches,
+    mix_batch,
 )
 from avemotion.data.normalize import MIN_CLIPS, normalize_clipset
 from avemotion.data.store import FeatureStore
@@ -167,8 +168,16 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             model.train()
             losses = []
             for batch in iterate_batches(clipset, train_idx, tc.batch_size, dims, std, gen):
-                out = model(batch)
-                loss, _ = total_loss(out, batch.labels, config.model, class_weights)
+                if tc.mixup > 0 and len(batch) > 1:
+                    lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=gen))).beta(
+                        tc.mixup, tc.mixup))
+                    perm = torch.randperm(len(batch), generator=gen)
+                    out = model(mix_batch(batch, perm, lam))
+                    loss = (lam * total_loss(out, batch.labels, config.model, class_weights)[0]
+                            + (1 - lam) * total_loss(out, batch.labels[perm], config.model, class_weights)[0])
+                else:
+                    out = model(batch)
+                    loss, _ = total_loss(out, batch.labels, config.model, class_weights)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
