@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from model_helpers import quiet_torch, tiny_config
 
@@ -89,3 +90,25 @@ def test_paper_default_has_no_prior_and_a_fused_head() -> None:
     assert model.bimodal and "fused" in out.logits
     assert not torch.allclose(torch.softmax(out.logits["video"], -1), collate([sel.apply(c) for c in clips],
                                                                                sel.dims, None).video_prior)
+
+
+def test_video_only_zero_shot_trains_nothing_and_predicts_the_prior(tmp_path) -> None:  # noqa: ANN001
+    from avemotion.data.manifest import ClipRecord
+    from avemotion.data.store import FeatureStore
+    from avemotion.training.trainer import run_training
+
+    labels = list(get_label_set("basic7").labels)
+    rng = np.random.default_rng(3)
+    clips = _face_clips(28, rng)
+    records = [ClipRecord(c.clip_id, labels[i % 7], f"s{i % 4}", f"/x/{c.clip_id}.mp4", f"/x/{c.clip_id}.mp4")
+               for i, c in enumerate(clips)]
+    store = FeatureStore.create(tmp_path / "feat", {"corpus": "t", "labels": labels, "label_set": "basic7",
+                                                   "config_hash": "t"}, records, [f"k{i}" for i in range(28)])
+    for i, c in enumerate(clips):
+        store.put(f"k{i}", c)
+    cfg = tiny_config(**{"train.modality": "video", "model.video_prior": "zero_shot", "train.folds": 2})
+    res = run_training(tmp_path / "feat", tmp_path / "run", cfg)
+    sel = FeatureSelection.fit(clips, "video", [], labels=labels)
+    expected = np.stack([sel.apply(c).expression_prior for c in clips]).argmax(1)
+    truth = np.array([i % 7 for i in range(28)])
+    assert res.metrics["wa"] == pytest.approx(float((expected == truth).mean()))

@@ -130,6 +130,11 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                      if tc.class_weights == "balanced" else None)
     torch.manual_seed(seed)
     model = build_model(model_name, dims, len(clipset.label_names), config.model)
+    if not any(True for _ in model.parameters()):  # nothing to learn (e.g. video-only with video_prior=zero_shot)
+        track = TrainTrack()
+        if val_idx is not None:
+            track.best_ua, track.best_loss = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
+        return model.eval(), std, track
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     best_state = copy.deepcopy(model.state_dict())
     track = TrainTrack()
