@@ -13,8 +13,11 @@ from avemotion.training.toy import toy_clip
 TINY = {
     "model.rnn_hidden": 12, "model.lstm_hidden": 16, "model.proj_dim": 16, "model.attn_dim": 8,
     "model.attn_heads": 2, "train.batch_size": 16, "train.lr": 0.005, "train.patience": 6, "train.threads": 1,
+    # the toy stores hold the paper's feature groups (MFCC, openSMILE, SoundNet), not Whisper's
+    "audio.extractors": ["mfcc", "opensmile", "soundnet"],
 }
-TINY_ARGS = [arg for k, v in TINY.items() for arg in ("--set", f"{k}={v}")]
+TINY_ARGS = [arg for k, v in TINY.items()
+             for arg in ("--set", f"{k}=[{','.join(v)}]" if isinstance(v, list) else f"{k}={v}")]
 DIMS = FeatureDims(12, 40, 10)
 
 

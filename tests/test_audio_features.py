@@ -17,6 +17,7 @@ from avemotion.features.audio import smile as sm
 from avemotion.features.audio.common import grid_length, pool_to_grid
 from avemotion.features.record import ClipFeatures
 from avemotion.media import probe
+from avemotion.training.variants import PAPER_AUDIO
 from avemotion.media.write import write_media
 
 SR = 16000
@@ -24,13 +25,13 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def branch() -> AudioBranch:
-    return AudioBranch(AudioConfig())
+    return AudioBranch(AudioConfig(extractors=PAPER_AUDIO))
 
 
 @pytest.fixture(scope="module")
 def fast_branch() -> AudioBranch:
     """MFCC + IS09 + SoundNet: the cheap parts, for the many bad-audio cases."""
-    return AudioBranch(AudioConfig(opensmile_sets=["IS09"]))
+    return AudioBranch(AudioConfig(extractors=PAPER_AUDIO, opensmile_sets=["IS09"]))
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_other_opensmile_sets_selectable() -> None:
     assert f.vec.shape == (88 + 1582,)
     assert f.seq.shape == (10, 25)  # eGeMAPS has no LLD deltas
     with pytest.raises(ConfigError, match="unknown openSMILE feature set"):
-        AudioBranch(AudioConfig(opensmile_sets=["IS99"]))
+        AudioBranch(AudioConfig(extractors=PAPER_AUDIO, opensmile_sets=["IS99"]))
 
 
 def test_mfcc_matches_librosa(speech3: np.ndarray) -> None:
@@ -179,7 +180,7 @@ def test_frames_are_aligned_with_time(branch: AudioBranch) -> None:
 
 # --- determinism, ablations, the ClipFeatures contract --------------------------------------------------
 def test_deterministic(branch: AudioBranch, speech3: np.ndarray, full3: AudioFeatures) -> None:
-    again = AudioBranch(AudioConfig()).extract(speech3, SR)
+    again = AudioBranch(AudioConfig(extractors=PAPER_AUDIO)).extract(speech3, SR)
     assert np.array_equal(again.seq, full3.seq) and np.array_equal(again.vec, full3.vec)
 
 
@@ -195,7 +196,7 @@ def test_ablation_drops_a_group(full3: AudioFeatures, speech3: np.ndarray) -> No
             v0, v1 = f.vec_groups[name]
             w0, w1 = full3.vec_groups[name]
             np.testing.assert_array_equal(f.vec[v0:v1], full3.vec[w0:w1])
-    assert AudioBranch(AudioConfig(soundnet=False)).names == ["mfcc", "opensmile"]
+    assert AudioBranch(AudioConfig(extractors=PAPER_AUDIO, soundnet=False)).names == ["mfcc", "opensmile"]
     with pytest.raises(ConfigError):
         AudioBranch(AudioConfig(extractors=["mfcc", "wav2vec"]))
 

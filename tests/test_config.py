@@ -12,7 +12,7 @@ from avemotion.errors import ConfigError
 #: what the paper itself states (Liu, Feng & Li 2026), written here independently of config.py
 PAPER_VALUES = {
     "label_set": "paper9", "audio.n_mels": 40, "audio.frame_ms": 25.0, "audio.hop_ms": 10.0,
-    "audio.opensmile_sets": ["IS09", "IS11", "IS13"], "audio.extractors": ["mfcc", "opensmile", "soundnet"],
+    "audio.opensmile_sets": ["IS09", "IS11", "IS13"],
     "audio.soundnet": True, "model.name": "bimodal", "model.rnn_hidden": 128, "model.lstm_hidden": 256,
     "model.proj_dim": 128, "model.attn_dim": 64, "model.beta": 0.6, "model.chi": 0.4, "model.reconstruction": True,
     "model.cross_modal_attention": True, "model.decision_fusion": True, "model.rec_weight": 1.0,
@@ -37,6 +37,8 @@ def test_paper_defaults() -> None:
     # every other default is ours and says so; where the paper states another value, the marking names it
     assert {k for k, v in provenance.items() if v == "paper"} == set(PAPER_VALUES)
     assert c.model.loss == "ce" and provenance["model.loss"].startswith("ours (paper: l1")
+    assert c.audio.extractors == ["whisper"] and provenance["audio.extractors"].startswith(
+        "ours (paper: mfcc + opensmile + soundnet")
     assert c.video.fps == 15.0 and provenance["video.fps"].startswith("ours (paper:") and "30 fps" in provenance["video.fps"]
     assert c.train.split_ratios() == pytest.approx((0.8, 0.1, 0.1))
     assert set(provenance) == {f"{s}.{k}" for s in ("audio", "video", "model", "train")

@@ -154,7 +154,7 @@ def test_separate_clip_vector_pooling() -> None:
     """clip_vector_pooling=separate: u_a = clip-vector token + mean of the sequence tokens (same parameters)."""
     clips, labels = toy_clips(4)
     batch = collate(clips, DIMS, None, labels)
-    token, separate = _model().eval(), _model(clip_vector_pooling="separate").eval()
+    token, separate = _model(clip_vector_pooling="token").eval(), _model(clip_vector_pooling="separate").eval()
     assert sum(p.numel() for p in token.parameters()) == sum(p.numel() for p in separate.parameters())
     with torch.no_grad():
         p_token, p_sep = token(batch).probs, separate(batch).probs

@@ -20,7 +20,8 @@ from avemotion.data.extract import extract_clip
 from avemotion.data.store import FeatureStore
 from avemotion.media.write import write_media
 
-FAST = ["--set", "audio.opensmile_sets=[IS09]", "--set", "video.fps=5"]
+FAST = ["--set", "audio.opensmile_sets=[IS09]", "--set", "video.fps=5",
+        "--set", "audio.extractors=[mfcc,opensmile,soundnet]"]
 
 
 def _corpus(root: Path, n_good: int = 4) -> Path:

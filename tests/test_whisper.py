@@ -119,7 +119,7 @@ def test_port_matches_ctranslate2(encoder: W.WhisperEncoder, speech3: np.ndarray
 def test_extractor_registered_and_configured() -> None:
     assert "whisper" in AUDIO_EXTRACTORS.names()
     assert AudioConfig().whisper_layers == [2] and AudioConfig().whisper_active_db == 35.0
-    assert "whisper" not in AudioConfig().extractors  # beyond the paper: opt-in
+    assert AudioConfig().extractors == ["whisper"]  # ours by default; the paper's X^a is a --set away
     with pytest.raises(ConfigError, match="whisper_layers"):
         AUDIO_EXTRACTORS.get("whisper")(AudioConfig(whisper_layers=[5]))
 

@@ -12,7 +12,7 @@ from avemotion.media.write import write_media
 
 #: light feature config (one openSMILE set, no SoundNet, no expression CNN): fast extraction
 FAST_FEATURES = ["--set", "audio.opensmile_sets=[IS09]", "--set", "audio.soundnet=false",
-                 "--set", "video.expression_cnn=false"]
+                 "--set", "audio.extractors=[mfcc,opensmile]", "--set", "video.expression_cnn=false"]
 
 
 def tiny_run(base: Path) -> Path:

@@ -43,8 +43,10 @@ class _Section(BaseModel):
 
 class AudioConfig(_Section):
     PAPER: ClassVar[dict[str, Any]] = {"n_mels": 40, "frame_ms": 25.0, "hop_ms": 10.0,
-                                       "opensmile_sets": ["IS09", "IS11", "IS13"], "soundnet": True,
-                                       "extractors": ["mfcc", "opensmile", "soundnet"]}
+                                       "opensmile_sets": ["IS09", "IS11", "IS13"], "soundnet": True}
+    PAPER_DIFFERS: ClassVar[dict[str, str]] = {
+        "extractors": "mfcc + opensmile + soundnet; on unseen speakers the Whisper encoder alone generalised best "
+                      "(docs/method/audio.md); the paper's X^a: --set \"audio.extractors=[mfcc,opensmile,soundnet]\""}
     sample_rate: int = Field(16000, ge=8000, le=96000, description="decoding rate for MFCC/openSMILE (Hz)")
     n_mels: int = Field(40, ge=8, description="mel filters (paper: 40)")
     frame_ms: float = Field(25.0, gt=0, description="analysis frame length (paper: 25 ms)")
@@ -69,7 +71,10 @@ class AudioConfig(_Section):
     whisper_active_db: float | None = Field(
         35.0, gt=0, description="the 'whisper' clip vector (mean + std) pools only the steps within this "
                                 "many dB of the clip's loudest step (None: all steps)")
-    extractors: list[str] = Field(default_factory=lambda: ["mfcc", "opensmile", "soundnet"])
+    extractors: list[str] = Field(
+        default_factory=lambda: ["whisper"],
+        description="registered audio extractors spliced into X^a (ours: whisper; the paper's: mfcc, opensmile, "
+                    "soundnet)")
 
 
 class VideoConfig(_Section):
@@ -106,8 +111,8 @@ class ModelConfig(_Section):
     fused_weight: float = Field(1.0, ge=0, description="weight of the fused prediction in decision fusion (eq. 19: "
                                 "1); 0 builds no fused head: audio and video meet at decision level only, for "
                                 "training data with few or no clips that have both")
-    video_prior: Literal["off", "residual", "zero_shot"] = Field(
-        "off", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
+    video_prior: Literal["none", "residual", "zero_shot"] = Field(
+        "none", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
         "head's prior: residual (the head learns a correction to it, starting at zero: small face data cannot "
         "fall far below the CNN zero-shot) or zero_shot (the prior alone, no learned video head)")
     reconstruction: bool = True
@@ -118,7 +123,7 @@ class ModelConfig(_Section):
     unimodal_weight: float = Field(1.0, ge=0, description="M_S of eq. 20: weight of each unimodal head's loss")
     clip_vector: bool = Field(True, description="use the audio clip vector as an extra audio token")
     clip_vector_pooling: Literal["token", "separate"] = Field(
-        "token", description="u_a pools the clip-vector token with the sequence tokens (token) or adds it to their "
+        "separate", description="u_a pools the clip-vector token with the sequence tokens (token) or adds it to their "
         "mean (separate: the clip's functionals weigh as much as the whole sequence)")
     clip_vector_tokens: Literal["one", "per_group"] = Field(
         "one", description="the clip vector as one token (one projection of all functionals) or one token per "
@@ -163,7 +168,7 @@ class TrainConfig(_Section):
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="balanced: weight each clip's loss by n / (C n_c) of its class (rare classes count as "
         "much as frequent ones, as the classical baselines' class_weight='balanced')")
-    mixup: float = Field(0.0, ge=0, description="mixup alpha (0: off): train on convex mixtures of two clips' inputs "
+    mixup: float = Field(0.2, ge=0, description="mixup alpha (0: off): train on convex mixtures of two clips' inputs "
                          "and labels, weight ~ Beta(alpha, alpha)")
     ensemble: int = Field(1, ge=1, le=16, description="members trained with different seeds for every fold and for "
                           "the final model; their probabilities are averaged (1: a single model, as in the paper)")

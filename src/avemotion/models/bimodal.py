@@ -85,7 +85,7 @@ class BimodalModel(EmotionModel):
                       if dims.has_audio else None)
         if self.audio is not None and self.audio.seq_proj is None and not self.audio.uses_vec:
             raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
-        self.prior = config.video_prior if dims.has_video else "off"
+        self.prior = config.video_prior if dims.has_video else "none"
         self.video = (VideoEncoder(dims.video, config.rnn_hidden, config.lstm_hidden, d, p)
                       if dims.has_video and self.prior != "zero_shot" else None)
         self.norm_a = nn.LayerNorm(d) if self.audio is not None else None
@@ -131,7 +131,7 @@ class BimodalModel(EmotionModel):
             u_v = self.norm_v(masked_mean(v_tok, v_mask))
             logits["video"] = self.head_v(u_v)
             available["video"] = v_mask.any(1)
-        if self.prior != "off" and batch.video_prior is not None:
+        if self.prior != "none" and batch.video_prior is not None:
             log_prior = torch.log(batch.video_prior) * batch.video_prior_mask.unsqueeze(-1)
             logits["video"] = logits["video"] + log_prior if "video" in logits else log_prior
             available["video"] = available.get("video", batch.video_prior_mask) & batch.video_prior_mask
