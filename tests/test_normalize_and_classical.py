@@ -73,3 +73,17 @@ def test_classical_models_learn_and_choose_c_on_validation(name: str) -> None:
     p = model.predict_proba(x[75:])
     assert p.shape == (15, 4) and np.allclose(p.sum(1), 1) and np.all(p[:, 3] == 0), "unseen class gets 0"
     assert (p.argmax(1) == y[75:]).mean() > 0.7 and model.n_parameters > 0
+
+
+def test_svm_with_two_clips_per_class_agrees_with_its_decisions() -> None:
+    """Platt scaling cannot be fitted on 2 clips per class: the probabilities then follow the decision values."""
+    from avemotion.models.classical import CLASSICAL, ClassicalModel
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(9), 2)
+    x = rng.normal(size=(18, 5))
+    x[:, 0] += 3 * y
+    model = ClassicalModel(CLASSICAL.get("svm"), 9).fit(x, y)
+    p = model.predict_proba(x)
+    assert model.min_class_count == 2 and np.allclose(p.sum(1), 1)
+    assert (p.argmax(1) == model.pipeline.predict(x)).all() and (p.argmax(1) == y).mean() > 0.5

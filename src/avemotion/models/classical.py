@@ -53,6 +53,10 @@ for _spec in (
     CLASSICAL.register(_spec.name)(_spec)
 
 
+#: fewest training clips of a class for which an SVM's Platt-scaled probabilities are used
+PLATT_MIN_PER_CLASS = 5
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
@@ -86,6 +90,7 @@ class ClassicalModel:
         self.pipeline: object | None = None
         self.c: float | None = None
         self.val_ua: float = -1.0
+        self.min_class_count = 0
 
     def _pipeline(self, c: float) -> object:
         # SVC(probability=True) is deprecated from scikit-learn 1.9 (removal planned for 1.11; the lock pins 1.9):
@@ -116,13 +121,28 @@ class ClassicalModel:
             self.c = grid[len(grid) // 2]
         with _quiet():
             self.pipeline = self._pipeline(self.c).fit(x_train, y_train)
+        counts = np.bincount(np.asarray(y_train, np.int64))
+        self.min_class_count = int(counts[counts > 0].min()) if counts.any() else 0
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, n_classes) probabilities; classes absent from training get 0."""
         assert self.pipeline is not None, "fit first"
         with _quiet():
-            p = self.pipeline.predict_proba(x)
+            clf = self.pipeline[-1]
+            if hasattr(clf, "decision_function") and hasattr(clf, "support_vectors_") and \
+                    self.min_class_count < PLATT_MIN_PER_CLASS:
+                # Platt scaling fits on an internal 5-fold split: with fewer clips per class its probabilities
+                # are noise and their argmax contradicts the SVM's own decisions; use the softmax of the
+                # one-vs-rest decision values instead (same argmax as predict)
+                d = self.pipeline.decision_function(x)
+                d = d[:, None] if d.ndim == 1 else d
+                if d.shape[1] == 1:
+                    d = np.concatenate([-d, d], 1)
+                e = np.exp(d - d.max(1, keepdims=True))
+                p = e / e.sum(1, keepdims=True)
+            else:
+                p = self.pipeline.predict_proba(x)
         out = np.zeros((x.shape[0], self.n_classes))
         out[:, self.pipeline.classes_] = p
         return out
