@@ -128,6 +128,9 @@ class ModelConfig(_Section):
     clip_vector_tokens: Literal["one", "per_group"] = Field(
         "one", description="the clip vector as one token (one projection of all functionals) or one token per "
         "feature group (MFCC statistics, each openSMILE set, SoundNet, Whisper), so no group drowns the others")
+    video_clip_vector: bool = Field(
+        False, description="add the face frames' mean and std (projected) as one more video token and to u_v, as "
+        "the audio clip vector (the functionals the classical baselines use)")
     linear_audio_head: bool = Field(
         False, description="add a linear classifier on the standardised audio clip vector to the audio head's logits "
         "(wide & deep: the linear probe that works best on pretrained encoder features, plus the network)")

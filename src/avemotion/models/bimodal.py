@@ -90,6 +90,9 @@ class BimodalModel(EmotionModel):
                       if dims.has_video and self.prior != "zero_shot" else None)
         self.norm_a = nn.LayerNorm(d) if self.audio is not None else None
         self.norm_v = nn.LayerNorm(d) if self.video is not None else None
+        # the face frames' mean and std as one more video token (the functionals a linear model is given)
+        self.vvec = (nn.Sequential(nn.Dropout(p), nn.Linear(2 * dims.video, d))
+                     if self.video is not None and config.video_clip_vector else None)
         self.head_a = _head(d, d, n_classes, p) if self.audio is not None else None
         # wide & deep: a linear classifier on the standardised clip vector added to the audio head's logits
         self.lin_a = (nn.Sequential(nn.Dropout(p), nn.Linear(dims.audio_vec, n_classes))
@@ -128,7 +131,17 @@ class BimodalModel(EmotionModel):
             available["audio"] = a_mask.any(1)
         if self.video is not None:
             v_tok, v_mask = self.video(batch.video_seq, batch.video_mask)
-            u_v = self.norm_v(masked_mean(v_tok, v_mask))
+            if self.vvec is not None:  # u_v = clip-vector token + mean of the frame tokens ("separate" pooling)
+                m = batch.video_mask.to(batch.video_seq.dtype).unsqueeze(-1)
+                n = m.sum(1).clamp_min(1.0)
+                mean = (batch.video_seq * m).sum(1) / n
+                std = (((batch.video_seq - mean.unsqueeze(1)) ** 2 * m).sum(1) / n).clamp_min(0).sqrt()
+                v_vec = self.vvec(torch.cat([mean, std], -1))
+                u_v = self.norm_v(v_vec + masked_mean(v_tok, v_mask))
+                v_tok = torch.cat([v_vec.unsqueeze(1), v_tok], 1)
+                v_mask = torch.cat([v_mask.any(1, keepdim=True), v_mask], 1)
+            else:
+                u_v = self.norm_v(masked_mean(v_tok, v_mask))
             logits["video"] = self.head_v(u_v)
             available["video"] = v_mask.any(1)
         if self.prior != "none" and batch.video_prior is not None:
