@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+ALL_AUDIO = ["mfcc", "opensmile", "soundnet", "whisper"]
 DEFAULT_ROOTS = [REPO.parent / "shared" / "data" / "ravdess_sample", REPO.parent / "shared" / "data" / "ravdess_speech_05_12"]
 
 
@@ -56,9 +57,14 @@ def main() -> int:
     corpus = args.out / "corpus"
     actors = link_actors(roots, corpus)
     sets = [x for o in args.overrides for x in ("--set", o)]
+    # every audio extractor is stored once, so the ablations (bimodal-paperxa, -nowhisper, ...) find their groups;
+    # each model selects its own (the default X^a: whisper)
+    extract_sets = ["--set", f"audio.extractors=[{','.join(ALL_AUDIO)}]"]
+    extract_sets += [x for o in args.overrides if o.startswith(("audio.", "video.")) and not
+                     o.startswith("audio.extractors") for x in ("--set", o)]
     feats = args.out / "features"
     avemotion("--quiet", "extract", "--corpus", "ravdess", "--root", str(corpus), "--option", "channel=speech",
-              "--modality", "audio", "--out", str(feats), "--workers", str(args.workers), *sets)
+              "--modality", "audio", "--out", str(feats), "--workers", str(args.workers), *extract_sets)
     tag = args.tag or ("compare" + "".join(f"_{o.replace('=', '-')}" for o in args.overrides))
     out = args.out / tag
     avemotion("compare", "--features", str(feats), "--models", args.models, "--cv", str(args.folds),

@@ -32,3 +32,10 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, object] | None =
         if filtered:
             config = config.with_overrides(filtered)
     return config
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """``--model RUNDIR|NAME``: a run folder or a bundled model's name (default: the bundled ``default``)."""
+    parser.add_argument("--model", metavar="RUNDIR|NAME",
+                        help="run folder of `avemotion train` or the name of a bundled model (`avemotion models`); "
+                             "default: the bundled model `default`")

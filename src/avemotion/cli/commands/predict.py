@@ -17,13 +17,12 @@ import json
 from pathlib import Path
 
 from avemotion.errors import AvemotionError
+from avemotion.cli.common import add_model_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="predict the emotion of audio/video files (bundled model or a run)")
-    p.add_argument("--model", metavar="RUNDIR|NAME",
-                   help="run folder of `avemotion train` or the name of a bundled model (`avemotion models`); "
-                        "default: the bundled model `default`")
+    add_model_argument(p)
     p.add_argument("--labels", metavar="SET",
                    help="report in another label set through a built-in mapping (e.g. paper9 for a basic7 model)")
     p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="audio or video files")

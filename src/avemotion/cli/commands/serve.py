@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 
+from avemotion.cli.common import add_model_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="web app: upload a recording, see its emotion timeline")
-    p.add_argument("--model", metavar="RUNDIR|NAME",
-                   help="run folder of `avemotion train` or the name of a bundled model (`avemotion models`); "
-                        "default: the bundled model `default`")
+    add_model_argument(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: only this machine)")
     p.add_argument("--port", type=int, default=8000)
