@@ -16,8 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from avemotion.errors import AvemotionError
 from avemotion.cli.common import add_model_argument
+from avemotion.errors import AvemotionError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
