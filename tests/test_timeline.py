@@ -121,3 +121,38 @@ def test_audio_only_recording_and_silent_windows(tmp_path: Path) -> None:
     for _, _, item in got[:2]:
         assert not isinstance(item, Exception) and item.has_audio and not item.has_video
     assert isinstance(got[2][2], Exception) and got[2][2].reason == "silent"
+
+
+def test_two_processes_split_the_recording_and_agree_with_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """workers=2 on a video: the second half of the windows is decoded and predicted by a second process."""
+    import avemotion.inference.timeline as tl
+    from avemotion.inference.bundled import bundled_models
+    from avemotion.inference.predict import Predictor
+    from avemotion.inference.timeline import MIN_SPLIT_WINDOWS, predict_timeline
+
+    folder = next((m.folder for m in bundled_models() if m.name == "default"), None)
+    if folder is None:
+        pytest.skip("no bundled default model")
+    clip = _talking_clip(tmp_path / "long.mp4", seconds=9.0)
+    predictor = Predictor.load(folder)
+    calls: list[int] = []
+    real = tl._timeline_in_process
+
+    def spy(model_dir, path, spans):  # noqa: ANN001, ANN202
+        calls.append(len(spans))
+        return real(model_dir, path, spans)
+
+    monkeypatch.setattr(tl, "_timeline_in_process", spy)
+    seen: list[tuple[int, int]] = []
+    split = predict_timeline(predictor, clip, 1.0, 0.5, lambda r, done, total: seen.append((done, total)), workers=2)
+    single = predict_timeline(predictor, clip, 1.0, 0.5, workers=1)
+    assert len(split) >= 2 * MIN_SPLIT_WINDOWS and seen[-1] == (len(split), len(split))
+    assert calls == [len(split) - len(split) // 2]
+    assert [(w.start, w.end) for w in split] == [(w.start, w.end) for w in single]
+    for a, b in zip(split, single, strict=True):
+        assert (a.prediction is None) == (b.prediction is None), (a, b)
+        if a.prediction is not None:
+            assert a.prediction.modalities_used == b.prediction.modalities_used
+            diff = max(abs(a.prediction.probabilities[k] - b.prediction.probabilities[k])
+                       for k in a.prediction.probabilities)
+            assert diff < 0.05, (a.start, diff)

@@ -38,6 +38,8 @@ from avemotion.utils.progress import progress
 
 MIN_WINDOW = 0.5  # seconds: a shorter tail is merged into nothing (too short to analyse)
 AUDIO_QUEUE = 8  # windows the audio process may run ahead of the video branch (bounds memory)
+#: a recording split between two processes needs at least this many windows in each half
+MIN_SPLIT_WINDOWS = 8
 
 
 @dataclass
@@ -77,8 +79,10 @@ def predict_timeline(
 
     ``on_window(result, done, total)`` is called with each window's result as soon as it is ready (progress,
     live output).
-    ``workers``: 2 computes the audio features in a second process while this one runs the video branch;
-    1 does everything here. The second process is spawned: a script that calls this needs the usual
+    ``workers``: 2 splits a video recording in two halves of windows, the second analysed (video, audio and
+    the model) by a second process while this one does the first, so both cores work all along (a predictor
+    loaded from a folder, at least ``2 * MIN_SPLIT_WINDOWS`` windows); an audio file, or a predictor without
+    a folder, gets its audio features from the second process instead. 1 does everything here. The second process is spawned: a script that calls this needs the usual
     ``if __name__ == "__main__":`` guard. ``per_window=True`` is the previous implementation (each window
     extracted from the file on its own: decoded again from a seek), kept as the benchmark's reference.
     """
@@ -89,22 +93,48 @@ def predict_timeline(
     modality = predictor.bundle.selection.modality
     out: list[WindowPrediction] = []
     spans = windows(info.duration, window, hop)
-    parts = iter_window_features(predictor.config, path, spans, modality, workers=workers, info=info,
-                                 per_window=per_window)
+    is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video and uses_video(modality)
+    split = (workers >= 2 and not per_window and is_video and predictor.rundir is not None
+             and len(spans) >= 2 * MIN_SPLIT_WINDOWS)
+    if split:  # two halves of the recording, each decoded and analysed (video and audio) by its own process
+        half = len(spans) // 2
+        later = _timeline_in_process(predictor.rundir, path, spans[half:])
+        next(later)  # starts the process
+        parts = iter_window_features(predictor.config, path, spans[:half], modality, workers=1, info=info)
+    else:
+        later = None
+        parts = iter_window_features(predictor.config, path, spans, modality, workers=workers, info=info,
+                                     per_window=per_window)
+    bar = progress(total=len(spans), desc=path.name, unit="window")
+
+    def emit(result: WindowPrediction) -> None:
+        out.append(result)
+        bar.update(1)
+        if on_window is not None:
+            on_window(result, len(out), len(spans))
+
     try:
-        for start, end, item in progress(parts, total=len(spans), desc=path.name, unit="window"):
-            try:
-                if isinstance(item, AvemotionError):
-                    raise item
-                result = WindowPrediction(start, end, predictor.predict(item, source=str(path)))
-            except AvemotionError as exc:
-                result = WindowPrediction(start, end, None, f"{exc.reason}: {exc.detail}")
-            out.append(result)
-            if on_window is not None:
-                on_window(result, len(out), len(spans))
+        for start, end, item in parts:
+            emit(_predict_window(predictor, path, start, end, item))
+        if later is not None:
+            for result in later:
+                emit(result)
     finally:
         parts.close()
+        if later is not None:
+            later.close()
+        bar.close()
     return out
+
+
+def _predict_window(predictor: Predictor, path: Path, start: float, end: float,
+                    item: ClipFeatures | AvemotionError) -> WindowPrediction:
+    try:
+        if isinstance(item, AvemotionError):
+            raise item
+        return WindowPrediction(start, end, predictor.predict(item, source=str(path)))
+    except AvemotionError as exc:
+        return WindowPrediction(start, end, None, f"{exc.reason}: {exc.detail}")
 
 
 def iter_window_features(
@@ -179,7 +209,8 @@ def _video_windows(extractor: Extractor, path: Path, spans: Sequence[tuple[float
     branch: VideoBranch = extractor.video
     cfg = branch.config
     rows: list[tuple[float, np.ndarray | None, Any]] = []
-    stream = branch.iter_rows(iter_frames(path, cfg.fps))  # no frame cap: max_frames applies per window
+    # no frame cap: max_frames applies per window; a later part of the recording starts at its first window
+    stream = branch.iter_rows(iter_frames(path, cfg.fps, start=spans[0][0] if spans else 0.0))
     exhausted = False
     error: AvemotionError | None = None
     for i, (start, end) in enumerate(spans):
@@ -288,6 +319,50 @@ def _audio_windows_in_process(config: AudioConfig, path: Path, spans: Sequence[t
             if kind == "fatal":
                 raise AvemotionError(f"the audio feature process failed:\n{payload}", path)
             yield _rebuild_error(payload) if kind == "error" else payload
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(timeout=5)
+
+
+def _timeline_worker(model_dir: str, path: str, spans: list[tuple[float, float]], out: Any) -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+        predictor = Predictor.load(model_dir)
+        modality = predictor.bundle.selection.modality
+        parts = iter_window_features(predictor.config, Path(path), spans, modality, workers=1)
+        for start, end, item in parts:
+            out.put(("ok", _predict_window(predictor, Path(path), start, end, item)))
+        out.put(("done", None))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        out.put(("fatal", traceback.format_exc()))
+
+
+def _timeline_in_process(model_dir: Path, path: Path, spans: Sequence[tuple[float, float]]
+                         ) -> Iterator[WindowPrediction]:
+    """Predictions of ``spans`` made by a second process (yields None once it is launched). Results queue up
+    while this process works on the first half: a few hundred bytes per window."""
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    proc = ctx.Process(target=_timeline_worker, args=(str(model_dir), str(path), list(spans), results), daemon=True)
+    proc.start()
+    yield None  # type: ignore[misc]
+    try:
+        while True:
+            try:
+                kind, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise AvemotionError(f"the second timeline process stopped (exit code {proc.exitcode})",
+                                         path) from None
+                continue
+            if kind == "done":
+                return
+            if kind == "fatal":
+                raise AvemotionError(f"the second timeline process failed:\n{payload}", path)
+            yield payload
     finally:
         if proc.is_alive():
             proc.terminate()
