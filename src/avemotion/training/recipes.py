@@ -72,6 +72,7 @@ DEFAULT = Recipe(
         "train.scheme": "kfold",
         "train.folds": 6,
         "train.ensemble": 5,
+        "train.mixup": 0.2,
         "train.threads": 1,
     },
     licence="CC BY-NC-SA 4.0 (trained on RAVDESS): non-commercial use only",
@@ -161,7 +162,7 @@ def build(recipe: Recipe, data_root: Path, out: Path, *, workers: int = 2, insta
     if summary.failed:
         log(f"recipe {recipe.name}: {summary.failed} clips failed extraction (see {out / 'features' / 'failures.csv'})")
     rundir = out / "run"
-    result = run_training(out / "features", rundir, config)
+    run_training(out / "features", rundir, config)
     card = {
         "name": recipe.name,
         "summary": recipe.summary,
@@ -177,7 +178,6 @@ def build(recipe: Recipe, data_root: Path, out: Path, *, workers: int = 2, insta
         "card": recipe.card,
         "recipe": f"avemotion train --recipe {recipe.name}",
         "overrides": recipe.overrides,
-        "train_seconds": round(float(result.metrics.get("train_seconds", 0.0)), 1),
     }
     atomic_write_json(rundir / "card.json", card)
     if install is not None:
