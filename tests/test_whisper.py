@@ -181,3 +181,12 @@ def test_long_clip_is_chunked(encoder: W.WhisperEncoder) -> None:
     with torch.inference_mode():
         first = encoder(torch.from_numpy(np.ascontiguousarray(mel))[None])[-1][0].numpy()
     np.testing.assert_allclose(states[1][:1017], first, atol=1e-4)
+
+
+def test_mel_filterbank_and_window_match_librosa_and_scipy() -> None:
+    """The numpy filterbank and window (no librosa / scipy.signal at start-up) are librosa's and scipy's."""
+    import librosa
+    import scipy.signal
+
+    np.testing.assert_allclose(W._mel_basis(), librosa.filters.mel(sr=16000, n_fft=400, n_mels=80), atol=1e-7)
+    np.testing.assert_allclose(W._window(), scipy.signal.get_window("hann", 400, fftbins=True), atol=1e-6)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from avemotion.config import AudioConfig
 from avemotion.errors import ClipTooShort, SilentAudio
@@ -121,6 +120,8 @@ def resample(x: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     if orig_rate == target_rate:
         return np.asarray(x, dtype=np.float32)
     g = math.gcd(int(orig_rate), int(target_rate))
+    from scipy.signal import resample_poly  # scipy.signal costs ~0.5 s to import: only when resampling
+
     y = resample_poly(np.asarray(x, dtype=np.float64), target_rate // g, orig_rate // g)
     return np.clip(y, -1.0, 1.0).astype(np.float32)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 
-import librosa
 import numpy as np
 import scipy.fft
 
@@ -25,6 +24,8 @@ STATISTICS = ("mean", "std", "min", "max")
 @functools.lru_cache(maxsize=8)
 def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     """(n_mels, n_fft // 2 + 1) triangular mel filterbank, 0 Hz to Nyquist (librosa, Slaney normalisation)."""
+    import librosa  # imported on first use: a model without MFCC never loads it (start-up time)
+
     fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sample_rate / 2.0)
     fb.setflags(write=False)
     return fb
@@ -36,6 +37,8 @@ def mfcc_frames(audio: np.ndarray, sample_rate: int, config: AudioConfig) -> tup
     hop = max(1, int(round(config.hop_ms * sample_rate / 1000.0)))
     n_fft = 1 << (win - 1).bit_length()  # next power of two >= window (400 -> 512 at 16 kHz)
     # eq. 1: FFT of Hamming-windowed frames; eq. 2: |a_k^f|^2 through the triangular mel filters
+    import librosa
+
     spec = librosa.stft(
         np.asarray(audio, dtype=np.float32), n_fft=n_fft, hop_length=hop, win_length=win, window="hamming",
         center=True, pad_mode="constant",
