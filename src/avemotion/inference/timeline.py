@@ -82,7 +82,8 @@ def predict_timeline(
     ``workers``: 2 splits a video recording in two halves of windows, the second analysed (video, audio and
     the model) by a second process while this one does the first, so both cores work all along (a predictor
     loaded from a folder, at least ``2 * MIN_SPLIT_WINDOWS`` windows); an audio file, or a predictor without
-    a folder, gets its audio features from the second process instead. 1 does everything here. The second process is spawned: a script that calls this needs the usual
+    a folder, gets its audio features from the second process instead. 1 does everything here. The second
+    process is spawned: a script that calls this needs the usual
     ``if __name__ == "__main__":`` guard. ``per_window=True`` is the previous implementation (each window
     extracted from the file on its own: decoded again from a seek), kept as the benchmark's reference.
     """
