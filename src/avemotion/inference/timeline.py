@@ -300,11 +300,13 @@ def _rebuild_error(state: tuple[str, str, str, str | None]) -> AvemotionError:
     return cls(detail, path)
 
 
-def _audio_windows_in_process(config: AudioConfig, path: Path, spans: Sequence[tuple[float, float]]) -> Iterator[object]:
+def _from_process(target: Callable[..., None], args: tuple, path: Path, what: str, maxsize: int = 0
+                  ) -> Iterator[Any]:
+    """What a spawned worker ``target(*args, queue)`` puts on its queue: ``("ok" | "error", payload)`` items, then
+    ``("done", None)`` or ``("fatal", traceback)``. Yields None once the process is launched."""
     ctx = mp.get_context("spawn")
-    results = ctx.Queue(maxsize=AUDIO_QUEUE)
-    proc = ctx.Process(target=_audio_worker, args=(config.model_dump(), str(path), list(spans), results),
-                       daemon=True)
+    results = ctx.Queue(maxsize=maxsize)
+    proc = ctx.Process(target=target, args=(*args, results), daemon=True)
     proc.start()
     yield None
     try:
@@ -313,17 +315,23 @@ def _audio_windows_in_process(config: AudioConfig, path: Path, spans: Sequence[t
                 kind, payload = results.get(timeout=1.0)
             except queue.Empty:
                 if not proc.is_alive():
-                    raise AvemotionError(f"the audio feature process stopped (exit code {proc.exitcode})", path) from None
+                    raise AvemotionError(f"the {what} process stopped (exit code {proc.exitcode})", path) from None
                 continue
             if kind == "done":
                 return
             if kind == "fatal":
-                raise AvemotionError(f"the audio feature process failed:\n{payload}", path)
+                raise AvemotionError(f"the {what} process failed:\n{payload}", path)
             yield _rebuild_error(payload) if kind == "error" else payload
     finally:
         if proc.is_alive():
             proc.terminate()
         proc.join(timeout=5)
+
+
+def _audio_windows_in_process(config: AudioConfig, path: Path, spans: Sequence[tuple[float, float]]
+                              ) -> Iterator[object]:
+    return _from_process(_audio_worker, (config.model_dump(), str(path), list(spans)), path, "audio feature",
+                         AUDIO_QUEUE)
 
 
 def _timeline_worker(model_dir: str, path: str, spans: list[tuple[float, float]], out: Any) -> None:
@@ -345,29 +353,7 @@ def _timeline_in_process(model_dir: Path, path: Path, spans: Sequence[tuple[floa
                          ) -> Iterator[WindowPrediction]:
     """Predictions of ``spans`` made by a second process (yields None once it is launched). Results queue up
     while this process works on the first half: a few hundred bytes per window."""
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    proc = ctx.Process(target=_timeline_worker, args=(str(model_dir), str(path), list(spans), results), daemon=True)
-    proc.start()
-    yield None  # type: ignore[misc]
-    try:
-        while True:
-            try:
-                kind, payload = results.get(timeout=1.0)
-            except queue.Empty:
-                if not proc.is_alive():
-                    raise AvemotionError(f"the second timeline process stopped (exit code {proc.exitcode})",
-                                         path) from None
-                continue
-            if kind == "done":
-                return
-            if kind == "fatal":
-                raise AvemotionError(f"the second timeline process failed:\n{payload}", path)
-            yield payload
-    finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(timeout=5)
+    return _from_process(_timeline_worker, (str(model_dir), str(path), list(spans)), path, "second timeline")
 
 
 def summarise(timeline: list[WindowPrediction], labels: list[str]) -> dict[str, object]:
