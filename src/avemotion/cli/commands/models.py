@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def metric_lines(metrics: Any, prefix: str = "") -> list[str]:
-    """``name: wa 0.71, ua 0.69`` per group of numbers in a card's metrics, nested groups as ``a / b``."""
+    """``name: wa 0.71, ua 0.69`` per group of numbers in a card's metrics, nested groups as ``a / b``; lists
+    (e.g. the classes present) are details left to ``--json``."""
     if not isinstance(metrics, dict):
         return [f"{prefix}: {_fmt(metrics)}"] if prefix else [_fmt(metrics)]
     numbers = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
@@ -31,9 +32,8 @@ def metric_lines(metrics: Any, prefix: str = "") -> list[str]:
         text = ", ".join(f"{k} {_fmt(numbers[k])}" for k in keys)
         lines.append(f"{prefix}: {text}" if prefix else text)
     for key, value in metrics.items():
-        if isinstance(value, (dict, list)):
-            name = f"{prefix} / {key}" if prefix else str(key)
-            lines.extend(metric_lines(value, name) if isinstance(value, dict) else [f"{name}: {_fmt(value)}"])
+        if isinstance(value, dict):
+            lines.extend(metric_lines(value, f"{prefix} / {key}" if prefix else str(key)))
     return lines
 
 
