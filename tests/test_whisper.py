@@ -184,9 +184,15 @@ def test_long_clip_is_chunked(encoder: W.WhisperEncoder) -> None:
 
 
 def test_mel_filterbank_and_window_match_librosa_and_scipy() -> None:
-    """The numpy filterbank and window (no librosa / scipy.signal at start-up) are librosa's and scipy's."""
+    """The numpy filterbank and window (no librosa / scipy.signal at start-up) are librosa's and scipy's, for
+    Whisper's framing and the MFCC extractor's (40 filters on a 512-point FFT at 16 kHz)."""
     import librosa
     import scipy.signal
 
+    from avemotion.features.audio.common import mel_filters
+
     np.testing.assert_allclose(W._mel_basis(), librosa.filters.mel(sr=16000, n_fft=400, n_mels=80), atol=1e-7)
+    for sr, n_fft, n_mels in ((16000, 512, 40), (22050, 1024, 64)):
+        np.testing.assert_allclose(mel_filters(sr, n_fft, n_mels),
+                                   librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels), atol=1e-7)
     np.testing.assert_allclose(W._window(), scipy.signal.get_window("hann", 400, fftbins=True), atol=1e-6)

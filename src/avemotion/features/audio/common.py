@@ -9,6 +9,7 @@ The branch (:mod:`avemotion.features.audio.branch`) pools every stream onto one 
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -170,6 +171,41 @@ def pool_to_grid(values: np.ndarray, times: np.ndarray, rate: float, n_tokens: i
         w = np.clip(w, 0.0, 1.0)[:, None]
         out[empty] = values[i0] * (1.0 - w) + values[i1] * w
     return out.astype(np.float32)
+
+
+# --- mel filterbank (Slaney scale and area normalisation, librosa's default) ------------------------------
+_F_SP = 200.0 / 3  # Hz per mel below 1 kHz
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = math.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    hz = np.asarray(hz, np.float64)
+    return np.where(hz >= _MIN_LOG_HZ, _MIN_LOG_MEL + np.log(np.maximum(hz, 1e-10) / _MIN_LOG_HZ) / _LOGSTEP,
+                    hz / _F_SP)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, np.float64)
+    return np.where(mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), _F_SP * mel)
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular mel filterbank, 0 Hz to Nyquist, Slaney scale and normalisation:
+    ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)`` in numpy (tests compare the two), so
+    neither the MFCC nor the Whisper extractor needs librosa at start-up. Read-only (cached)."""
+    fft_hz = np.linspace(0.0, sample_rate / 2, 1 + n_fft // 2)
+    mel_hz = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(sample_rate / 2)), n_mels + 2))
+    fdiff = np.diff(mel_hz)
+    ramps = mel_hz[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    fb = np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (mel_hz[2:] - mel_hz[:-2]))[:, None]
+    fb = fb.astype(np.float32)
+    fb.setflags(write=False)
+    return fb
 
 
 def finite(x: np.ndarray) -> np.ndarray:

@@ -7,28 +7,17 @@ minimum and maximum of every column over the clip.
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import scipy.fft
 
 from avemotion.config import AudioConfig
 from avemotion.features import AUDIO_EXTRACTORS
-from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite
+from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite, mel_filters
 
 #: dynamic range kept below the loudest mel band before the log (like librosa's top_db=80)
 DYNAMIC_RANGE = 1e-8
 STATISTICS = ("mean", "std", "min", "max")
-
-
-@functools.lru_cache(maxsize=8)
-def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) triangular mel filterbank, 0 Hz to Nyquist (librosa, Slaney normalisation)."""
-    import librosa  # imported on first use: a model without MFCC never loads it (start-up time)
-
-    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sample_rate / 2.0)
-    fb.setflags(write=False)
-    return fb
 
 
 def mfcc_frames(audio: np.ndarray, sample_rate: int, config: AudioConfig) -> tuple[np.ndarray, np.ndarray]:

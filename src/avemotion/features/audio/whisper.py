@@ -40,7 +40,7 @@ from torch import nn
 from avemotion.config import AudioConfig
 from avemotion.errors import CheckpointError, ConfigError
 from avemotion.features import AUDIO_EXTRACTORS
-from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite
+from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite, mel_filters
 
 SAMPLE_RATE = 16000
 N_FFT = 400
@@ -140,36 +140,10 @@ def read_ct2(path: str | Path, prefix: str = "") -> dict[str, np.ndarray]:
 
 
 # --- log-mel ---------------------------------------------------------------------------------------------
-def _slaney_mel(hz: np.ndarray) -> np.ndarray:
-    """Hz -> mel on the Slaney scale (linear below 1 kHz, logarithmic above), as librosa's default."""
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
-    hz = np.asarray(hz, np.float64)
-    return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep, hz / f_sp)
-
-
-def _slaney_hz(mel: np.ndarray) -> np.ndarray:
-    f_sp, min_log_hz = 200.0 / 3, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
-    mel = np.asarray(mel, np.float64)
-    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
-
-
-@functools.lru_cache(maxsize=1)
 def _mel_basis() -> np.ndarray:
-    """(80, 201) Slaney-normalised triangular mel filters, 0 Hz to Nyquist: Whisper's filterbank, which is
-    librosa.filters.mel(sr=16000, n_fft=400, n_mels=80) (tests check it against librosa; numpy here keeps
-    librosa and scipy.signal out of the start-up of a Whisper-only model)."""
-    fft_hz = np.linspace(0.0, SAMPLE_RATE / 2, 1 + N_FFT // 2)
-    mel_hz = _slaney_hz(np.linspace(_slaney_mel(np.array(0.0)), _slaney_mel(np.array(SAMPLE_RATE / 2)), N_MELS + 2))
-    fdiff = np.diff(mel_hz)
-    ramps = mel_hz[:, None] - fft_hz[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    fb = np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (mel_hz[2:] - mel_hz[:-2]))[:, None]
-    fb = fb.astype(np.float32)
-    fb.setflags(write=False)
-    return fb
+    """(80, 201) mel filters of Whisper: librosa.filters.mel(sr=16000, n_fft=400, n_mels=80), Slaney scale and
+    normalisation (the shared numpy implementation, :func:`~avemotion.features.audio.common.mel_filters`)."""
+    return mel_filters(SAMPLE_RATE, N_FFT, N_MELS)
 
 
 @functools.lru_cache(maxsize=1)
