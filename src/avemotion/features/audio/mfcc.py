@@ -7,7 +7,6 @@ minimum and maximum of every column over the clip.
 
 from __future__ import annotations
 
-
 import numpy as np
 import scipy.fft
 
