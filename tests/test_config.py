@@ -76,3 +76,21 @@ def test_invalid_values_rejected() -> None:
         Config().with_overrides({"audio.n_mels": 0})
     with pytest.raises(ConfigError, match="section.key=value"):
         Config().with_overrides(["model.beta"])
+
+
+def test_command_defaults_sit_below_the_users_file_and_overrides(tmp_path: Path) -> None:
+    """A command's own defaults (the demo's X^a) apply unless --config or --set gives the key."""
+    import argparse
+
+    from avemotion.cli.common import config_from_args
+
+    defaults = {"audio.extractors": ["mfcc", "whisper"], "model.clip_vector_tokens": "per_group"}
+    args = argparse.Namespace(config=None, overrides=None)
+    c = config_from_args(args, defaults=defaults)
+    assert c.audio.extractors == ["mfcc", "whisper"] and c.model.clip_vector_tokens == "per_group"
+    path = tmp_path / "c.yaml"
+    path.write_text("audio:\n  extractors: [opensmile]\nlabel_set: ravdess8\n")
+    c = config_from_args(argparse.Namespace(config=path, overrides=["model.clip_vector_tokens=one"]), defaults=defaults)
+    assert c.audio.extractors == ["opensmile"] and c.model.clip_vector_tokens == "one" and c.label_set == "ravdess8"
+    assert c.audio.n_mels == 40  # the rest of the section keeps its defaults
+    assert Config.from_yaml(path).model.clip_vector_tokens == "one"  # without a base: the project's defaults

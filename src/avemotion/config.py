@@ -232,7 +232,8 @@ class Config(_Section):
             raise ConfigError(_format_validation(exc), source) from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Config:
+    def from_yaml(cls, path: str | Path, base: Config | None = None) -> Config:
+        """The file's settings over ``base``'s (default: the defaults); sections merge key by key."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError("config file not found", path)
@@ -242,6 +243,14 @@ class Config(_Section):
             raise ConfigError(f"not valid YAML: {exc}", path) from None
         if not isinstance(data, dict):
             raise ConfigError("top level of a config file must be a mapping", path)
+        if base is not None:
+            merged = base.to_dict()
+            for key, value in data.items():
+                if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                    merged[key] = {**merged[key], **value}
+                else:
+                    merged[key] = value
+            data = merged
         return cls.from_dict(data, str(path))
 
     def with_overrides(self, overrides: list[str] | dict[str, Any]) -> Config:
@@ -282,6 +291,8 @@ def _format_validation(exc: ValidationError) -> str:
     return "invalid configuration: " + "; ".join(parts)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    config = Config.from_yaml(path) if path else Config()
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: Config | None = None) -> Config:
+    """``base`` (default: the defaults) <- the YAML file <- the overrides."""
+    config = Config.from_yaml(path, base) if path else (base or Config())
     return config.with_overrides(overrides) if overrides else config

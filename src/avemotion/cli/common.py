@@ -22,11 +22,14 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def config_from_args(args: argparse.Namespace, extra: dict[str, object] | None = None) -> Config:
-    """The effective config: defaults <- --config <- --set <- dedicated flags (``extra``, None values skipped)."""
-    from avemotion.config import load_config  # pydantic: imported when a command runs, not for --help
+def config_from_args(args: argparse.Namespace, extra: dict[str, object] | None = None,
+                     defaults: dict[str, object] | None = None) -> Config:
+    """The effective config: defaults (the command's own ``defaults`` over the project's) <- --config <- --set <-
+    dedicated flags (``extra``, None values skipped)."""
+    from avemotion.config import Config, load_config  # pydantic: imported when a command runs, not for --help
 
-    config = load_config(getattr(args, "config", None), getattr(args, "overrides", None) or None)
+    base = Config().with_overrides(defaults) if defaults else None
+    config = load_config(getattr(args, "config", None), getattr(args, "overrides", None) or None, base)
     if extra:
         filtered = {k: v for k, v in extra.items() if v is not None}
         if filtered:

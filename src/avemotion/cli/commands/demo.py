@@ -166,20 +166,8 @@ DEMO_SETTINGS: dict[str, object] = {"audio.extractors": ["mfcc", "opensmile", "s
                                     "model.clip_vector_tokens": "per_group"}
 
 
-def _given_keys(args: argparse.Namespace) -> set[str]:
-    keys = {o.split("=", 1)[0].strip() for o in (getattr(args, "overrides", None) or [])}
-    if getattr(args, "config", None):
-        import yaml
-
-        data = yaml.safe_load(Path(args.config).read_text()) or {}
-        keys |= {f"{section}.{k}" for section, body in data.items() if isinstance(body, dict) for k in body}
-    return keys
-
-
 def run(args: argparse.Namespace) -> int:
-    given = _given_keys(args)
-    config = config_from_args(args)
-    config = config.with_overrides({k: v for k, v in DEMO_SETTINGS.items() if k not in given})
+    config = config_from_args(args, defaults=DEMO_SETTINGS)
     params = params_from_args(args)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
