@@ -23,15 +23,14 @@ from typing import TYPE_CHECKING, Literal, overload
 
 from avemotion.data.extract import extract_clip
 from avemotion.errors import AvemotionError
-from avemotion.inference.bundled import BundledModel, bundled_model_at, resolve_model
+from avemotion.inference.bundled import BundledModel, bundled_model_at, describe_model, resolve_model
 from avemotion.inference.predict import Prediction, Predictor
 from avemotion.inference.relabel import Relabeller, model_label_set, relabeller
 from avemotion.inference.timeline import WindowPrediction, predict_timeline
+from avemotion.models.base import HEADS
 
 if TYPE_CHECKING:
     import pandas as pd
-
-HEAD_NAMES = ("fused", "audio", "video")
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class LoadedModel:
     @property
     def description(self) -> str:
         """``default (bundled)``, or the run folder's path."""
-        return f"{self.bundled.name} (bundled)" if self.bundled is not None else str(self.folder)
+        return describe_model(self.folder, self.bundled) if self.bundled is not None else str(self.folder)
 
     @property
     def labels(self) -> list[str]:
@@ -141,8 +140,9 @@ def timeline(path: str | Path, *, window: float = 3.0, hop: float | None = None,
     Columns: ``start``, ``end`` (seconds), ``emotion``, ``confidence``, ``p_<label>`` per class,
     ``contribution_fused`` / ``_audio`` / ``_video``, ``modalities_used``, ``note``, ``error``. A window without
     usable signal (silence and no face, say) has no emotion, NaN probabilities and its reason in ``error``.
-    ``workers=2`` computes the audio features in a second (spawned) process, faster on long recordings; a
-    script doing so needs the ``if __name__ == "__main__":`` guard.
+    ``workers=2`` analyses the second half of a video recording (the audio features of an audio file) in a
+    second, spawned process, faster on long recordings; a script doing so needs the
+    ``if __name__ == "__main__":`` guard.
     """
     loaded = load_model(model)
     return timeline_frame(predict_windows(loaded, path, window, hop, labels=labels, workers=workers),
@@ -159,10 +159,10 @@ def timeline_frame(windows: list[WindowPrediction], labels: list[str]) -> pd.Dat
         row: dict[str, object] = {"start": w.start, "end": w.end, "emotion": p.emotion if p else None,
                                   "confidence": p.confidence if p else np.nan}
         row.update({f"p_{lab}": p.probabilities[lab] if p else np.nan for lab in labels})
-        row.update({f"contribution_{h}": p.contributions.get(h, np.nan) if p else np.nan for h in HEAD_NAMES})
+        row.update({f"contribution_{h}": p.contributions.get(h, np.nan) if p else np.nan for h in HEADS})
         row.update({"modalities_used": p.modalities_used if p else None, "note": p.note if p else "",
                     "error": w.error})
         rows.append(row)
     columns = ["start", "end", "emotion", "confidence", *(f"p_{lab}" for lab in labels),
-               *(f"contribution_{h}" for h in HEAD_NAMES), "modalities_used", "note", "error"]
+               *(f"contribution_{h}" for h in HEADS), "modalities_used", "note", "error"]
     return pd.DataFrame(rows, columns=columns)

@@ -105,7 +105,8 @@ def resolve_model(spec: str | Path | None) -> Path:
                           path)
 
 
-def describe_model(folder: str | Path) -> str:
-    """How output names a model: ``default (bundled)`` or the run folder's path."""
-    model = bundled_model_at(folder)
+def describe_model(folder: str | Path, bundled: BundledModel | None = None) -> str:
+    """How output names a model: ``default (bundled)`` or the run folder's path (``bundled``: the folder's
+    bundled model when the caller knows it already)."""
+    model = bundled if bundled is not None else bundled_model_at(folder)
     return f"{model.name} (bundled)" if model is not None else str(folder)
