@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError
 from avemotion.labels import get_label_set
 from avemotion.training.metrics import compute_metrics
-from avemotion.utils.atomic import atomic_write_json
+from avemotion.utils.atomic import atomic_write_bytes, atomic_write_json
 from avemotion.utils.progress import log
 
 
@@ -149,7 +148,7 @@ def card_metrics(rundir: Path, records: Sequence[ClipRecord]) -> dict[str, Any]:
 
 
 def build(recipe: Recipe, data_root: Path, out: Path, *, workers: int = 2, install: Path | None = None) -> Path:
-    """Run the recipe into ``out`` (corpus/, features/, run/); returns the run folder holding model.* + card.json."""
+    """Run the recipe into ``out`` (features/, run/); returns the run folder holding model.* + card.json."""
     from avemotion.data.pipeline import run_extraction
     from avemotion.training.trainer import run_training
 
@@ -182,7 +181,7 @@ def build(recipe: Recipe, data_root: Path, out: Path, *, workers: int = 2, insta
     atomic_write_json(rundir / "card.json", card)
     if install is not None:
         install.mkdir(parents=True, exist_ok=True)
-        for name in ("model.json", "model.safetensors", "card.json"):
-            shutil.copyfile(rundir / name, install / name)
+        for name in ("model.safetensors", "model.json", "card.json"):  # each replaced whole (atomic write)
+            atomic_write_bytes(install / name, (rundir / name).read_bytes()).chmod(0o644)  # package data: readable
         log(f"recipe {recipe.name}: installed into {install}")
     return rundir

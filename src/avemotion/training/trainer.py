@@ -174,6 +174,7 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             losses = []
             for batch in iterate_batches(clipset, train_idx, tc.batch_size, dims, std, gen):
                 if tc.mixup > 0 and len(batch) > 1:
+                    # drawn from the epoch's seeded generator, so a resumed run mixes exactly as an uninterrupted one
                     lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=gen))).beta(
                         tc.mixup, tc.mixup))
                     perm = torch.randperm(len(batch), generator=gen)
@@ -237,7 +238,8 @@ def fit_members(model_name: str, config: Config, clipset: ClipSet, dims: Feature
         model, std, track = fit(model_name, config, clipset, dims, train_idx, val_idx, workdir / f"m{i}",
                                 f"{stage} [{i + 1}/{k}]", seed + 7919 * i, epochs, on_epoch_end)
         members.append(model)
-        first = first or track
+        if first is None:
+            first = track
     ensemble = Ensemble(members).eval()
     assert std is not None and first is not None
     if val_idx is not None:
