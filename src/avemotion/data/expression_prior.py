@@ -15,8 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from avemotion.features.record import Groups
+from avemotion.features.video.expression_cnn import FER_CLASSES
 
-#: FER2013 class order of the CNN (``features/video/expression_cnn.FER_CLASSES``) and label names each maps to
+#: label names each of the CNN's classes maps to (the matrix follows the CNN's own order, ``FER_CLASSES``)
 FER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "angry": ("angry", "anger", "ang"),
     "disgust": ("disgust", "disgusted", "dis"),
@@ -34,9 +35,9 @@ PRIOR_GROUP = "cnn_probs"
 def prior_matrix(labels: Sequence[str]) -> np.ndarray | None:
     """(7, C) 0/1 matrix from the CNN's classes to ``labels``; None when no CNN class matches any label."""
     index = {name.lower(): i for i, name in enumerate(labels)}
-    m = np.zeros((len(FER_SYNONYMS), len(labels)), np.float32)
-    for i, names in enumerate(FER_SYNONYMS.values()):
-        hit = next((index[n] for n in names if n in index), None)
+    m = np.zeros((len(FER_CLASSES), len(labels)), np.float32)
+    for i, fer in enumerate(FER_CLASSES):
+        hit = next((index[n] for n in FER_SYNONYMS[fer] if n in index), None)
         if hit is not None:
             m[i, hit] = 1.0
     return m if m.any() else None
@@ -45,7 +46,7 @@ def prior_matrix(labels: Sequence[str]) -> np.ndarray | None:
 def prior_columns(groups: Groups) -> np.ndarray | None:
     """Column indices of the CNN probabilities in a clip's video features (None without the CNN)."""
     for name, (start, stop) in groups.items():
-        if name.split(":")[-1] == PRIOR_GROUP and stop - start == len(FER_SYNONYMS):
+        if name.split(":")[-1] == PRIOR_GROUP and stop - start == len(FER_CLASSES):
             return np.arange(start, stop)
     return None
 
