@@ -193,3 +193,32 @@ def test_mix_batch_mixes_inputs_over_the_union_of_masks() -> None:
     assert torch.equal(mixed.labels, batch.labels)
     same = mix_batch(batch, perm, 1.0)
     torch.testing.assert_close(same.audio_seq, batch.audio_seq)
+
+
+@pytest.mark.parametrize("name, over", [
+    ("bimodal", {}),
+    ("bimodal", {"clip_vector_pooling": "token", "video_clip_vector": True, "linear_audio_head": True,
+                 "clip_vector_tokens": "per_group"}),
+    ("bimodal", {"cross_modal_attention": False}),
+    ("dean", {}),
+])
+def test_eval_shortcuts_give_the_general_computation(name: str, over: dict) -> None:
+    """Eval mode takes shortcuts (plain means and no attention mask where no position is masked, functional heads
+    and attention blocks, no dropout calls); they must give what the general computation gives: the training-mode
+    forward with dropout 0, one clip at a time (faceless frames, one modality missing) and padded batches."""
+    dims = FeatureDims(DIMS.audio_seq, DIMS.audio_vec, DIMS.video, (10, DIMS.audio_vec - 10))
+    cfg = tiny_config(**{f"model.{k}": v for k, v in {"dropout": 0.0, **over}.items()}).model
+    torch.manual_seed(0)
+    model = build_model(name, dims, 4, cfg)
+    clips, _ = toy_clips(6)
+    clips[1] = ClipFeatures("video-only", None, None, clips[1].video_seq, clips[1].video_mask)
+    assert not clips[0].video_mask.all() and clips[4].video_seq is None  # faceless frames; an audio-only clip
+    with torch.no_grad():
+        for batch in [collate([c], dims, None) for c in clips] + [collate(clips, dims, None)]:
+            general, fast = model.train()(batch), model.eval()(batch)
+            assert general.logits.keys() == fast.logits.keys()
+            for h in general.logits:
+                torch.testing.assert_close(fast.logits[h], general.logits[h], rtol=0, atol=1e-5)
+                assert torch.equal(fast.available[h], general.available[h])
+            torch.testing.assert_close(fast.probs, general.probs, rtol=0, atol=1e-6)
+            torch.testing.assert_close(fast.weights, general.weights, rtol=0, atol=0)

@@ -93,7 +93,7 @@ class Predictor:
         note = f"{self.normalize} normalisation over the {len(clips)} clips predicted together"
         return [self._predict_selected(f, n, s, note) for f, n, s in zip(clips, normed, sources, strict=True)]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _predict_selected(self, features: ClipFeatures, sel: ClipFeatures, source: str, note: str) -> Prediction:
         b = self.bundle
         has_a = sel.audio_seq is not None or sel.audio_vec is not None
