@@ -198,3 +198,4 @@ def test_train_per_class_keeps_few_clips_and_the_test_folds() -> None:
         assert counts.max() == 2 and set(b.train) <= set(a.train) | set(a.val)
         assert not set(b.train) & set(b.test)
     assert any("small-data" in n for n in few.notes)
+

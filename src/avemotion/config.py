@@ -134,6 +134,11 @@ class ModelConfig(_Section):
     linear_audio_head: bool = Field(
         False, description="add a linear classifier on the standardised audio clip vector to the audio head's logits "
         "(wide & deep: the linear probe that works best on pretrained encoder features, plus the network)")
+    linear_readout: Literal["none", "prefit"] = Field(
+        "none", description="prefit: before training, a logistic regression on each head's clip functionals (audio "
+        "clip vector, face frames' mean/std, both for the fused head) is fitted to convergence and frozen, the deep "
+        "heads start at zero and learn a residual, and early stopping keeps the read-outs alone unless an epoch "
+        "beats them on the validation clips (models/readout.py)")
     detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")
     ffn_mult: int = Field(2, ge=1, description="feed-forward width of the attention blocks, x proj_dim")
 

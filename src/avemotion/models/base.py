@@ -10,6 +10,7 @@ and register it with ``@MODELS.register("name")``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -61,6 +62,12 @@ class EmotionModel(nn.Module, ABC):
     @abstractmethod
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         ...
+
+    def prefit(self, train: Iterable[Batch], val: Iterable[Batch] | None, n_classes: int,
+               c: dict[str, float] | None = None) -> dict[str, float]:
+        """Fit whatever the model solves before gradient training (e.g. linear read-outs, with regularisation
+        ``c`` per head or chosen on ``val``); nothing by default. Returns the regularisation used per head."""
+        return {}
 
     def fusion_weights(self) -> torch.Tensor:
         """Base weights (fused, audio, video) of eq. 19: (fused_weight = 1, beta, chi); (1, 0, 0) without decision

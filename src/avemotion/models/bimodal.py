@@ -12,9 +12,13 @@ Extensions (ours, off by default): ``model.video_prior`` = residual makes y_v = 
 last layer starting at zero, the prior being the pretrained expression CNN's probabilities mapped onto the
 labels (data/expression_prior.py); zero_shot makes y_v = log prior with no video network at all.
 ``model.fused_weight`` = 0 builds no fused head (decision-level fusion of the unimodal heads only).
+``model.linear_readout`` = prefit adds to each head a logistic regression on its clip functionals, fitted
+before training and frozen (models/readout.py); the heads' last layers then start at zero.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +30,7 @@ from avemotion.data.batch import Batch, FeatureDims
 from avemotion.models import MODELS
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean
+from avemotion.models.readout import LinearReadout, fit_readout
 
 
 class VideoEncoder(nn.Module):
@@ -124,6 +129,20 @@ class BimodalModel(EmotionModel):
             if config.reconstruction:
                 self.rec_a = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, d))
                 self.rec_v = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, d))
+        # prefit linear read-outs (models/readout.py): frozen; the deep heads start at zero on top of them
+        self.readouts = nn.ModuleDict()
+        if config.linear_readout == "prefit":
+            a_dim = dims.audio_vec if self.audio is not None else 0
+            v_dim = 2 * dims.video if self.video is not None else 0
+            for name, width, head in (("audio", a_dim, self.head_a), ("video", v_dim, self.head_v),
+                                      ("fused", a_dim + v_dim if self.bimodal and a_dim and v_dim else 0,
+                                       getattr(self, "head_m", None))):
+                if width and head is not None:
+                    self.readouts[name] = LinearReadout(width, n_classes)
+                    nn.init.zeros_(head[-1].weight)
+                    nn.init.zeros_(head[-1].bias)
+            for p_ in self.readouts.parameters():
+                p_.requires_grad_(False)
 
     def forward(self, batch: Batch) -> ModelOutput:
         logits: dict[str, torch.Tensor] = {}
@@ -150,11 +169,7 @@ class BimodalModel(EmotionModel):
             v_tok, v_mask = self.video(batch.video_seq, batch.video_mask)
             v_full = not self.training and bool(v_mask.all())
             if self.vvec is not None:  # u_v = clip-vector token + mean of the frame tokens ("separate" pooling)
-                m = batch.video_mask.to(batch.video_seq.dtype).unsqueeze(-1)
-                n = m.sum(1).clamp_min(1.0)
-                mean = (batch.video_seq * m).sum(1) / n
-                std = (((batch.video_seq - mean.unsqueeze(1)) ** 2 * m).sum(1) / n).clamp_min(0).sqrt()
-                v_vec = self.vvec(torch.cat([mean, std], -1))
+                v_vec = self.vvec(video_functionals(batch))
                 u_v = self.norm_v(v_vec + masked_mean(v_tok, v_mask, v_full))
                 v_tok = torch.cat([v_vec.unsqueeze(1), v_tok], 1)
                 v_mask = torch.cat([v_mask.any(1, keepdim=True), v_mask], 1)
@@ -162,6 +177,10 @@ class BimodalModel(EmotionModel):
                 u_v = self.norm_v(masked_mean(v_tok, v_mask, v_full))
             logits["video"] = self.head_v(u_v)
             available["video"] = v_mask.any(1)
+        if len(self.readouts):
+            for head, (x, ok) in self.readout_inputs(batch).items():
+                if head in logits:
+                    logits[head] = logits[head] + self.readouts[head](x) * ok.to(x.dtype).unsqueeze(-1)
         if self.prior != "none" and batch.video_prior is not None:
             log_prior = torch.log(batch.video_prior) * batch.video_prior_mask.unsqueeze(-1)
             logits["video"] = logits["video"] + log_prior if "video" in logits else log_prior
@@ -176,6 +195,9 @@ class BimodalModel(EmotionModel):
             else:  # ablation "w/o CMA": concatenated unimodal representations
                 x_m = torch.cat([u_a, u_v], -1)
             logits["fused"] = self.head_m(x_m)
+            if "fused" in self.readouts:
+                x, ok = self.readout_inputs(batch)["fused"]
+                logits["fused"] = logits["fused"] + self.readouts["fused"](x) * ok.to(x.dtype).unsqueeze(-1)
             available["fused"] = both
             if self.config.reconstruction and self.training:  # L_REC is a training loss only
                 t_a, t_v = (u_a.detach(), u_v.detach()) if self.config.detach_rec_targets else (u_a, u_v)
@@ -183,6 +205,84 @@ class BimodalModel(EmotionModel):
                 w = both.to(err.dtype)
                 aux["rec"] = (err * w).sum() / w.sum().clamp_min(1.0)
         return self.decide(logits, available, aux)
+
+
+    # --- prefit linear read-outs -------------------------------------------------------------------------
+    def readout_inputs(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Each read-out's input (clip functionals) and the clips that have it: ``head -> (x, available)``."""
+        out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        a = v = None
+        if "audio" in self.readouts or "fused" in self.readouts:
+            assert batch.audio_vec is not None and batch.audio_vec_mask is not None
+            a = (batch.audio_vec, batch.audio_vec_mask)
+            if "audio" in self.readouts:
+                out["audio"] = a
+        if "video" in self.readouts or "fused" in self.readouts:
+            assert batch.video_seq is not None and batch.video_mask is not None
+            v = (video_functionals(batch), batch.video_mask.any(1))
+            if "video" in self.readouts:
+                out["video"] = v
+        if "fused" in self.readouts and a is not None and v is not None:
+            out["fused"] = (torch.cat([a[0], v[0]], -1), a[1] & v[1])
+        return out
+
+    def prefit(self, train: Iterable[Batch], val: Iterable[Batch] | None, n_classes: int,
+               c: dict[str, float] | None = None) -> dict[str, float]:
+        """Fit the linear read-outs (before training; see :mod:`avemotion.models.readout`), C per head from ``c``
+        or chosen on ``val``. Returns C per head."""
+        if not len(self.readouts):
+            return {}
+        was_training = self.training
+        self.eval()
+
+        def gather(batches: Iterable[Batch]) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+            parts: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]] = {}
+            with torch.no_grad():
+                for batch in batches:
+                    assert batch.labels is not None
+                    for head, (x, ok) in self.readout_inputs(batch).items():
+                        off = None
+                        if head == "video" and self.prior != "none" and batch.video_prior is not None:
+                            off = torch.log(batch.video_prior) * batch.video_prior_mask.to(x.dtype).unsqueeze(-1)
+                        parts.setdefault(head, []).append((x[ok], batch.labels[ok], None if off is None else off[ok]))
+            out = {}
+            for head, rows in parts.items():
+                offs = [r[2] for r in rows]
+                out[head] = (torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows]),
+                             None if any(o is None for o in offs) else torch.cat(offs))  # type: ignore[arg-type]
+            return out
+
+        tr = gather(train)
+        va = gather(val) if val is not None else {}
+        chosen: dict[str, float] = {}
+        for head, (x, y, off) in tr.items():
+            if len(torch.unique(y)) < 2:
+                continue  # nothing to separate: the read-out stays at zero
+            weights = balanced_class_weights(y, n_classes)
+            xv, yv, ov = va.get(head, (None, None, None))
+            chosen[head] = fit_readout(self.readouts[head], x, y, n_classes, weights, off, xv, yv, ov,
+                                       (c or {}).get(head))
+        self.train(was_training)
+        return chosen
+
+
+def video_functionals(batch: Batch) -> torch.Tensor:
+    """Mean and standard deviation of each clip's face frames (``video_seq`` rows where ``video_mask``)."""
+    assert batch.video_seq is not None and batch.video_mask is not None
+    m = batch.video_mask.to(batch.video_seq.dtype).unsqueeze(-1)
+    n = m.sum(1).clamp_min(1.0)
+    mean = (batch.video_seq * m).sum(1) / n
+    std = (((batch.video_seq - mean.unsqueeze(1)) ** 2 * m).sum(1) / n).clamp_min(0).sqrt()
+    return torch.cat([mean, std], -1)
+
+
+def balanced_class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """n / (K n_c) per class (scikit-learn's class_weight="balanced"); absent classes 0."""
+    counts = torch.bincount(y, minlength=n_classes).double()
+    present = counts > 0
+    w = torch.zeros(n_classes, dtype=torch.float64)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return w
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -124,7 +124,7 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
     The state after every epoch goes to ``workdir/state.*``; when it exists, training resumes from it.
     """
     tc = config.train
-    n_epochs = epochs or tc.epochs
+    n_epochs = tc.epochs if epochs is None else epochs
     std = Standardizer.fit(clipset.subset(train_idx), dims, tc.max_abs_z)
     class_weights = (balanced_weights(clipset.labels[train_idx], len(clipset.label_names))
                      if tc.class_weights == "balanced" else None)
@@ -135,11 +135,23 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
         if val_idx is not None:
             track.best_ua, track.best_loss = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
         return model.eval(), std, track
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=tc.lr,
+                            weight_decay=tc.weight_decay)
+    state_stem = workdir / "state"
+    resuming = checkpoint_exists(state_stem)
+    prefit: dict[str, float] = {}
+    if not resuming:  # a resumed run has the prefit parts in its checkpoint
+        val_batches = (None if val_idx is None or np.isin(val_idx, train_idx).all() else
+                       iterate_batches(clipset, val_idx, tc.batch_size, dims, std))
+        prefit = model.prefit(iterate_batches(clipset, train_idx, tc.batch_size, dims, std), val_batches,
+                              len(clipset.label_names))
     best_state = copy.deepcopy(model.state_dict())
     track = TrainTrack()
-    state_stem = workdir / "state"
-    if checkpoint_exists(state_stem):
+    if prefit and val_idx is not None:
+        # the prefit state is the first candidate: a trained epoch must beat it on the validation clips
+        track.best_ua, track.best_loss = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
+        log(f"{stage}: prefit read-outs (C {prefit}) validation UA {track.best_ua:.3f}")
+    if resuming:
         tensors, meta = load_checkpoint(state_stem)
         load_state_checked(model, tensors, state_stem.with_suffix(".safetensors"), "model.")
         best_model = build_model(model_name, dims, len(clipset.label_names), config.model)
@@ -193,7 +205,10 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             if val_idx is not None:
                 ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
                 entry.val_ua, entry.val_loss = ua, vloss
-                if ua > track.best_ua + 1e-9 or (abs(ua - track.best_ua) <= 1e-9 and vloss < track.best_loss):
+                # against the prefit state (best_epoch -1) only a better UA counts, not a lower loss at equal UA
+                tie_break = track.best_epoch >= 0 or not prefit
+                if ua > track.best_ua + 1e-9 or (tie_break and abs(ua - track.best_ua) <= 1e-9
+                                                  and vloss < track.best_loss):
                     track.best_ua, track.best_loss, track.best_epoch, track.bad = ua, vloss, epoch, 0
                     best_state = copy.deepcopy(model.state_dict())
                 else:
@@ -220,6 +235,11 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
         raise
     bar.close()
     model.load_state_dict(best_state)
+    if prefit and track.best_epoch < 0 and val_idx is not None and not np.isin(val_idx, train_idx).all():
+        # no epoch beat the read-outs alone: they are the model, refitted on training + validation clips with the
+        # C chosen on the validation clips (as the logreg baseline does)
+        both = np.concatenate([train_idx, val_idx[~np.isin(val_idx, train_idx)]])
+        model.prefit(iterate_batches(clipset, both, tc.batch_size, dims, std), None, len(clipset.label_names), prefit)
     model.eval()
     return model, std, track
 
@@ -416,7 +436,7 @@ def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: Featur
         return ModelBundle.load(rundir / "model")
     # retrain on every clip for the median number of epochs the folds needed (no data left for validation)
     epochs = int(np.median([r.best_epoch + 1 for r in fold_results])) if fold_results else config.train.epochs
-    epochs = max(1, epochs)
+    epochs = max(0 if config.model.linear_readout == "prefit" else 1, epochs)  # 0: the prefit read-outs alone
     fdir = rundir / "final"
     fdir.mkdir(parents=True, exist_ok=True)
     all_idx = np.arange(len(clipset))

@@ -1,0 +1,112 @@
+"""Linear read-outs of the clip functionals, fitted before the network trains (``model.linear_readout=prefit``).
+
+Wide & deep with the wide part solved first: for each head a multinomial logistic regression on that head's
+clip functionals (audio: the clip vector; video: mean and standard deviation of the face frames' x_t; fused:
+both), fitted to convergence by L-BFGS on the training clips with an L2 penalty and balanced class weights,
+the objective of the ``logreg`` baseline (scikit-learn's ``C``). Its weights are then frozen; the deep heads'
+last layers start at zero, so before the first epoch the network predicts exactly the linear read-outs, and
+early stopping keeps that state unless a trained epoch is better on the validation clips. A network trained on
+a few dozen clips therefore starts from, and falls back to, logistic regression on its own features instead of
+collapsing below it. With the expression CNN's prior (``model.video_prior``) the video read-out is fitted with
+the log prior as a fixed offset: with two clips per class the L2 penalty keeps it close to the prior.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+#: regularisation strengths tried on the validation clips (the logreg baseline's grid)
+C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
+#: strength used without validation clips of their own (the middle of the grid, as the logreg baseline does)
+C_DEFAULT = 0.1
+
+
+class LinearReadout(nn.Module):
+    """``logits = W ((x - mean) / scale) + b``: the standardisation is part of the module (buffers), so a
+    checkpoint holds the whole read-out."""
+
+    def __init__(self, in_dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_dim, n_classes)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("scale", torch.ones(in_dim))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear((x - self.mean) / self.scale)
+
+    @torch.no_grad()
+    def set_fit(self, mean: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.scale.copy_(scale)
+        self.linear.weight.copy_(weight)
+        self.linear.bias.copy_(bias)
+        self.fitted.fill_(True)
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, c: float, sample_weight: torch.Tensor,
+                 offset: torch.Tensor | None = None, max_iter: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression on standardised ``x``: minimises
+    ``sum_i w_i CE_i + ||W||^2 / (2 C)`` (scikit-learn's objective; intercept not penalised), divided by the
+    clip count for conditioning. ``offset`` (N, K) is added to the logits and not learned. Deterministic."""
+    x = x.double()
+    n, d = x.shape
+    w = torch.zeros(d, n_classes, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    sw = sample_weight.double()
+    off = offset.double() if offset is not None else None
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-7,
+                            tolerance_change=1e-10, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        z = x @ w + b
+        if off is not None:
+            z = z + off
+        ce = torch.nn.functional.cross_entropy(z, y, reduction="none")
+        loss = ((sw * ce).sum() + (w * w).sum() / (2.0 * c)) / n
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().T.float(), b.detach().float()
+
+
+def standardise_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = x.mean(0)
+    scale = x.std(0, unbiased=False)
+    return mean, torch.where(scale > 1e-6, scale, torch.ones_like(scale))
+
+
+def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
+    classes = np.unique(y)
+    return float(np.mean([(pred[y == k] == k).mean() for k in classes])) if len(classes) else 0.0
+
+
+def fit_readout(readout: LinearReadout, x: torch.Tensor, y: torch.Tensor, n_classes: int,
+                class_weights: torch.Tensor, offset: torch.Tensor | None = None,
+                x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
+                offset_val: torch.Tensor | None = None, c: float | None = None) -> float:
+    """Fit ``readout`` on (x, y) with C from :data:`C_GRID`, chosen by balanced accuracy on the validation clips
+    when they are given (ties: the smaller C, the stronger penalty), else :data:`C_DEFAULT`; a given ``c`` is
+    used as it is. Returns the C."""
+    mean, scale = standardise_stats(x)
+    xs = (x - mean) / scale
+    sw = class_weights[y]
+
+    if c is None and x_val is not None and y_val is not None and len(y_val):
+        xv = (x_val - mean) / scale
+        scores = []
+        for c_try in C_GRID:
+            w, b = fit_logistic(xs, y, n_classes, c_try, sw, offset)
+            z = xv @ w.T + b + (offset_val if offset_val is not None else 0.0)
+            scores.append(balanced_accuracy(y_val.numpy(), z.argmax(1).numpy()))
+        c = C_GRID[int(np.argmax(scores))]  # ties: the smaller C (the stronger penalty)
+    c = C_DEFAULT if c is None else c
+    w, b = fit_logistic(xs, y, n_classes, c, sw, offset)
+    readout.set_fit(mean, scale, w, b)
+    return c
