@@ -30,10 +30,10 @@ from avemotion.media.container import decode_error, open_media
 
 DEFAULT_FPS = 15.0
 LOOKAHEAD = 24  # packets demuxed ahead of the decoder: more than the deepest frame reordering (H.264: 16)
-# FFmpeg codec threads for video. One thread (None) decodes the 720p30 RAVDESS clip with ~8% less CPU time than
-# frame threads ("AUTO"), at the same wall time when no core is idle (the timeline's two processes, a loaded
-# machine); frame threads only gain wall time by decoding ahead on an otherwise idle core.
-THREAD_TYPE: str | None = None
+# FFmpeg codec threads for video. Frame threads ("AUTO") decode ahead on an idle core while the branch works on
+# the previous frame: in the video branch on the 720p30 RAVDESS clip, the same CPU time as one thread (None)
+# within measurement noise, and ~15% less wall time when a core is free (benchmarks/speed.py).
+THREAD_TYPE: str | None = "AUTO"
 
 
 @dataclass(frozen=True)
