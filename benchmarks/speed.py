@@ -1,13 +1,17 @@
 """Speed of issue 14 in one run: decode floor, video branch, timeline (`predict --window 3`), CLI start.
 
     PYTHONPATH=src python benchmarks/speed.py [--seconds 60] [--long 600] [--model RUNDIR] [--no-old]
+    PYTHONPATH=src python benchmarks/speed.py --video-only      # decode floor + video branch rows, ~1 minute
 
 Prints one table; every figure stands beside its reference, as a ratio:
-- **decode floor**: demuxing + decoding every frame of the 720p30 clip (PyAV, codec threads "AUTO"), no
-  conversion; and decoding + RGB at 15 fps (``iter_frames``, what the branch consumes);
+- **decode floor**: demuxing + decoding every frame of the 720p30 clip (PyAV, the codec threads
+  ``iter_frames`` uses: frame threads "AUTO"), no conversion; the same with one codec thread; decoding only
+  the frames the 15 fps and 10 fps grids need (non-reference frames no grid time picks are skipped, as
+  ``iter_frames`` does); and decoding + RGB at 15 fps (``iter_frames``, what the branch consumes);
 - **video branch** (``VideoBranch.extract_file``, default config, 15 fps) with the expression CNN's batch
-  norms folded (new) and not (old, ``fold_bn=False``), as real-time factor (RTF = seconds per second of
-  video) and as a multiple of the decode floor;
+  norms folded (new) and not (old, ``fold_bn=False``), with every frame decoded (before the grid-only
+  decoding), with one codec thread, and at 10 fps, as real-time factor (RTF = seconds per second of video)
+  and as a multiple of the decode floor;
 - **timeline**: ``predict_timeline(window=3, hop=1.5)`` on a generated 720p30 recording of ``--seconds``
   (and ``--long``) seconds (the RAVDESS clip's frames played back and forth, its audio likewise), one
   decoding pass per process, the recording's two halves in two processes (new, ``workers=2``), all in one
@@ -32,6 +36,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from avemotion.media import MediaInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -103,18 +111,25 @@ def timed(fn) -> tuple[float, float, object]:  # noqa: ANN001
 def decode_floor(clip: Path, repeats: int) -> dict[str, float]:
     import av
 
-    from avemotion.media import iter_frames
+    from avemotion.media import iter_frames, video
 
-    def decode_all() -> int:
+    def decode(thread_type: str | None = video.THREAD_TYPE, fps: float | None = None) -> int:
         with av.open(str(clip)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            return sum(1 for _ in container.decode(stream))
+            if thread_type is not None:
+                stream.thread_type = thread_type
+            grid = video._Grid(0.0, fps, None) if fps else None
+            return sum(1 for _ in video._decode(container, stream, grid))
 
-    runs = [timed(decode_all) for _ in range(repeats)]
-    rgb = [timed(lambda: sum(1 for _ in iter_frames(clip, 15.0))) for _ in range(repeats)]
-    return {"decode_cpu": min(r[0] for r in runs), "decode_wall": min(r[1] for r in runs),
-            "rgb_cpu": min(r[0] for r in rgb), "rgb_wall": min(r[1] for r in rgb), "sampled": rgb[0][2]}
+    def best(fn) -> tuple[float, float, object]:  # noqa: ANN001
+        runs = [timed(fn) for _ in range(repeats)]
+        return min(r[0] for r in runs), min(r[1] for r in runs), runs[0][2]
+
+    out: dict[str, float] = {}
+    for key, fn in (("decode", decode), ("decode_one", lambda: decode(None)), ("grid", lambda: decode(fps=15.0)),
+                    ("grid10", lambda: decode(fps=10.0)), ("rgb", lambda: sum(1 for _ in iter_frames(clip, 15.0)))):
+        out[f"{key}_cpu"], out[f"{key}_wall"], out[f"{key}_frames"] = best(fn)
+    return out
 
 
 def video_branch(clip: Path, repeats: int) -> dict[str, dict[str, float]]:
@@ -123,20 +138,76 @@ def video_branch(clip: Path, repeats: int) -> dict[str, dict[str, float]]:
     from avemotion.config import VideoConfig
     from avemotion.features.video.branch import VideoBranch
     from avemotion.features.video.expression_cnn import ExpressionCNN
+    from avemotion.media import video
 
     torch.set_num_threads(1)
     out: dict[str, dict[str, float]] = {}
-    with VideoBranch(VideoConfig()) as branch:
-        ext = branch.extractors[0]
-        for name, fold in (("new", True), ("old", False)):
-            ext._cnn = ExpressionCNN(channels_last=True, fold_bn=fold)
-            branch.extract_file(clip)  # warm-up
-            runs = [timed(lambda: branch.extract_file(clip)) for _ in range(repeats)]
-            best = min(runs, key=lambda r: r[0])
-            feats = best[2]
-            out[name] = {"cpu": best[0], "wall": best[1], "frames": feats.n_frames, "face_rate": feats.face_rate,
-                         **{f"step_{k}": v for k, v in feats.timings.items()}}
+    grid_decode, thread_type = video._decode, video.THREAD_TYPE
+
+    def every_frame(container, stream, grid):  # noqa: ANN001, ANN202  (the decoding before the grid-only one)
+        return grid_decode(container, stream, None)
+
+    variants = (("old", False, {}), ("new", True, {}), ("new_full_decode", True, {"_decode": every_frame}),
+                ("new_one_thread", True, {"THREAD_TYPE": None}), ("new_10fps", True, {}))
+    for name, fold, patch in variants:
+        config = VideoConfig(fps=10.0) if name.endswith("10fps") else VideoConfig()
+        with VideoBranch(config) as branch:
+            branch.extractors[0]._cnn = ExpressionCNN(channels_last=True, fold_bn=fold)
+            for attr, value in patch.items():
+                setattr(video, attr, value)
+            try:
+                branch.extract_file(clip)  # warm-up
+                runs = [timed(lambda: branch.extract_file(clip)) for _ in range(repeats)]  # noqa: B023
+            finally:
+                video._decode, video.THREAD_TYPE = grid_decode, thread_type
+        best = min(runs, key=lambda r: r[0])
+        feats = best[2]
+        out[name] = {"cpu": best[0], "wall": best[1], "frames": feats.n_frames, "face_rate": feats.face_rate,
+                     **{f"step_{k}": v for k, v in feats.timings.items()}}
     return out
+
+
+def video_rows(clip: Path, duration: float, repeats: int) -> tuple[list[tuple[str, str, str, str]], str]:
+    """The decode floor and video branch rows, and the branch's per-step line."""
+    from avemotion.media import video
+
+    rows: list[tuple[str, str, str, str]] = []
+    floor = decode_floor(clip, repeats)
+    dur = duration
+    ref = floor["decode_cpu"]
+    rows.append((f"decode floor: all {floor['decode_frames']} frames, no conversion, codec threads "
+                 f"{video.THREAD_TYPE} (CPU)", f"RTF {ref / dur:.3f}", "-", "1.00"))
+    rows.append(("decode floor (wall)", f"RTF {floor['decode_wall'] / dur:.3f}", "-", "-"))
+    rows.append(("decode all frames, one codec thread (CPU)", f"RTF {floor['decode_one_cpu'] / dur:.3f}",
+                 "decode floor", f"{floor['decode_one_cpu'] / ref:.2f}"))
+    for key, fps in (("grid", 15), ("grid10", 10)):
+        cpu = floor[key + "_cpu"]
+        rows.append((f"decode for the {fps} fps grid only: {floor[key + '_frames']} frames decoded, no conversion "
+                     "(CPU)", f"RTF {cpu / dur:.3f}", "decode floor", f"{cpu / ref:.2f}"))
+    rows.append(("decode + RGB at 15 fps, iter_frames (CPU)", f"RTF {floor['rgb_cpu'] / dur:.3f}",
+                 "decode floor", f"{floor['rgb_cpu'] / ref:.2f}"))
+
+    branch = video_branch(clip, repeats)
+    labels = {"old": "old (CNN batch norms not folded)", "new": "new", "new_full_decode":
+              "new, every frame decoded (before grid decoding)", "new_one_thread": "new, one codec thread",
+              "new_10fps": "new, at 10 fps"}
+    for name, label in labels.items():
+        b = branch[name]
+        n = b["frames"]
+        rows.append((f"video branch, {label} (CPU, {n} frames, face {b['face_rate']:.0%})",
+                     f"RTF {b['cpu'] / dur:.3f} ({1000 * b['cpu'] / n:.1f} ms/frame)", "decode floor",
+                     f"{b['cpu'] / ref:.2f}"))
+        rows.append((f"video branch, {label} (wall)", f"RTF {b['wall'] / dur:.3f}", "decode floor (wall)",
+                     f"{b['wall'] / floor['decode_wall']:.2f}"))
+    rows.append(("video branch new vs old (CPU)", "", "old", f"{branch['new']['cpu'] / branch['old']['cpu']:.2f}"))
+    rows.append(("video branch new vs every frame decoded (CPU)", "", "every frame decoded",
+                 f"{branch['new']['cpu'] / branch['new_full_decode']['cpu']:.2f}"))
+    rows.append(("video branch at 15 fps, target 0.1 x real time (CPU)", f"RTF {branch['new']['cpu'] / dur:.3f}",
+                 "target RTF 0.100", f"{branch['new']['cpu'] / dur / 0.1:.2f}"))
+    steps = ["decode", "detection", "mesh", "geometry", "cnn"]
+    n = branch["new"]["frames"]
+    step_line = ", ".join(f"{s} {1000 * branch['new'].get('step_' + s, 0.0) / n:.1f}" for s in steps)
+    return rows, step_line
 
 
 class RssSampler:
@@ -260,7 +331,8 @@ def default_model() -> Path | None:
 
 # --- report ----------------------------------------------------------------------------------------------
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the timeline recording (default 60)")
     parser.add_argument("--long", type=float, default=0.0, help="also time a recording this long (e.g. 600), new only")
     parser.add_argument("--model", type=Path, help="trained run folder (default: the bundled default model, else "
@@ -268,6 +340,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-old", action="store_true", help="skip the previous timeline implementation (slow)")
     parser.add_argument("--media-dir", type=Path, help="keep generated recordings here (reused when present)")
+    parser.add_argument("--video-only", action="store_true", help="only the decode floor and video branch rows "
+                        "(no CLI start, predict or timeline runs; about a minute)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -285,34 +359,22 @@ def main() -> None:
         info = probe(clip)
         rows: list[tuple[str, str, str, str]] = []  # figure, value, reference, ratio
 
-        cli = cli_start(args.repeats)
-        for name, secs in cli.items():
-            rows.append((f"CLI start: avemotion {name} (wall)", f"{secs:.2f} s", "target 0.50 s", f"{secs / 0.5:.2f}"))
-        secs = predict_cli(clip, args.repeats)
-        if secs is not None:
-            rows.append((f"avemotion predict {clip.name} ({info.duration:.1f} s), bundled model, start-up included "
-                         "(wall)", f"{secs:.2f} s", "target 3.00 s", f"{secs / 3.0:.2f}"))
-
-        floor = decode_floor(clip, args.repeats)
         dur = info.duration
-        d_rtf = floor["decode_cpu"] / dur
-        rows.append(("decode floor: all frames, no conversion (CPU)", f"RTF {d_rtf:.3f}", "-", "1.00"))
-        rows.append(("decode floor (wall)", f"RTF {floor['decode_wall'] / dur:.3f}", "-", "-"))
-        rows.append(("decode + RGB at 15 fps, iter_frames (CPU)", f"RTF {floor['rgb_cpu'] / dur:.3f}",
-                     "decode floor", f"{floor['rgb_cpu'] / floor['decode_cpu']:.2f}"))
+        if not args.video_only:
+            cli = cli_start(args.repeats)
+            for name, secs in cli.items():
+                rows.append((f"CLI start: avemotion {name} (wall)", f"{secs:.2f} s", "target 0.50 s",
+                             f"{secs / 0.5:.2f}"))
+            secs = predict_cli(clip, args.repeats)
+            if secs is not None:
+                rows.append((f"avemotion predict {clip.name} ({dur:.1f} s), bundled model, start-up included "
+                             "(wall)", f"{secs:.2f} s", "target 3.00 s", f"{secs / 3.0:.2f}"))
 
-        branch = video_branch(clip, args.repeats)
-        n = branch["new"]["frames"]
-        for name in ("old", "new"):
-            b = branch[name]
-            rows.append((f"video branch, {name} (CPU, {n} frames, face {b['face_rate']:.0%})",
-                         f"RTF {b['cpu'] / dur:.3f} ({1000 * b['cpu'] / n:.1f} ms/frame)", "decode floor",
-                         f"{b['cpu'] / floor['decode_cpu']:.2f}"))
-            rows.append((f"video branch, {name} (wall)", f"RTF {b['wall'] / dur:.3f}", "decode floor (wall)",
-                         f"{b['wall'] / floor['decode_wall']:.2f}"))
-        rows.append(("video branch new vs old (CPU)", "", "old", f"{branch['new']['cpu'] / branch['old']['cpu']:.2f}"))
-        steps = ["decode", "detection", "mesh", "geometry", "cnn"]
-        step_line = ", ".join(f"{s} {1000 * branch['new'].get('step_' + s, 0.0) / n:.1f}" for s in steps)
+        video, step_line = video_rows(clip, dur, args.repeats)
+        rows += video
+        if args.video_only:
+            report(rows, None, clip, info, args.repeats, step_line)
+            return
 
         model = args.model or default_model() or tiny_model(tmp / "demo")
         lengths = [args.seconds] + ([args.long] if args.long else [])
@@ -340,9 +402,15 @@ def main() -> None:
                              f"RTF {max(r['cpu'], r['child_cpu']) / seconds:.3f}", "target 0.25 (2 cores)",
                              f"{max(r['cpu'], r['child_cpu']) / seconds / 0.25:.2f}"))
 
-    print(f"\nmodel: {model}")
-    print(f"clip: {clip.name} {info.width}x{info.height} @ {info.fps:.2f} fps, {dur:.2f} s; best of {args.repeats};"
-          f" torch threads 1; load average now {load()} (2 cores shared: CPU time is the figure to compare)")
+    report(rows, model, clip, info, args.repeats, step_line)
+
+
+def report(rows: list[tuple[str, str, str, str]], model: Path | None, clip: Path, info: MediaInfo, repeats: int,
+           step_line: str) -> None:
+    if model is not None:
+        print(f"\nmodel: {model}")
+    print(f"clip: {clip.name} {info.width}x{info.height} @ {info.fps:.2f} fps, {info.duration:.2f} s; best of "
+          f"{repeats}; torch threads 1; load average now {load()} (2 cores shared: CPU time is the figure to compare)")
     print(f"video branch steps, new, ms per sampled frame (wall): {step_line}\n")
     width = max(len(r[0]) for r in rows)
     print(f"| {'figure':{width}s} | value | reference | ratio |\n|{'-' * (width + 2)}|---|---|---:|")

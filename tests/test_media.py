@@ -234,3 +234,64 @@ def test_real_ravdess_wav(shared_data: Path) -> None:
 def test_real_mp3(shared_data: Path) -> None:
     mp3 = shared_data / "cremad_sample" / "1002_DFA_ANG_XX.mp3"
     assert load_audio(mp3).size > 16000
+
+# --- decoding only what the sampling grid needs ----------------------------------------------------------------
+@pytest.fixture(scope="module", params=[30, 25, 30000 / 1001], ids=["30fps", "25fps", "29.97fps"])
+def bframe_clip(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 s of H.264 with B-frames (x264 veryfast: 3 B-frames, B-pyramid) at the given source rate."""
+    path = tmp_path_factory.mktemp("bframes") / "clip.mp4"
+    return write_media(path, moving_square_frames(round(2 * request.param)), fps=request.param)
+
+
+def _frames(path: Path, monkeypatch: pytest.MonkeyPatch, *, full: bool, **kwargs: object) -> tuple[list, int]:
+    """``iter_frames`` output as (index, time, source_time, image) tuples, and the number of frames decoded;
+    ``full``: every frame decoded (the grid is not passed to the decoder)."""
+    from avemotion.media import video
+
+    original = video._decode
+    decoded = 0
+
+    def counting(container, stream, grid):  # noqa: ANN001, ANN202
+        nonlocal decoded
+        for frame in original(container, stream, None if full else grid):
+            decoded += 1
+            yield frame
+
+    with monkeypatch.context() as m:
+        m.setattr(video, "_decode", counting)
+        out = [(f.index, f.time, f.source_time, f.image) for f in iter_frames(path, **kwargs)]  # type: ignore[arg-type]
+    return out, decoded
+
+
+@pytest.mark.parametrize("threads", [None, "AUTO"])
+@pytest.mark.parametrize("window", [(0.0, None), (0.4, 1.3), (1.05, None)])
+def test_grid_decode_matches_full_decode(
+    bframe_clip: Path, monkeypatch: pytest.MonkeyPatch, window: tuple[float, float | None], threads: str | None
+) -> None:
+    """Skipping the non-reference frames no grid time picks changes nothing in the output (times, chosen source
+    frames, pixels), with or without frame threads, and does skip frames."""
+    from avemotion.media import video
+
+    monkeypatch.setattr(video, "THREAD_TYPE", threads)
+    start, end = window
+    grid, n_grid = _frames(bframe_clip, monkeypatch, full=False, fps=15.0, start=start, end=end)
+    full, n_full = _frames(bframe_clip, monkeypatch, full=True, fps=15.0, start=start, end=end)
+    assert len(grid) == len(full) > 5
+    for a, b in zip(grid, full, strict=True):
+        assert a[:3] == b[:3] and np.array_equal(a[3], b[3])
+    assert n_grid < n_full
+    # and each output frame is the source frame nearest to its grid time (ties to the earlier one)
+    source = [(f.source_time, f.image) for f in iter_frames(bframe_clip, fps=None)]
+    for _, t, chosen_time, image in grid:
+        nearest = min(source, key=lambda s: (abs(s[0] - t), s[0]))
+        assert chosen_time == pytest.approx(nearest[0], abs=1e-9) and np.array_equal(image, nearest[1])
+
+
+def test_grid_decode_skips_nothing_without_display_timestamps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AVI's packet timestamps follow the decoding order (B-frames come out of order): decode every frame."""
+    path = write_media(tmp_path / "clip.avi", moving_square_frames(60), fps=30)
+    grid, n_grid = _frames(path, monkeypatch, full=False, fps=15.0)
+    full, n_full = _frames(path, monkeypatch, full=True, fps=15.0)
+    assert n_grid == n_full == 60
+    assert [a[:3] for a in grid] == [b[:3] for b in full]
+    assert all(np.array_equal(a[3], b[3]) for a, b in zip(grid, full, strict=True))

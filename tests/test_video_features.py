@@ -25,7 +25,7 @@ from avemotion.features import VIDEO_EXTRACTORS
 from avemotion.features.record import ClipFeatures
 from avemotion.features.video import geometry as geo
 from avemotion.features.video.branch import VideoBranch, VideoFeatures
-from avemotion.features.video.face import Detection, FaceFinder, choose_main, square_crop
+from avemotion.features.video.face import Detection, FaceFinder, choose_main, landmark_array, square_crop
 from avemotion.media import VideoFrame, iter_frames
 
 torch.set_num_threads(1)
@@ -124,6 +124,36 @@ def test_astronaut_landmarks_and_normalised_geometry() -> None:
     names = list(geo.EXPRESSION_NAMES)
     assert e0[names.index("lip_corner_raise")] > 0
     assert e0[names.index("eye_open_right")] > 0.15 and e0[names.index("eye_open_left")] > 0.15
+
+
+def test_landmark_array_reads_the_message_bytes_exactly() -> None:
+    """The fast read of FaceMesh's landmark message gives the numbers of the point-by-point read, also for a
+    message whose bytes are laid out otherwise (a zero coordinate is left out, visibility is present)."""
+    from avemotion.utils.quiet_mediapipe import import_mediapipe
+
+    import_mediapipe()
+    from mediapipe.framework.formats import landmark_pb2
+
+    img = astronaut()
+    with FaceFinder() as finder:
+        obs = finder.process(img)
+        assert obs is not None
+        _, mesh = finder._graphs()
+        crop, _ = square_crop(img, obs.box, finder.crop_scale, finder.mesh_input_side)
+        message = mesh.process(crop).multi_face_landmarks[0]
+
+    def slow(msg: landmark_pb2.NormalizedLandmarkList) -> np.ndarray:
+        return np.array([(p.x, p.y, p.z) for p in msg.landmark], dtype=np.float64)
+
+    fast = landmark_array(message)
+    assert fast.shape == (478, 3) and fast.dtype == np.float64
+    assert np.array_equal(fast, slow(message))
+    odd = landmark_pb2.NormalizedLandmarkList()
+    odd.CopyFrom(message)
+    odd.landmark[3].x = 0.0  # proto3 leaves a zero out of the bytes
+    odd.landmark[7].visibility = 0.5
+    assert np.array_equal(landmark_array(odd), slow(odd)) and landmark_array(odd)[3, 0] == 0.0
+    assert landmark_array(landmark_pb2.NormalizedLandmarkList()).shape == (0, 3)
 
 
 def test_track_survives_a_detector_miss() -> None:
