@@ -81,11 +81,12 @@ def test_zero_shot_and_residual_heads_start_at_the_prior() -> None:
         torch.testing.assert_close(out.weights[4], torch.tensor([0.0, 1.0, 0.0]))  # audio-only clip
 
 
-def test_paper_default_has_no_prior_and_a_fused_head() -> None:
+def test_paper_setting_has_no_prior_and_a_fused_head() -> None:
     labels = list(get_label_set("basic7").labels)
     clips = _face_clips(3, np.random.default_rng(1))
     sel = FeatureSelection.fit(clips, "av", ["mfcc"], labels=labels)
-    model = build_model("bimodal", sel.dims, len(labels), tiny_config().model).eval()
+    model = build_model("bimodal", sel.dims, len(labels),
+                        tiny_config(**{"model.video_prior": "none"}).model).eval()
     out = model(collate([sel.apply(c) for c in clips], sel.dims, None))
     assert model.bimodal and "fused" in out.logits
     assert not torch.allclose(torch.softmax(out.logits["video"], -1), collate([sel.apply(c) for c in clips],

@@ -76,7 +76,7 @@ def test_classical_models_learn_and_choose_c_on_validation(name: str) -> None:
 
 
 def test_svm_with_two_clips_per_class_agrees_with_its_decisions() -> None:
-    """Platt scaling cannot be fitted on 2 clips per class: the probabilities then follow the decision values."""
+    """The SVM's probabilities follow its decision values (Platt scaling cannot be fitted on 2 clips per class)."""
     from avemotion.models.classical import CLASSICAL, ClassicalModel
 
     rng = np.random.default_rng(0)

@@ -52,27 +52,42 @@ def test_offset_is_kept_and_penalty_shrinks_towards_it() -> None:
 
 
 def _model(**extra: object):
-    cfg = tiny_config(**{"model.linear_readout": "prefit", **extra})
+    cfg = tiny_config(**{"model.linear_readout": "select", **extra})
     return build_model("bimodal", DIMS, 4, cfg.model), cfg
 
 
-def test_model_starts_as_its_read_outs_and_they_stay_frozen() -> None:
+def test_read_outs_are_mixed_into_the_heads_by_their_weight_in_eval_mode_only() -> None:
     torch.manual_seed(0)
     model, cfg = _model()
-    assert set(model.readouts) == {"audio", "video", "fused"}
+    assert set(model.readouts) == {"audio", "video", "fused"} and model.readout_weights() == (1.0, 0.0, 0.5)
     assert not any(p.requires_grad for p in model.readouts.parameters())
     clips, labels = toy_clips(40)
     std = Standardizer.fit(clips, DIMS, cfg.train.max_abs_z)
     batch = collate(clips, DIMS, std, labels)
-    chosen = model.prefit([batch], None, 4)
-    assert chosen == {"audio": 0.1, "video": 0.1, "fused": 0.1}
-    assert all(bool(r.fitted) for r in model.readouts.values())
-    out = model.eval()(batch)
-    for head, (x, ok) in model.readout_inputs(batch).items():
-        expected = model.readouts[head](x)[ok]
-        assert torch.allclose(out.logits[head][ok], expected, atol=1e-5), head
+    assert model.prefit([batch], None, 4) == {"audio": 0.1, "video": 0.1, "fused": 0.1}
+    assert model.readout_c() == {"audio": 0.1, "video": 0.1, "fused": 0.1}
+    model.eval()
+    network = model(batch)
+    read = model.readout_logits(batch)
+    model.set_readout_weight(1.0)
+    alone = model(batch)
+    model.set_readout_weight(0.5)
+    half = model(batch)
+    for head, (r, ok) in read.items():
+        p_net, p_read = torch.softmax(network.logits[head][ok], 1), torch.softmax(r[ok], 1)
+        assert torch.allclose(torch.softmax(alone.logits[head][ok], 1), p_read, atol=1e-5), head
+        assert torch.allclose(torch.softmax(half.logits[head][ok], 1), (p_net + p_read) / 2, atol=1e-5), head
+        # clips without the head's inputs keep the network's answer
+        assert torch.equal(half.logits[head][~ok], network.logits[head][~ok]), head
     # the read-outs alone already separate the toy classes
-    assert (out.probs.argmax(1) == torch.as_tensor(labels)).float().mean() > 0.8
+    assert (alone.probs.argmax(1) == torch.as_tensor(labels)).float().mean() > 0.8
+    # training mode: the network alone, whatever the weight
+    model.train()
+    torch.manual_seed(1)
+    a = model(batch).logits["audio"]
+    model.set_readout_weight(0.0)
+    torch.manual_seed(1)
+    assert torch.equal(model(batch).logits["audio"], a)
     # C chosen on validation clips when given
     val_clips, val_labels = toy_clips(20, seed=5)
     model2, _ = _model()
@@ -87,18 +102,57 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_training_keeps_the_read_outs_unless_an_epoch_beats_them(store_dir: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 3, "model.linear_readout": "prefit"})
+def test_training_keeps_the_best_candidate_on_the_validation_clips(store_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 3, "model.linear_readout": "select"})
     res = run_training(store_dir, tmp_path / "run", cfg)
     folds = [json.loads((tmp_path / "run/folds" / str(k) / "result.json").read_text()) for k in range(2)]
     for fold in folds:
-        history = fold["history"]
-        assert fold["best_epoch"] >= -1
-        if fold["best_epoch"] >= 0:  # a kept epoch beat the read-outs on the validation clips
-            assert history[fold["best_epoch"]]["val_ua"] >= fold["val_ua"] - 1e-9
+        assert fold["readout_weight"] in (0.0, 0.5, 1.0)
+        assert set(fold["readout_c"]) == {"audio", "video", "fused"}
+        if fold["readout_weight"] == 1.0:
+            assert fold["best_epoch"] == -1  # the read-outs alone: no epoch beat them
+        else:
+            assert fold["best_epoch"] >= 0
     assert res.metrics["ua"] > 0.5
-    # the saved model holds its read-outs (fitted) and predicts as it did
+    # the saved model holds its fitted read-outs and the chosen weight, and predicts as it did
     from avemotion.models.bundle import ModelBundle
 
     bundle = ModelBundle.load(tmp_path / "run/model")
     assert all(bool(r.fitted) for r in bundle.model.readouts.values())
+    assert float(bundle.model.readout_weight) == float(np.median([f["readout_weight"] for f in folds]))
+    fold0 = ModelBundle.load(tmp_path / "run/folds/0/model")
+    assert float(fold0.model.readout_weight) == folds[0]["readout_weight"]
+
+
+def test_small_data_folds_keep_the_read_outs(tmp_path: Path) -> None:
+    """Validation clips = training clips (train_per_class): a network that fits them cannot beat read-outs that fit
+    them too, so the read-outs alone are kept (logistic regression, not an overfitted network)."""
+    root = tmp_path / "features"
+    make_toy_store(root, n_clips=64, n_speakers=8, signal=3.0)
+    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 6, "train.train_per_class": 2})  # default: select
+    run_training(root, tmp_path / "run", cfg)
+    for k in range(2):
+        fold = json.loads((tmp_path / "run/folds" / str(k) / "result.json").read_text())
+        assert fold["val_is_train"] and fold["readout_weight"] == 1.0 and fold["best_epoch"] == -1
+
+
+def test_interrupted_run_resumes_to_the_same_result(store_dir: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 4, "model.linear_readout": "select",
+                         "train.checkpoint_seconds": 0})
+    full = run_training(store_dir, tmp_path / "full", cfg)
+
+    def interrupt(stage: str, epoch: int) -> None:
+        if stage.startswith("fold 2") and epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_training(store_dir, tmp_path / "cut", cfg, on_epoch_end=interrupt)
+    resumed = run_training(store_dir, tmp_path / "cut", cfg)
+    for k in ("wa", "ua", "f1_macro", "confusion"):
+        assert resumed.metrics[k] == full.metrics[k], k
+    for k in range(2):
+        a, b = (json.loads((tmp_path / run / "folds" / str(k) / "result.json").read_text()) for run in ("full", "cut"))
+        assert (a["readout_weight"], a["best_epoch"], a["readout_c"]) == (b["readout_weight"], b["best_epoch"],
+                                                                           b["readout_c"])
+    assert (tmp_path / "cut/model.safetensors").read_bytes() == (tmp_path / "full/model.safetensors").read_bytes()
+

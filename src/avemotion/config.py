@@ -112,7 +112,7 @@ class ModelConfig(_Section):
                                 "1); 0 builds no fused head: audio and video meet at decision level only, for "
                                 "training data with few or no clips that have both")
     video_prior: Literal["none", "residual", "zero_shot"] = Field(
-        "none", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
+        "residual", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
         "head's prior: residual (the head learns a correction to it, starting at zero: small face data cannot "
         "fall far below the CNN zero-shot) or zero_shot (the prior alone, no learned video head)")
     reconstruction: bool = True
@@ -134,11 +134,11 @@ class ModelConfig(_Section):
     linear_audio_head: bool = Field(
         False, description="add a linear classifier on the standardised audio clip vector to the audio head's logits "
         "(wide & deep: the linear probe that works best on pretrained encoder features, plus the network)")
-    linear_readout: Literal["none", "prefit"] = Field(
-        "none", description="prefit: before training, a logistic regression on each head's clip functionals (audio "
-        "clip vector, face frames' mean/std, both for the fused head) is fitted to convergence and frozen, the deep "
-        "heads start at zero and learn a residual, and early stopping keeps the read-outs alone unless an epoch "
-        "beats them on the validation clips (models/readout.py)")
+    linear_readout: Literal["none", "select"] = Field(
+        "select", description="none: the paper's network alone. select: before training, fit a logistic regression on each head's clip functionals "
+        "(audio clip vector, face frames' mean/std, both for the fused head; L-BFGS, balanced, C on the validation "
+        "clips); the kept model is the best on the validation clips of the read-outs alone and, per epoch, the "
+        "network alone or the average of both (models/readout.py)")
     detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")
     ffn_mult: int = Field(2, ge=1, description="feed-forward width of the attention blocks, x proj_dim")
 

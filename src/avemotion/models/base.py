@@ -69,6 +69,17 @@ class EmotionModel(nn.Module, ABC):
         ``c`` per head or chosen on ``val``); nothing by default. Returns the regularisation used per head."""
         return {}
 
+    def readout_weights(self) -> tuple[float, ...]:
+        """Weights of the linear read-outs' probabilities tried on the validation clips (none without read-outs)."""
+        return ()
+
+    def set_readout_weight(self, weight: float) -> None:
+        raise ValueError(f"{type(self).__name__} has no linear read-outs")
+
+    def readout_c(self) -> dict[str, float]:
+        """The L2 strength C each fitted read-out used (none without read-outs)."""
+        return {}
+
     def fusion_weights(self) -> torch.Tensor:
         """Base weights (fused, audio, video) of eq. 19: (fused_weight = 1, beta, chi); (1, 0, 0) without decision
         fusion."""

@@ -8,12 +8,13 @@ CMA (eqs. 13-14, MulT-style): Z_av = CM(q=A, kv=V), Z_va = CM(q=V, kv=A); X_m = 
 G_phi (eqs. 16-17): r_a = G_a(X_m), r_v = G_v(X_m); L_REC = MSE(r_a, u_a) + MSE(r_v, u_v) (eq. 18)
 heads: y_m = H_m(X_m), y_a = H_a(u_a), y_v = H_v(u_v); decision fusion (eq. 19) in EmotionModel.decide.
 
-Extensions (ours, off by default): ``model.video_prior`` = residual makes y_v = log prior + H_v(u_v) with H_v's
+Extensions (ours): ``model.video_prior`` = residual (default) makes y_v = log prior + H_v(u_v) with H_v's
 last layer starting at zero, the prior being the pretrained expression CNN's probabilities mapped onto the
 labels (data/expression_prior.py); zero_shot makes y_v = log prior with no video network at all.
 ``model.fused_weight`` = 0 builds no fused head (decision-level fusion of the unimodal heads only).
-``model.linear_readout`` = prefit adds to each head a logistic regression on its clip functionals, fitted
-before training and frozen (models/readout.py); the heads' last layers then start at zero.
+``model.linear_readout`` = select gives each head a logistic regression on its clip functionals, fitted before
+training (models/readout.py); in eval mode a head predicts (1 - w) p_network + w p_readout, with w in {0, 0.5, 1}
+chosen on the validation clips along with the epoch (buffer ``readout_weight``).
 """
 
 from __future__ import annotations
@@ -129,9 +130,10 @@ class BimodalModel(EmotionModel):
             if config.reconstruction:
                 self.rec_a = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, d))
                 self.rec_v = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, d))
-        # prefit linear read-outs (models/readout.py): frozen; the deep heads start at zero on top of them
+        # linear read-outs (models/readout.py): fitted before training, never trained by gradient; mixed into the
+        # heads' probabilities in eval mode with the weight chosen on the validation clips
         self.readouts = nn.ModuleDict()
-        if config.linear_readout == "prefit":
+        if config.linear_readout == "select":
             a_dim = dims.audio_vec if self.audio is not None else 0
             v_dim = 2 * dims.video if self.video is not None else 0
             for name, width, head in (("audio", a_dim, self.head_a), ("video", v_dim, self.head_v),
@@ -139,10 +141,10 @@ class BimodalModel(EmotionModel):
                                        getattr(self, "head_m", None))):
                 if width and head is not None:
                     self.readouts[name] = LinearReadout(width, n_classes)
-                    nn.init.zeros_(head[-1].weight)
-                    nn.init.zeros_(head[-1].bias)
             for p_ in self.readouts.parameters():
                 p_.requires_grad_(False)
+            if len(self.readouts):
+                self.register_buffer("readout_weight", torch.zeros(()))
 
     def forward(self, batch: Batch) -> ModelOutput:
         logits: dict[str, torch.Tensor] = {}
@@ -177,10 +179,6 @@ class BimodalModel(EmotionModel):
                 u_v = self.norm_v(masked_mean(v_tok, v_mask, v_full))
             logits["video"] = self.head_v(u_v)
             available["video"] = v_mask.any(1)
-        if len(self.readouts):
-            for head, (x, ok) in self.readout_inputs(batch).items():
-                if head in logits:
-                    logits[head] = logits[head] + self.readouts[head](x) * ok.to(x.dtype).unsqueeze(-1)
         if self.prior != "none" and batch.video_prior is not None:
             log_prior = torch.log(batch.video_prior) * batch.video_prior_mask.unsqueeze(-1)
             logits["video"] = logits["video"] + log_prior if "video" in logits else log_prior
@@ -195,19 +193,22 @@ class BimodalModel(EmotionModel):
             else:  # ablation "w/o CMA": concatenated unimodal representations
                 x_m = torch.cat([u_a, u_v], -1)
             logits["fused"] = self.head_m(x_m)
-            if "fused" in self.readouts:
-                x, ok = self.readout_inputs(batch)["fused"]
-                logits["fused"] = logits["fused"] + self.readouts["fused"](x) * ok.to(x.dtype).unsqueeze(-1)
             available["fused"] = both
             if self.config.reconstruction and self.training:  # L_REC is a training loss only
                 t_a, t_v = (u_a.detach(), u_v.detach()) if self.config.detach_rec_targets else (u_a, u_v)
                 err = ((self.rec_a(x_m) - t_a) ** 2).mean(1) + ((self.rec_v(x_m) - t_v) ** 2).mean(1)
                 w = both.to(err.dtype)
                 aux["rec"] = (err * w).sum() / w.sum().clamp_min(1.0)
+        if len(self.readouts) and not self.training and float(self.readout_weight) > 0:
+            w = self.readout_weight
+            for head, (r, ok) in self.readout_logits(batch).items():
+                if head in logits:
+                    mixed = torch.log((1 - w) * torch.softmax(logits[head], -1) + w * torch.softmax(r, -1) + 1e-12)
+                    logits[head] = torch.where(ok.unsqueeze(-1), mixed, logits[head])
         return self.decide(logits, available, aux)
 
 
-    # --- prefit linear read-outs -------------------------------------------------------------------------
+    # --- linear read-outs ---------------------------------------------------------------------------------
     def readout_inputs(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Each read-out's input (clip functionals) and the clips that have it: ``head -> (x, available)``."""
         out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -226,6 +227,31 @@ class BimodalModel(EmotionModel):
             out["fused"] = (torch.cat([a[0], v[0]], -1), a[1] & v[1])
         return out
 
+    def video_offset(self, batch: Batch) -> torch.Tensor | None:
+        """The log prior added to the video logits (``model.video_prior``), or None."""
+        if self.prior == "none" or batch.video_prior is None or batch.video_prior_mask is None:
+            return None
+        return torch.log(batch.video_prior) * batch.video_prior_mask.to(batch.video_prior.dtype).unsqueeze(-1)
+
+    def readout_logits(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Each read-out's logits (the video one with the log prior when the model uses it) and availability."""
+        out = {}
+        for head, (x, ok) in self.readout_inputs(batch).items():
+            z = self.readouts[head](x)
+            off = self.video_offset(batch) if head == "video" else None
+            out[head] = (z if off is None else z + off, ok)
+        return out
+
+    def readout_weights(self) -> tuple[float, ...]:
+        return (1.0, 0.0, 0.5) if len(self.readouts) else ()
+
+    def readout_c(self) -> dict[str, float]:
+        return {head: float(r.c) for head, r in self.readouts.items() if bool(r.fitted)}
+
+    def set_readout_weight(self, weight: float) -> None:
+        """Weight of the read-outs' probabilities in eval mode (0: the network alone; 1: the read-outs alone)."""
+        self.readout_weight.fill_(float(weight))
+
     def prefit(self, train: Iterable[Batch], val: Iterable[Batch] | None, n_classes: int,
                c: dict[str, float] | None = None) -> dict[str, float]:
         """Fit the linear read-outs (before training; see :mod:`avemotion.models.readout`), C per head from ``c``
@@ -241,9 +267,7 @@ class BimodalModel(EmotionModel):
                 for batch in batches:
                     assert batch.labels is not None
                     for head, (x, ok) in self.readout_inputs(batch).items():
-                        off = None
-                        if head == "video" and self.prior != "none" and batch.video_prior is not None:
-                            off = torch.log(batch.video_prior) * batch.video_prior_mask.to(x.dtype).unsqueeze(-1)
+                        off = self.video_offset(batch) if head == "video" else None
                         parts.setdefault(head, []).append((x[ok], batch.labels[ok], None if off is None else off[ok]))
             out = {}
             for head, rows in parts.items():

@@ -43,7 +43,7 @@ def _logreg(c: float, seed: int) -> object:
 def _svm(c: float, seed: int) -> object:
     from sklearn.svm import SVC
 
-    return SVC(C=c, kernel="rbf", gamma="scale", probability=True, class_weight="balanced", random_state=seed)
+    return SVC(C=c, kernel="rbf", gamma="scale", class_weight="balanced", random_state=seed)
 
 
 for _spec in (
@@ -51,10 +51,6 @@ for _spec in (
     ClassicalSpec("svm", "RBF SVM on clip functionals", (0.3, 1.0, 3.0, 10.0), _svm),
 ):
     CLASSICAL.register(_spec.name)(_spec)
-
-
-#: fewest training clips of a class for which an SVM's Platt-scaled probabilities are used
-PLATT_MIN_PER_CLASS = 5
 
 
 @contextlib.contextmanager
@@ -93,8 +89,6 @@ class ClassicalModel:
         self.min_class_count = 0
 
     def _pipeline(self, c: float) -> object:
-        # SVC(probability=True) is deprecated from scikit-learn 1.9 (removal planned for 1.11; the lock pins 1.9):
-        # its Platt scaling is what the field's SVM baselines use, so the FutureWarning is silenced in _quiet.
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -126,15 +120,18 @@ class ClassicalModel:
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """(N, n_classes) probabilities; classes absent from training get 0."""
+        """(N, n_classes) probabilities; classes absent from training get 0.
+
+        The SVM's are the softmax of its one-vs-rest decision values, so their argmax is the SVM's own decision.
+        (Platt scaling, scikit-learn's ``probability=True``, fits sigmoids on an internal 5-fold split: with a
+        dozen clips per class and a weakly regularised C its probabilities came out nearly flat and their argmax
+        contradicted the decisions, e.g. UA 0.17 instead of the decisions' 0.5 on the demo corpus; it is also
+        deprecated from scikit-learn 1.9.)
+        """
         assert self.pipeline is not None, "fit first"
         with _quiet():
             clf = self.pipeline[-1]
-            if hasattr(clf, "decision_function") and hasattr(clf, "support_vectors_") and \
-                    self.min_class_count < PLATT_MIN_PER_CLASS:
-                # Platt scaling fits on an internal 5-fold split: with fewer clips per class its probabilities
-                # are noise and their argmax contradicts the SVM's own decisions; use the softmax of the
-                # one-vs-rest decision values instead (same argmax as predict)
+            if hasattr(clf, "decision_function") and hasattr(clf, "support_vectors_"):
                 d = self.pipeline.decision_function(x)
                 d = d[:, None] if d.ndim == 1 else d
                 if d.shape[1] == 1:

@@ -23,6 +23,9 @@ class Ensemble(EmotionModel):
         super().__init__(first.dims, first.n_classes, first.config)
         self.members = nn.ModuleList(members)
 
+    def readout_c(self) -> dict[str, float]:
+        return self.members[0].readout_c()
+
     def forward(self, batch: Batch) -> ModelOutput:
         outs = [m(batch) for m in self.members]
         k = len(outs)

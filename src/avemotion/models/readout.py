@@ -35,17 +35,20 @@ class LinearReadout(nn.Module):
         self.register_buffer("mean", torch.zeros(in_dim))
         self.register_buffer("scale", torch.ones(in_dim))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("c", torch.zeros((), dtype=torch.float64))  # the L2 strength C it was fitted with
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear((x - self.mean) / self.scale)
 
     @torch.no_grad()
-    def set_fit(self, mean: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    def set_fit(self, mean: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                c: float) -> None:
         self.mean.copy_(mean)
         self.scale.copy_(scale)
         self.linear.weight.copy_(weight)
         self.linear.bias.copy_(bias)
         self.fitted.fill_(True)
+        self.c.fill_(c)
 
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, c: float, sample_weight: torch.Tensor,
@@ -108,5 +111,5 @@ def fit_readout(readout: LinearReadout, x: torch.Tensor, y: torch.Tensor, n_clas
         c = C_GRID[int(np.argmax(scores))]  # ties: the smaller C (the stronger penalty)
     c = C_DEFAULT if c is None else c
     w, b = fit_logistic(xs, y, n_classes, c, sw, offset)
-    readout.set_fit(mean, scale, w, b)
+    readout.set_fit(mean, scale, w, b, c)
     return c

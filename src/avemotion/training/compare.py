@@ -207,7 +207,7 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
         m = compute_metrics(y[m_idx], probs[m_idx].argmax(1), probs[m_idx], labels, grades)
         per_fold.append({"fold": r.fold, "n": m["n"], "covered": int(covered[m_idx].sum()),
                          **{k: m[k] for k in METRICS}, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
-                         "val_ua": r.val_ua})
+                         "val_ua": r.val_ua, **({"readout_weight": r.readout_weight} if r.readout_c else {})})
     pooled = compute_metrics(y, probs.argmax(1), probs, labels, grades)
     groups = []
     for g, idx in enumerate(random_groups(len(y), n_groups, cfg.train.seed)):

@@ -53,7 +53,8 @@ def write_outputs(out: Path, results: list[ModelResult], tests: list[dict], ref:
                 "p_wilcoxon_ua", "p_ttest_ua", "p_mcnemar"]
     write_csv(out / "results.csv", [{k: s[k] for k in csv_cols} for s in summaries])
     write_csv(out / "folds.csv", [{"model": r.name, **{k: f[k] for k in ("fold", "n", "covered", *METRICS,
-                                                                           "best_epoch", "epochs_run", "val_ua")}}
+                                                                           "best_epoch", "epochs_run", "val_ua")},
+                                   "readout_weight": f.get("readout_weight", "")}
                                    for r in results for f in r.per_fold])
     write_csv(out / "groups.csv", [{"model": r.name, **g} for r in results for g in r.groups])
     write_csv(out / "cc_per_class.csv", [{"model": r.name, "class": c, "cc": r.pooled["cc_per_class"][c]}

@@ -39,7 +39,8 @@ def write_report(rundir: Path, clipset: ClipSet, label_set: LabelSet, fold_resul
         y = np.asarray(r.y_true, np.int64)
         m = compute_metrics(y, probs.argmax(1), probs, labels, grades)
         per_fold.append({"fold": r.fold, "n": m["n"], **{k: m[k] for k in SUMMARY_KEYS},
-                         "best_epoch": r.best_epoch, "epochs_run": r.epochs_run, "val_ua": r.val_ua})
+                         "best_epoch": r.best_epoch, "epochs_run": r.epochs_run, "val_ua": r.val_ua,
+                         **({"readout_weight": r.readout_weight, "readout_c": r.readout_c} if r.readout_c else {})})
         all_true.append(y)
         all_probs.append(probs)
         contrib = r.predictions.contributions

@@ -37,17 +37,20 @@ class TrainTrack:
     best_epoch: int = -1
     bad: int = 0  # epochs since the last improvement (early stopping)
     history: list[EpochLog] = field(default_factory=list)
+    best_mix: float = 0.0  # the kept state's weight of the linear read-outs (model.linear_readout=select)
 
     def to_dict(self) -> dict:
         return {"epoch": self.epoch, "best_ua": self.best_ua,
                 "best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
-                "best_epoch": self.best_epoch, "bad": self.bad, "history": [h.to_dict() for h in self.history]}
+                "best_epoch": self.best_epoch, "bad": self.bad, "history": [h.to_dict() for h in self.history],
+                "best_mix": self.best_mix}
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainTrack:
         loss = d.get("best_loss")
         return cls(int(d["epoch"]), float(d["best_ua"]), math.inf if loss is None else float(loss),
-                   int(d["best_epoch"]), int(d["bad"]), [EpochLog.from_dict(h) for h in d.get("history", [])])
+                   int(d["best_epoch"]), int(d["bad"]), [EpochLog.from_dict(h) for h in d.get("history", [])],
+                   float(d.get("best_mix", 0.0)))
 
 
 @dataclass
@@ -87,6 +90,8 @@ class FoldResult:
     predictions: Predictions
     val_is_train: bool = False  # too few clips for a validation set: the training clips were used
     history: list[EpochLog] = field(default_factory=list)
+    readout_weight: float = 0.0  # weight of the linear read-outs in the kept state (model.linear_readout=select)
+    readout_c: dict[str, float] = field(default_factory=dict)  # C per read-out
 
     @property
     def probs(self) -> np.ndarray:
@@ -95,13 +100,15 @@ class FoldResult:
     def to_dict(self) -> dict:
         return {"fold": self.fold, "test": self.test, "y_true": self.y_true, "best_epoch": self.best_epoch,
                 "epochs_run": self.epochs_run, "val_ua": self.val_ua, "val_is_train": self.val_is_train,
-                "history": [h.to_dict() for h in self.history], "predictions": self.predictions.to_dict()}
+                "history": [h.to_dict() for h in self.history], "predictions": self.predictions.to_dict(),
+                "readout_weight": self.readout_weight, "readout_c": self.readout_c}
 
     @classmethod
     def from_dict(cls, d: dict) -> FoldResult:
         return cls(int(d["fold"]), list(d["test"]), [int(y) for y in d["y_true"]], int(d["best_epoch"]),
                    int(d["epochs_run"]), float(d["val_ua"]), Predictions.from_dict(d["predictions"]),
-                   bool(d.get("val_is_train", False)), [EpochLog.from_dict(h) for h in d.get("history", [])])
+                   bool(d.get("val_is_train", False)), [EpochLog.from_dict(h) for h in d.get("history", [])],
+                   float(d.get("readout_weight", 0.0)), {k: float(v) for k, v in d.get("readout_c", {}).items()})
 
     @classmethod
     def untested(cls, fold: int, n_classes: int) -> FoldResult:

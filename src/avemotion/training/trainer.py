@@ -118,9 +118,14 @@ def _evaluate_ua(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: F
 
 def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, train_idx: np.ndarray,
         val_idx: np.ndarray | None, workdir: Path, stage: str, seed: int, epochs: int | None = None,
-        on_epoch_end: EpochHook | None = None) -> tuple[EmotionModel, Standardizer, TrainTrack]:
+        on_epoch_end: EpochHook | None = None, readout_weight: float = 0.0, readout_c: dict[str, float] | None = None
+        ) -> tuple[EmotionModel, Standardizer, TrainTrack]:
     """Train one model; early stopping on validation UA when ``val_idx`` is given, else ``epochs`` epochs.
 
+    A model with linear read-outs (``model.linear_readout=select``) has them fitted first; with validation clips
+    the kept state is the best of: the read-outs alone, and after each epoch the network alone and the average
+    of both (ties go to the earlier candidate); without, ``readout_weight`` is used, and ``readout_c`` (C per head,
+    else the default) for the read-outs' fit.
     The state after every epoch goes to ``workdir/state.*``; when it exists, training resumes from it.
     """
     tc = config.train
@@ -139,18 +144,20 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                             weight_decay=tc.weight_decay)
     state_stem = workdir / "state"
     resuming = checkpoint_exists(state_stem)
-    prefit: dict[str, float] = {}
-    if not resuming:  # a resumed run has the prefit parts in its checkpoint
+    if not resuming:  # a resumed run has the read-outs in its checkpoint
         val_batches = (None if val_idx is None or np.isin(val_idx, train_idx).all() else
                        iterate_batches(clipset, val_idx, tc.batch_size, dims, std))
-        prefit = model.prefit(iterate_batches(clipset, train_idx, tc.batch_size, dims, std), val_batches,
-                              len(clipset.label_names))
-    best_state = copy.deepcopy(model.state_dict())
+        model.prefit(iterate_batches(clipset, train_idx, tc.batch_size, dims, std), val_batches,
+                     len(clipset.label_names), readout_c)
+    mixes = model.readout_weights()
     track = TrainTrack()
-    if prefit and val_idx is not None:
-        # the prefit state is the first candidate: a trained epoch must beat it on the validation clips
+    if mixes and val_idx is not None and not resuming:
+        # the read-outs alone are the first candidate: the network must beat them on the validation clips
+        model.set_readout_weight(1.0)
         track.best_ua, track.best_loss = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
-        log(f"{stage}: prefit read-outs (C {prefit}) validation UA {track.best_ua:.3f}")
+        track.best_mix = 1.0
+        log(f"{stage}: linear read-outs (C {model.readout_c()}) validation UA {track.best_ua:.3f}")
+    best_state = copy.deepcopy(model.state_dict())
     if resuming:
         tensors, meta = load_checkpoint(state_stem)
         load_state_checked(model, tensors, state_stem.with_suffix(".safetensors"), "model.")
@@ -203,19 +210,27 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                 losses.append(float(loss.detach()))
             entry = EpochLog(epoch, float(np.mean(losses)))
             if val_idx is not None:
-                ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
-                entry.val_ua, entry.val_loss = ua, vloss
-                # against the prefit state (best_epoch -1) only a better UA counts, not a lower loss at equal UA
-                tie_break = track.best_epoch >= 0 or not prefit
-                if ua > track.best_ua + 1e-9 or (tie_break and abs(ua - track.best_ua) <= 1e-9
-                                                  and vloss < track.best_loss):
-                    track.best_ua, track.best_loss, track.best_epoch, track.bad = ua, vloss, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    track.bad += 1
+                improved = False
+                for mix in [m for m in mixes if m < 1.0] or [0.0]:  # the network alone, then averaged with read-outs
+                    if mixes:
+                        model.set_readout_weight(mix)
+                    ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
+                    if mix == 0.0:
+                        entry.val_ua, entry.val_loss = ua, vloss
+                    # against the read-outs alone (best_epoch -1) only a better UA counts, not a lower loss at equal
+                    # UA: on a validation set that is the training set (small-data folds) both fit it perfectly
+                    tie_break = track.best_epoch >= 0 or not mixes
+                    if ua > track.best_ua + 1e-9 or (tie_break and abs(ua - track.best_ua) <= 1e-9
+                                                      and vloss < track.best_loss):
+                        track.best_ua, track.best_loss, track.best_epoch, track.best_mix = ua, vloss, epoch, mix
+                        best_state = copy.deepcopy(model.state_dict())
+                        improved = True
+                track.bad = 0 if improved else track.bad + 1
             else:
+                if mixes:
+                    model.set_readout_weight(readout_weight)
                 best_state = copy.deepcopy(model.state_dict())
-                track.best_epoch = epoch
+                track.best_epoch, track.best_mix = epoch, readout_weight
             track.history.append(entry)
             track.epoch = epoch + 1
             between_epochs = unsaved = True
@@ -234,29 +249,37 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             save_state()  # keep the finished epochs of an interrupted run
         raise
     bar.close()
+    if mixes and val_idx is None and n_epochs == 0:
+        model.set_readout_weight(readout_weight)
+        best_state = copy.deepcopy(model.state_dict())
+        track.best_mix = readout_weight
     model.load_state_dict(best_state)
-    if prefit and track.best_epoch < 0 and val_idx is not None and not np.isin(val_idx, train_idx).all():
-        # no epoch beat the read-outs alone: they are the model, refitted on training + validation clips with the
-        # C chosen on the validation clips (as the logreg baseline does)
+    if mixes and track.best_mix > 0 and val_idx is not None and not np.isin(val_idx, train_idx).all():
+        # the read-outs are used: refitted on training + validation clips with the C chosen on the validation clips
+        # (as the logreg baseline does)
         both = np.concatenate([train_idx, val_idx[~np.isin(val_idx, train_idx)]])
-        model.prefit(iterate_batches(clipset, both, tc.batch_size, dims, std), None, len(clipset.label_names), prefit)
+        model.prefit(iterate_batches(clipset, both, tc.batch_size, dims, std), None, len(clipset.label_names),
+                     model.readout_c())
     model.eval()
     return model, std, track
 
 
 def fit_members(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, train_idx: np.ndarray,
                 val_idx: np.ndarray | None, workdir: Path, stage: str, seed: int, epochs: int | None = None,
-                on_epoch_end: EpochHook | None = None) -> tuple[EmotionModel, Standardizer, TrainTrack]:
+                on_epoch_end: EpochHook | None = None, readout_weight: float = 0.0,
+                readout_c: dict[str, float] | None = None) -> tuple[EmotionModel, Standardizer, TrainTrack]:
     """:func:`fit`, or ``train.ensemble`` members trained one after another (each in ``workdir/mK``, resumable)
     with different seeds, returned as one :class:`Ensemble`. The track is the first member's, with the
     ensemble's validation UA as ``best_ua``."""
     k = config.train.ensemble
     if k == 1:
-        return fit(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs, on_epoch_end)
+        return fit(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs, on_epoch_end,
+                   readout_weight, readout_c)
     members, std, first = [], None, None
     for i in range(k):
         model, std, track = fit(model_name, config, clipset, dims, train_idx, val_idx, workdir / f"m{i}",
-                                f"{stage} [{i + 1}/{k}]", seed + 7919 * i, epochs, on_epoch_end)
+                                f"{stage} [{i + 1}/{k}]", seed + 7919 * i, epochs, on_epoch_end, readout_weight,
+                                readout_c)
         members.append(model)
         if first is None:
             first = track
@@ -409,16 +432,24 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
                             f"fold {fold.index + 1}/{len(splits.folds)}", config.train.seed + 1000 * fold.index,
                             on_epoch_end=on_epoch_end)
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
-                         {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua})
+                         {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua,
+                          **({"readout_weight": track.best_mix} if track.best_mix else {})})
     bundle.save(fdir / "model")
     preds = predict_clips(model, clipset.subset(idx["test"]), dims, std, config.train.batch_size)
     result = FoldResult(fold.index, list(fold.test), clipset.labels[idx["test"]].tolist(), track.best_epoch,
-                        track.epoch, track.best_ua, preds, same_val, track.history)
+                        track.epoch, track.best_ua, preds, same_val, track.history, track.best_mix,
+                        model.readout_c())
     atomic_write_json(result_path, result.to_dict())
     for state in [fdir / "state", *(fdir / f"m{i}" / "state" for i in range(config.train.ensemble))]:
         for suffix in (".safetensors", ".json"):
             state.with_suffix(suffix).unlink(missing_ok=True)
     return result
+
+
+def _median_c(results: list[FoldResult]) -> dict[str, float] | None:
+    """Per head, the median of the C the folds' read-outs chose on their validation clips."""
+    heads = {h for r in results for h in r.readout_c}
+    return {h: float(np.median([r.readout_c[h] for r in results if h in r.readout_c])) for h in heads} or None
 
 
 def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: FeatureDims, selection: FeatureSelection,
@@ -436,14 +467,20 @@ def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: Featur
         return ModelBundle.load(rundir / "model")
     # retrain on every clip for the median number of epochs the folds needed (no data left for validation)
     epochs = int(np.median([r.best_epoch + 1 for r in fold_results])) if fold_results else config.train.epochs
-    epochs = max(0 if config.model.linear_readout == "prefit" else 1, epochs)  # 0: the prefit read-outs alone
+    mix = float(np.median([r.readout_weight for r in fold_results])) if fold_results else 0.0
+    if config.model.linear_readout == "select" and fold_results:
+        # the read-outs' weight the folds chose (median); the network's epochs from the folds that used it
+        used = [r.best_epoch + 1 for r in fold_results if r.best_epoch >= 0]
+        epochs = 0 if mix >= 1.0 else int(np.median(used)) if used else config.train.epochs
+    epochs = max(0 if config.model.linear_readout == "select" else 1, epochs)  # 0: the read-outs alone
     fdir = rundir / "final"
     fdir.mkdir(parents=True, exist_ok=True)
     all_idx = np.arange(len(clipset))
     model, std, track = fit_members(model_name, config, clipset, dims, all_idx, None, fdir, "final model",
-                            config.train.seed + 999_983, epochs=epochs, on_epoch_end=on_epoch_end)
+                            config.train.seed + 999_983, epochs=epochs, on_epoch_end=on_epoch_end,
+                            readout_weight=mix, readout_c=_median_c(fold_results))
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
-                         {"fold": "all", "epochs": epochs})
+                         {"fold": "all", "epochs": epochs, **({"readout_weight": mix} if mix else {})})
     bundle.save(rundir / "model")
     shutil.rmtree(fdir, ignore_errors=True)
     return bundle
