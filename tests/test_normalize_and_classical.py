@@ -9,7 +9,8 @@ from avemotion.data.batch import FeatureDims
 from avemotion.data.manifest import ClipRecord
 from avemotion.data.normalize import MIN_CLIPS, group_keys, normalize_clips, recording_of
 from avemotion.features.record import ClipFeatures
-from avemotion.models.classical import CLASSICAL, ClassicalModel, functionals
+from avemotion.data.batch import clip_functionals as functionals
+from avemotion.models.classical import CLASSICAL, ClassicalModel
 
 DIMS = FeatureDims(3, 4, 2)
 

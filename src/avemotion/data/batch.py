@@ -351,9 +351,28 @@ class Batch:
     labels: torch.Tensor | None = None  # (B,) long
     video_prior: torch.Tensor | None = None  # (B, C) the expression CNN's prior over the labels
     video_prior_mask: torch.Tensor | None = None  # (B,) bool: the clip has one
+    functionals: torch.Tensor | None = None  # (B, audio_vec + 2 video) float64 raw clip functionals, NaN where absent
 
     def __len__(self) -> int:
         return int(self.has_audio.shape[0])
+
+
+def clip_functionals(clips: Sequence[ClipFeatures], dims: FeatureDims) -> np.ndarray:
+    """(N, audio_vec + 2 video) clip functionals from the raw (unstandardised) features: the audio clip vector (or
+    the sequence's mean when no clip vector is stored) and the mean and standard deviation of the face frames; NaN
+    where a clip lacks the modality. The classical baselines' inputs and the linear read-outs' (``Batch.functionals``)."""
+    width = dims.audio_vec + 2 * dims.video
+    out = np.full((len(clips), width), np.nan, np.float64)
+    for i, c in enumerate(clips):
+        if dims.audio_vec and c.audio_vec is not None:
+            out[i, : dims.audio_vec] = c.audio_vec
+        elif dims.audio_vec and c.audio_seq is not None:  # no clip vector stored: the sequence's mean
+            out[i, : dims.audio_vec] = np.asarray(c.audio_seq, np.float64).mean(0)[: dims.audio_vec]
+        if dims.video and c.video_seq is not None and c.video_mask is not None and c.video_mask.any():
+            frames = np.asarray(c.video_seq, np.float64)[np.asarray(c.video_mask, bool)]
+            out[i, dims.audio_vec : dims.audio_vec + dims.video] = frames.mean(0)
+            out[i, dims.audio_vec + dims.video :] = frames.std(0)
+    return out
 
 
 def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Standardizer | None,
@@ -406,8 +425,10 @@ def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Stan
         m = np.zeros(b, bool)
         m[rows] = True
         prior, prior_mask = torch.from_numpy(arr), torch.from_numpy(m)
+    functionals = torch.from_numpy(clip_functionals(clips, dims)) if dims.audio_vec or dims.video else None  # float64
     return Batch(audio_seq, audio_seq_mask, audio_vec, audio_vec_mask, video_seq, video_mask, has_audio, has_video,
-                 None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long), prior, prior_mask)
+                 None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long), prior, prior_mask,
+                 functionals)
 
 
 def mix_batch(batch: Batch, perm: torch.Tensor, lam: float) -> Batch:
@@ -424,7 +445,7 @@ def mix_batch(batch: Batch, perm: torch.Tensor, lam: float) -> Batch:
     return Batch(mix(batch.audio_seq), union(batch.audio_seq_mask), mix(batch.audio_vec), union(batch.audio_vec_mask),
                  mix(batch.video_seq), union(batch.video_mask), batch.has_audio | batch.has_audio[perm],
                  batch.has_video | batch.has_video[perm], batch.labels, mix(batch.video_prior),
-                 union(batch.video_prior_mask))
+                 union(batch.video_prior_mask), mix(batch.functionals))
 
 
 def iterate_batches(clipset: ClipSet, idx: Sequence[int], batch_size: int, dims: FeatureDims,

@@ -210,21 +210,21 @@ class BimodalModel(EmotionModel):
 
     # --- linear read-outs ---------------------------------------------------------------------------------
     def readout_inputs(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Each read-out's input (clip functionals) and the clips that have it: ``head -> (x, available)``."""
+        """Each read-out's input and the clips that have it: ``head -> (x, available)``. The inputs are the raw clip
+        functionals (``Batch.functionals``: not clipped like the network's standardised inputs; each read-out
+        standardises its own), zero where absent."""
+        if not len(self.readouts):
+            return {}
+        assert batch.functionals is not None, "batches from data.batch.collate carry the clip functionals"
+        f = batch.functionals
+        n_a = self.dims.audio_vec
+        parts = {"audio": f[:, :n_a], "video": f[:, n_a:]}
+        parts["fused"] = f
         out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        a = v = None
-        if "audio" in self.readouts or "fused" in self.readouts:
-            assert batch.audio_vec is not None and batch.audio_vec_mask is not None
-            a = (batch.audio_vec, batch.audio_vec_mask)
-            if "audio" in self.readouts:
-                out["audio"] = a
-        if "video" in self.readouts or "fused" in self.readouts:
-            assert batch.video_seq is not None and batch.video_mask is not None
-            v = (video_functionals(batch), batch.video_mask.any(1))
-            if "video" in self.readouts:
-                out["video"] = v
-        if "fused" in self.readouts and a is not None and v is not None:
-            out["fused"] = (torch.cat([a[0], v[0]], -1), a[1] & v[1])
+        for head in self.readouts:
+            x = parts[head]
+            ok = torch.isfinite(x).all(1)
+            out[head] = (torch.nan_to_num(x, nan=0.0), ok)
         return out
 
     def video_offset(self, batch: Batch) -> torch.Tensor | None:

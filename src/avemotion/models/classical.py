@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from avemotion.data.batch import FeatureDims
-from avemotion.features.record import ClipFeatures
 from avemotion.registry import Registry
 
 
@@ -58,22 +56,6 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
         yield
-
-
-def functionals(clips: Sequence[ClipFeatures], dims: FeatureDims) -> np.ndarray:
-    """(N, D) clip functionals; NaN where a clip lacks the modality (imputed at fit time)."""
-    width = dims.audio_vec + 2 * dims.video
-    out = np.full((len(clips), width), np.nan, np.float64)
-    for i, c in enumerate(clips):
-        if dims.audio_vec and c.audio_vec is not None:
-            out[i, : dims.audio_vec] = c.audio_vec
-        elif dims.audio_vec and c.audio_seq is not None:  # no clip vector stored: the sequence's mean
-            out[i, : dims.audio_vec] = np.asarray(c.audio_seq, np.float64).mean(0)[: dims.audio_vec]
-        if dims.video and c.video_seq is not None and c.video_mask is not None and c.video_mask.any():
-            frames = np.asarray(c.video_seq, np.float64)[np.asarray(c.video_mask, bool)]
-            out[i, dims.audio_vec : dims.audio_vec + dims.video] = frames.mean(0)
-            out[i, dims.audio_vec + dims.video :] = frames.std(0)
-    return out
 
 
 class ClassicalModel:

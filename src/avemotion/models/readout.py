@@ -32,13 +32,14 @@ class LinearReadout(nn.Module):
         self.linear = nn.Linear(in_dim, n_classes)
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
-        self.register_buffer("mean", torch.zeros(in_dim))
-        self.register_buffer("scale", torch.ones(in_dim))
+        # float64: raw functionals can be large next to their spread (e.g. pixel coordinates)
+        self.register_buffer("mean", torch.zeros(in_dim, dtype=torch.float64))
+        self.register_buffer("scale", torch.ones(in_dim, dtype=torch.float64))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self.register_buffer("c", torch.zeros((), dtype=torch.float64))  # the L2 strength C it was fitted with
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear((x - self.mean) / self.scale)
+        return self.linear(((x.double() - self.mean) / self.scale).to(self.linear.weight.dtype))
 
     @torch.no_grad()
     def set_fit(self, mean: torch.Tensor, scale: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -97,16 +98,17 @@ def fit_readout(readout: LinearReadout, x: torch.Tensor, y: torch.Tensor, n_clas
     """Fit ``readout`` on (x, y) with C from :data:`C_GRID`, chosen by balanced accuracy on the validation clips
     when they are given (ties: the smaller C, the stronger penalty), else :data:`C_DEFAULT`; a given ``c`` is
     used as it is. Returns the C."""
+    x = x.double()
     mean, scale = standardise_stats(x)
     xs = (x - mean) / scale
     sw = class_weights[y]
 
     if c is None and x_val is not None and y_val is not None and len(y_val):
-        xv = (x_val - mean) / scale
+        xv = (x_val.double() - mean) / scale
         scores = []
         for c_try in C_GRID:
             w, b = fit_logistic(xs, y, n_classes, c_try, sw, offset)
-            z = xv @ w.T + b + (offset_val if offset_val is not None else 0.0)
+            z = xv.float() @ w.T + b + (offset_val if offset_val is not None else 0.0)
             scores.append(balanced_accuracy(y_val.numpy(), z.argmax(1).numpy()))
         c = C_GRID[int(np.argmax(scores))]  # ties: the smaller C (the stronger penalty)
     c = C_DEFAULT if c is None else c

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from avemotion.data.batch import ClipSet, FeatureDims
-from avemotion.models.classical import CLASSICAL, ClassicalModel, functionals
+from avemotion.data.batch import clip_functionals as functionals
+from avemotion.models.classical import CLASSICAL, ClassicalModel
 from avemotion.training.latency import Latency, time_calls
 from avemotion.training.results import FoldResult, Predictions
 from avemotion.training.splits import Fold

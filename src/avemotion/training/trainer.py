@@ -240,7 +240,9 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             bar.update(1)
             post = {"loss": f"{entry.loss:.3f}"}
             if val_idx is not None:
-                post.update(val_ua=f"{entry.val_ua:.3f}", best=f"{track.best_ua:.3f}@{track.best_epoch + 1}")
+                kept = {1.0: "read-outs", 0.5: f"{track.best_epoch + 1}+read-outs"}.get(track.best_mix,
+                                                                                 str(track.best_epoch + 1))
+                post.update(val_ua=f"{entry.val_ua:.3f}", best=f"{track.best_ua:.3f}@{kept}")
             bar.set_postfix(post)
             if on_epoch_end is not None:
                 on_epoch_end(stage, epoch)
