@@ -129,7 +129,7 @@ def test_small_data_folds_keep_the_read_outs(tmp_path: Path) -> None:
     them too, so the read-outs alone are kept (logistic regression, not an overfitted network)."""
     root = tmp_path / "features"
     make_toy_store(root, n_clips=64, n_speakers=8, signal=3.0)
-    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 6, "train.train_per_class": 2})  # default: select
+    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 6, "train.train_per_class": 2})  # auto -> select
     run_training(root, tmp_path / "run", cfg)
     for k in range(2):
         fold = json.loads((tmp_path / "run/folds" / str(k) / "result.json").read_text())
@@ -156,3 +156,32 @@ def test_interrupted_run_resumes_to_the_same_result(store_dir: Path, tmp_path: P
                                                                            b["readout_c"])
     assert (tmp_path / "cut/model.safetensors").read_bytes() == (tmp_path / "full/model.safetensors").read_bytes()
 
+
+
+def test_auto_selects_read_outs_only_for_small_data() -> None:
+    from avemotion.training.trainer import SMALL_DATA_PER_CLASS, resolve_readout
+
+    cfg = tiny_config()
+    assert cfg.model.linear_readout == "auto"
+    big = [np.repeat(np.arange(4), SMALL_DATA_PER_CLASS)] * 3
+    small = big[:2] + [np.r_[np.repeat(np.arange(3), 20), [3, 3]]]  # one fold with 2 clips of class 3
+    assert resolve_readout(cfg, big).model.linear_readout == "none"
+    assert resolve_readout(cfg, small).model.linear_readout == "select"
+    fixed = tiny_config(**{"model.linear_readout": "none"})
+    assert resolve_readout(fixed, small).model.linear_readout == "none"
+    # an unresolved "auto" builds the paper's network alone (as do old checkpoints, which lack the key)
+    assert not len(build_model("bimodal", DIMS, 4, cfg.model).readouts)
+
+
+def test_the_network_trains_as_it_would_without_read_outs(store_dir: Path, tmp_path: Path) -> None:
+    """Read-outs add candidates, nothing else: the network's epochs, validation UAs and patience are those of the
+    network alone (a strong read-out does not stop a network that is still improving)."""
+    runs = {}
+    for mode in ("none", "select"):
+        cfg = tiny_config(**{"train.folds": 2, "train.epochs": 12, "train.patience": 3,
+                             "model.linear_readout": mode})
+        run_training(store_dir, tmp_path / mode, cfg)
+        runs[mode] = [json.loads((tmp_path / mode / "folds" / str(k) / "result.json").read_text()) for k in range(2)]
+    for alone, with_readouts in zip(runs["none"], runs["select"], strict=True):
+        assert alone["epochs_run"] == with_readouts["epochs_run"]
+        assert [h["val_ua"] for h in alone["history"]] == [h["val_ua"] for h in with_readouts["history"]]

@@ -112,7 +112,7 @@ class ModelConfig(_Section):
                                 "1); 0 builds no fused head: audio and video meet at decision level only, for "
                                 "training data with few or no clips that have both")
     video_prior: Literal["none", "residual", "zero_shot"] = Field(
-        "residual", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
+        "none", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
         "head's prior: residual (the head learns a correction to it, starting at zero: small face data cannot "
         "fall far below the CNN zero-shot) or zero_shot (the prior alone, no learned video head)")
     reconstruction: bool = True
@@ -134,8 +134,9 @@ class ModelConfig(_Section):
     linear_audio_head: bool = Field(
         False, description="add a linear classifier on the standardised audio clip vector to the audio head's logits "
         "(wide & deep: the linear probe that works best on pretrained encoder features, plus the network)")
-    linear_readout: Literal["none", "select"] = Field(
-        "select", description="none: the paper's network alone. select: before training, fit a logistic regression on each head's clip functionals "
+    linear_readout: Literal["auto", "none", "select"] = Field(
+        "auto", description="auto: select when some class has fewer than 10 training clips in a fold (small data), "
+        "else none. none: the paper's network alone. select: before training, fit a logistic regression on each head's clip functionals "
         "(audio clip vector, face frames' mean/std, both for the fused head; L-BFGS, balanced, C on the validation "
         "clips); the kept model is the best on the validation clips of the read-outs alone and, per epoch, the "
         "network alone or the average of both (models/readout.py)")

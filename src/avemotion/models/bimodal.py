@@ -8,7 +8,7 @@ CMA (eqs. 13-14, MulT-style): Z_av = CM(q=A, kv=V), Z_va = CM(q=V, kv=A); X_m = 
 G_phi (eqs. 16-17): r_a = G_a(X_m), r_v = G_v(X_m); L_REC = MSE(r_a, u_a) + MSE(r_v, u_v) (eq. 18)
 heads: y_m = H_m(X_m), y_a = H_a(u_a), y_v = H_v(u_v); decision fusion (eq. 19) in EmotionModel.decide.
 
-Extensions (ours): ``model.video_prior`` = residual (default) makes y_v = log prior + H_v(u_v) with H_v's
+Extensions (ours, off by default): ``model.video_prior`` = residual makes y_v = log prior + H_v(u_v) with H_v's
 last layer starting at zero, the prior being the pretrained expression CNN's probabilities mapped onto the
 labels (data/expression_prior.py); zero_shot makes y_v = log prior with no video network at all.
 ``model.fused_weight`` = 0 builds no fused head (decision-level fusion of the unimodal heads only).
@@ -133,14 +133,15 @@ class BimodalModel(EmotionModel):
         # linear read-outs (models/readout.py): fitted before training, never trained by gradient; mixed into the
         # heads' probabilities in eval mode with the weight chosen on the validation clips
         self.readouts = nn.ModuleDict()
-        if config.linear_readout == "select":
+        if config.linear_readout == "select":  # "auto" is made definite by the trainer before a model is built
             a_dim = dims.audio_vec if self.audio is not None else 0
             v_dim = 2 * dims.video if self.video is not None else 0
             for name, width, head in (("audio", a_dim, self.head_a), ("video", v_dim, self.head_v),
                                       ("fused", a_dim + v_dim if self.bimodal and a_dim and v_dim else 0,
                                        getattr(self, "head_m", None))):
                 if width and head is not None:
-                    self.readouts[name] = LinearReadout(width, n_classes)
+                    with torch.random.fork_rng(devices=[]):  # the network trains exactly as it would without them
+                        self.readouts[name] = LinearReadout(width, n_classes)
             for p_ in self.readouts.parameters():
                 p_.requires_grad_(False)
             if len(self.readouts):
@@ -227,14 +228,17 @@ class BimodalModel(EmotionModel):
             out[head] = (torch.nan_to_num(x, nan=0.0), ok)
         return out
 
-    def video_offset(self, batch: Batch) -> torch.Tensor | None:
-        """The log prior added to the video logits (``model.video_prior``), or None."""
-        if self.prior == "none" or batch.video_prior is None or batch.video_prior_mask is None:
+    @staticmethod
+    def video_offset(batch: Batch) -> torch.Tensor | None:
+        """The video read-out's fixed offset: the log of the expression CNN's prior where the clip has one (whatever
+        ``model.video_prior`` says of the network's head), or None. With a few clips per class the L2 penalty keeps
+        the read-out near the CNN's zero-shot answer."""
+        if batch.video_prior is None or batch.video_prior_mask is None:
             return None
         return torch.log(batch.video_prior) * batch.video_prior_mask.to(batch.video_prior.dtype).unsqueeze(-1)
 
     def readout_logits(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Each read-out's logits (the video one with the log prior when the model uses it) and availability."""
+        """Each read-out's logits (the video one with the log prior as offset) and availability."""
         out = {}
         for head, (x, ok) in self.readout_inputs(batch).items():
             z = self.readouts[head](x)

@@ -43,6 +43,7 @@ from avemotion.training.trainer import (
     refuse_other_setup,
     resolve_group_by,
     resolve_label_set,
+    resolve_readout,
     training_torch_settings,
 )
 from avemotion.training.variants import Variant, resolve_variant
@@ -176,6 +177,7 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
     covered = np.zeros(len(order), bool)
     fold_results = []
     classical = v.model in CLASSICAL
+    cfg = resolve_readout(cfg, [clipset.labels[[pos[c] for c in f.train if c in pos]] for f in splits.folds])
     subfolds = {}
     for fold in splits.folds:
         keep = lambda ids: [c for c in ids if c in pos]  # noqa: E731

@@ -217,6 +217,11 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                     ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
                     if mix == 0.0:
                         entry.val_ua, entry.val_loss = ua, vloss
+                        # patience follows the network's own progress, as without read-outs: a strong read-out must
+                        # not stop a network that is still improving
+                        if mixes and (ua > track.net_best_ua + 1e-9 or (abs(ua - track.net_best_ua) <= 1e-9
+                                                                        and vloss < track.net_best_loss)):
+                            track.net_best_ua, track.net_best_loss, improved = ua, vloss, True
                     # against the read-outs alone (best_epoch -1) only a better UA counts, not a lower loss at equal
                     # UA: on a validation set that is the training set (small-data folds) both fit it perfectly
                     tie_break = track.best_epoch >= 0 or not mixes
@@ -224,7 +229,7 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                                                       and vloss < track.best_loss):
                         track.best_ua, track.best_loss, track.best_epoch, track.best_mix = ua, vloss, epoch, mix
                         best_state = copy.deepcopy(model.state_dict())
-                        improved = True
+                        improved = improved or not mixes
                 track.bad = 0 if improved else track.bad + 1
             else:
                 if mixes:
@@ -408,6 +413,7 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
 
     with training_torch_settings(config.train):
         pos = {c: i for i, c in enumerate(clipset.clip_ids)}
+        config = resolve_readout(config, [clipset.labels[[pos[c] for c in f.train]] for f in splits.folds])
         fold_results = []
         for fold in splits.folds:
             fold_results.append(_run_fold(fold, splits, pos, model_name, config, clipset, dims, selection,
@@ -418,6 +424,26 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     metrics = write_report(rundir, clipset, label_set, fold_results, config, model_name, splits, latency,
                            time.perf_counter() - t_start)
     return RunResult(metrics, rundir)
+
+
+#: below this many training clips in a class (in any fold), ``model.linear_readout=auto`` means "select"
+SMALL_DATA_PER_CLASS = 10
+
+
+def resolve_readout(config: Config, fold_labels: list[np.ndarray]) -> Config:
+    """``model.linear_readout=auto`` made definite from the folds' training labels: "select" (the linear read-outs
+    are candidates) when some present class has fewer than :data:`SMALL_DATA_PER_CLASS` training clips in some
+    fold, else "none" (the network alone). With more clips the validation speaker decides between model families
+    too noisily (docs/method/model.md)."""
+    if config.model.linear_readout != "auto":
+        return config
+    counts = [np.bincount(np.asarray(y, np.int64)) for y in fold_labels if len(y)]
+    smallest = min((int(c[c > 0].min()) for c in counts), default=0)
+    small = 0 < smallest < SMALL_DATA_PER_CLASS
+    if small:
+        log(f"small data: {smallest} training clips in the smallest class; the linear read-outs of the clip "
+            "functionals are candidates next to the network (model.linear_readout=auto -> select)")
+    return config.with_overrides({"model.linear_readout": "select" if small else "none"})
 
 
 def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, config: Config, clipset: ClipSet,
