@@ -13,8 +13,7 @@ from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
 from avemotion.data.batch import Standardizer, collate
 from avemotion.models.base import build_model
-from avemotion.models.bimodal import balanced_class_weights
-from avemotion.models.readout import fit_logistic, standardise_stats
+from avemotion.models.readout import balanced_class_weights, fit_logistic
 from avemotion.training.toy import make_toy_store
 from avemotion.training.trainer import run_training
 from avemotion.utils.progress import set_quiet

@@ -31,7 +31,7 @@ from avemotion.data.batch import Batch, FeatureDims
 from avemotion.models import MODELS
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean
-from avemotion.models.readout import LinearReadout, fit_readout
+from avemotion.models.readout import LinearReadout, balanced_class_weights, fit_readout
 
 
 class VideoEncoder(nn.Module):
@@ -302,15 +302,6 @@ def video_functionals(batch: Batch) -> torch.Tensor:
     mean = (batch.video_seq * m).sum(1) / n
     std = (((batch.video_seq - mean.unsqueeze(1)) ** 2 * m).sum(1) / n).clamp_min(0).sqrt()
     return torch.cat([mean, std], -1)
-
-
-def balanced_class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """n / (K n_c) per class (scikit-learn's class_weight="balanced"); absent classes 0."""
-    counts = torch.bincount(y, minlength=n_classes).double()
-    present = counts > 0
-    w = torch.zeros(n_classes, dtype=torch.float64)
-    w[present] = counts.sum() / (present.sum() * counts[present])
-    return w
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -91,6 +91,15 @@ def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean([(pred[y == k] == k).mean() for k in classes])) if len(classes) else 0.0
 
 
+def balanced_class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """n / (K n_c) per class (scikit-learn's class_weight="balanced"); absent classes 0."""
+    counts = torch.bincount(y, minlength=n_classes).double()
+    present = counts > 0
+    w = torch.zeros(n_classes, dtype=torch.float64)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return w
+
+
 def fit_readout(readout: LinearReadout, x: torch.Tensor, y: torch.Tensor, n_classes: int,
                 class_weights: torch.Tensor, offset: torch.Tensor | None = None,
                 x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None,
