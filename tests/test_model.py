@@ -225,3 +225,21 @@ def test_eval_shortcuts_give_the_general_computation(name: str, over: dict) -> N
                 assert torch.equal(fast.available[h], general.available[h])
             torch.testing.assert_close(fast.probs, general.probs, rtol=0, atol=1e-6)
             torch.testing.assert_close(fast.weights, general.weights, rtol=0, atol=0)
+
+
+def test_label_smoothing_is_cross_entropy_against_smoothed_targets() -> None:
+    from avemotion.models.base import ModelOutput
+    from avemotion.training.losses import classification_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    probs = torch.softmax(logits, 1)
+    out = ModelOutput({"audio": logits}, {"audio": torch.ones(6, dtype=torch.bool)}, probs,
+                      torch.tensor([[0.0, 1.0, 0.0]]).repeat(6, 1), {})
+    e = 0.2
+    target = (1 - e) * torch.nn.functional.one_hot(labels, 4) + e / 4
+    expected = -(target * torch.log(probs)).sum(1).mean() * 2  # fused decision + the audio head (same here)
+    got = classification_loss(out, labels, "ce", 1.0, smoothing=e)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.isclose(classification_loss(out, labels, "ce", 1.0), got)

@@ -177,6 +177,8 @@ class TrainConfig(_Section):
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="balanced: weight each clip's loss by n / (C n_c) of its class (rare classes count as "
         "much as frequent ones, as the classical baselines' class_weight='balanced')")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy against (1 - e) one-hot + e uniform "
+                                   "(0: off)")
     mixup: float = Field(0.0, ge=0, description="mixup alpha (0: off): train on convex mixtures of two clips' inputs "
                          "and labels, weight ~ Beta(alpha, alpha)")
     ensemble: int = Field(1, ge=1, le=16, description="members trained with different seeds for every fold and for "

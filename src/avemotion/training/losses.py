@@ -24,7 +24,7 @@ from avemotion.models.base import ModelOutput
 
 
 def classification_loss(out: ModelOutput, labels: torch.Tensor, kind: str, unimodal_weight: float,
-                        class_weights: torch.Tensor | None = None) -> torch.Tensor:
+                        class_weights: torch.Tensor | None = None, smoothing: float = 0.0) -> torch.Tensor:
     n_classes = out.probs.shape[1]
     w = (class_weights.to(out.probs.dtype)[labels] if class_weights is not None
          else torch.ones(labels.shape[0], dtype=out.probs.dtype, device=labels.device))
@@ -32,7 +32,11 @@ def classification_loss(out: ModelOutput, labels: torch.Tensor, kind: str, unimo
         onehot = F.one_hot(labels, n_classes).to(out.probs.dtype)
         loss = ((out.probs - onehot).abs().sum(1) * w).mean()
     elif kind == "ce":
-        loss = (F.nll_loss(torch.log(out.probs.clamp_min(1e-8)), labels, reduction="none") * w).mean()
+        logp = torch.log(out.probs.clamp_min(1e-8))
+        per = F.nll_loss(logp, labels, reduction="none")
+        if smoothing > 0:
+            per = (1 - smoothing) * per - smoothing * logp.mean(1)
+        loss = (per * w).mean()
     else:
         raise ValueError(f"unknown loss {kind!r} (ce or l1)")
     if unimodal_weight > 0:
@@ -44,7 +48,7 @@ def classification_loss(out: ModelOutput, labels: torch.Tensor, kind: str, unimo
                 p = torch.softmax(out.logits[head], -1)
                 per = (p - F.one_hot(labels, n_classes).to(p.dtype)).abs().sum(1)
             else:
-                per = F.cross_entropy(out.logits[head], labels, reduction="none")
+                per = F.cross_entropy(out.logits[head], labels, reduction="none", label_smoothing=smoothing)
             loss = loss + unimodal_weight * (per * m).sum() / labels.shape[0]
     return loss
 
@@ -59,8 +63,8 @@ def balanced_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
 
 
 def total_loss(out: ModelOutput, labels: torch.Tensor, config: ModelConfig,
-               class_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    lc = classification_loss(out, labels, config.loss, config.unimodal_weight, class_weights)
+               class_weights: torch.Tensor | None = None, smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    lc = classification_loss(out, labels, config.loss, config.unimodal_weight, class_weights, smoothing)
     parts = {"cls": float(lc.detach())}
     loss = lc
     if config.reconstruction and "rec" in out.aux_losses and config.rec_weight > 0:

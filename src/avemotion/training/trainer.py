@@ -198,11 +198,11 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                         tc.mixup, tc.mixup))
                     perm = torch.randperm(len(batch), generator=gen)
                     out = model(mix_batch(batch, perm, lam))
-                    loss = (lam * total_loss(out, batch.labels, config.model, class_weights)[0]
-                            + (1 - lam) * total_loss(out, batch.labels[perm], config.model, class_weights)[0])
+                    loss = (lam * total_loss(out, batch.labels, config.model, class_weights, tc.label_smoothing)[0]
+                            + (1 - lam) * total_loss(out, batch.labels[perm], config.model, class_weights, tc.label_smoothing)[0])
                 else:
                     out = model(batch)
-                    loss, _ = total_loss(out, batch.labels, config.model, class_weights)
+                    loss, _ = total_loss(out, batch.labels, config.model, class_weights, tc.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
