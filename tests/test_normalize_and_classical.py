@@ -88,3 +88,22 @@ def test_svm_with_two_clips_per_class_agrees_with_its_decisions() -> None:
     p = model.predict_proba(x)
     assert model.min_class_count == 2 and np.allclose(p.sum(1), 1)
     assert (p.argmax(1) == model.pipeline.predict(x)).all() and (p.argmax(1) == y).mean() > 0.5
+
+
+def test_selection_finds_its_groups_in_a_clip_extracted_with_fewer_extractors() -> None:
+    """A model trained on a store with all extractors but keeping Whisper must read a clip extracted with Whisper
+    alone (the predict path extracts only what the model uses): groups are matched by name, not position."""
+    from avemotion.data.batch import FeatureSelection
+
+    rng = np.random.default_rng(0)
+    full_groups = {"mfcc": (0, 5), "whisper": (5, 9)}
+    vec_groups = {"mfcc_stats": (0, 3), "whisper_stats": (3, 7)}
+    store = [ClipFeatures(f"c{i}", rng.normal(size=(4, 9)).astype(np.float32), rng.normal(size=7).astype(np.float32),
+                          audio_groups=full_groups, audio_vec_groups=vec_groups) for i in range(3)]
+    sel = FeatureSelection.fit(store, "audio", ["whisper"])
+    alone = ClipFeatures("new", store[0].audio_seq[:, 5:9].copy(), store[0].audio_vec[3:7].copy(),
+                         audio_groups={"whisper": (0, 4)}, audio_vec_groups={"whisper_stats": (0, 4)})
+    a, b = sel.apply(store[0]), sel.apply(alone)
+    assert np.array_equal(a.audio_seq, b.audio_seq) and np.array_equal(a.audio_vec, b.audio_vec)
+    with pytest.raises(Exception, match="expects at least"):  # no layout to match: positions, which do not fit
+        sel.apply(ClipFeatures("bare", alone.audio_seq, alone.audio_vec))

@@ -154,9 +154,11 @@ class FeatureSelection:
         """The selected view of one clip (a modality the model does not use, or that is absent, is None)."""
         seq = vec = vid = mask = None
         if self.audio_seq_cols is not None and f.audio_seq is not None:
-            seq = _take(f.audio_seq, self.audio_seq_cols, f.clip_id, "audio_seq")
+            cols = _by_name(f.audio_groups, self.audio_seq_groups, self.audio_seq_cols)
+            seq = _take(f.audio_seq, cols, f.clip_id, "audio_seq")
         if self.audio_vec_cols is not None and f.audio_vec is not None:
-            vec = _take(f.audio_vec[None, :], self.audio_vec_cols, f.clip_id, "audio_vec")[0]
+            cols = _by_name(f.audio_vec_groups, self.audio_vec_groups, self.audio_vec_cols)
+            vec = _take(f.audio_vec[None, :], cols, f.clip_id, "audio_vec")[0]
         if self.use_video and f.has_video:
             if f.video_seq.shape[1] != self.video_width:
                 raise AvemotionError(f"{f.clip_id}: video features have {f.video_seq.shape[1]} columns, "
@@ -189,6 +191,17 @@ class FeatureSelection:
                    list(d.get("audio_vec_groups", [])), _unranges(d.get("prior_cols")),
                    None if d.get("prior_map") is None else np.asarray(d["prior_map"], np.float32),
                    [int(x) for x in d.get("audio_vec_sizes", [])])
+
+
+def _by_name(clip_groups: Groups, kept: list[str], cols: np.ndarray) -> np.ndarray:
+    """The kept groups' columns in this clip's own layout. A model trained on a store holding more extractors than
+    it uses (e.g. all four, of which it keeps Whisper) sees, at prediction, features extracted with only the ones
+    it uses: the same groups at other positions. Falls back to the stored indices when the clip's layout does not
+    name every kept group with the trained width."""
+    if not kept or not all(g in clip_groups for g in kept):
+        return cols
+    mine = np.concatenate([np.arange(*clip_groups[g]) for g in kept])
+    return mine if mine.size == cols.size else cols
 
 
 def _take(arr: np.ndarray, cols: np.ndarray, clip_id: str, name: str) -> np.ndarray:
