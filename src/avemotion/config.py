@@ -136,8 +136,9 @@ class ModelConfig(_Section):
         "(wide & deep: the linear probe that works best on pretrained encoder features, plus the network)")
     linear_readout: Literal["auto", "none", "select"] = Field(
         "auto", description="auto: select when some class has fewer than 10 training clips in a fold (small data), "
-        "else none. none: the paper's network alone. select: before training, fit a logistic regression on each head's clip functionals "
-        "(audio clip vector, face frames' mean/std, both for the fused head; L-BFGS, balanced, C on the validation "
+        "else none. none: the paper's network alone. select: before training, fit a logistic regression on each "
+        "head's clip functionals (audio clip vector, face frames' mean/std, both for the fused head; L-BFGS, "
+        "balanced, C on the validation "
         "clips); the kept model is the best on the validation clips of the read-outs alone and, per epoch, the "
         "network alone or the average of both (models/readout.py)")
     detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")

@@ -373,7 +373,8 @@ class Batch:
 def clip_functionals(clips: Sequence[ClipFeatures], dims: FeatureDims) -> np.ndarray:
     """(N, audio_vec + 2 video) clip functionals from the raw (unstandardised) features: the audio clip vector (or
     the sequence's mean when no clip vector is stored) and the mean and standard deviation of the face frames; NaN
-    where a clip lacks the modality. The classical baselines' inputs and the linear read-outs' (``Batch.functionals``)."""
+    where a clip lacks the modality. The classical baselines' inputs and the linear read-outs'
+    (``Batch.functionals``)."""
     width = dims.audio_vec + 2 * dims.video
     out = np.full((len(clips), width), np.nan, np.float64)
     for i, c in enumerate(clips):

@@ -180,8 +180,8 @@ class BimodalModel(EmotionModel):
                 u_v = self.norm_v(masked_mean(v_tok, v_mask, v_full))
             logits["video"] = self.head_v(u_v)
             available["video"] = v_mask.any(1)
-        if self.prior != "none" and batch.video_prior is not None:
-            log_prior = torch.log(batch.video_prior) * batch.video_prior_mask.unsqueeze(-1)
+        log_prior = self.video_offset(batch) if self.prior != "none" else None
+        if log_prior is not None:
             logits["video"] = logits["video"] + log_prior if "video" in logits else log_prior
             available["video"] = available.get("video", batch.video_prior_mask) & batch.video_prior_mask
         if self.bimodal:
@@ -208,7 +208,6 @@ class BimodalModel(EmotionModel):
                     logits[head] = torch.where(ok.unsqueeze(-1), mixed, logits[head])
         return self.decide(logits, available, aux)
 
-
     # --- linear read-outs ---------------------------------------------------------------------------------
     def readout_inputs(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Each read-out's input and the clips that have it: ``head -> (x, available)``. The inputs are the raw clip
@@ -230,9 +229,8 @@ class BimodalModel(EmotionModel):
 
     @staticmethod
     def video_offset(batch: Batch) -> torch.Tensor | None:
-        """The video read-out's fixed offset: the log of the expression CNN's prior where the clip has one (whatever
-        ``model.video_prior`` says of the network's head), or None. With a few clips per class the L2 penalty keeps
-        the read-out near the CNN's zero-shot answer."""
+        """The log of the expression CNN's prior where the clip has one (zeros elsewhere), or None: the video
+        head's prior (``model.video_prior``) and the video read-out's fixed offset (always)."""
         if batch.video_prior is None or batch.video_prior_mask is None:
             return None
         return torch.log(batch.video_prior) * batch.video_prior_mask.to(batch.video_prior.dtype).unsqueeze(-1)

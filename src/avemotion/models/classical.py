@@ -27,6 +27,11 @@ class ClassicalSpec:
     grid: tuple[float, ...]  # values of C tried on the validation clips
     make: Callable[[float, int], object]  # (C, seed) -> an unfitted scikit-learn classifier
 
+    @property
+    def default_c(self) -> float:
+        """C used when there are no validation clips to choose it: the middle of the grid."""
+        return self.grid[len(self.grid) // 2]
+
 
 #: classical models by name
 CLASSICAL: Registry[ClassicalSpec] = Registry("classical model")
@@ -68,7 +73,6 @@ class ClassicalModel:
         self.pipeline: object | None = None
         self.c: float | None = None
         self.val_ua: float = -1.0
-        self.min_class_count = 0
 
     def _pipeline(self, c: float) -> object:
         from sklearn.impute import SimpleImputer
@@ -94,11 +98,9 @@ class ClassicalModel:
             x_train = np.concatenate([x_train, x_val])
             y_train = np.concatenate([y_train, y_val])
         else:
-            self.c = grid[len(grid) // 2]
+            self.c = self.spec.default_c
         with _quiet():
             self.pipeline = self._pipeline(self.c).fit(x_train, y_train)
-        counts = np.bincount(np.asarray(y_train, np.int64))
-        self.min_class_count = int(counts[counts > 0].min()) if counts.any() else 0
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

@@ -1,14 +1,13 @@
-"""Linear read-outs of the clip functionals, fitted before the network trains (``model.linear_readout=prefit``).
+"""Linear read-outs of the clip functionals, fitted before the network trains (``model.linear_readout``).
 
-Wide & deep with the wide part solved first: for each head a multinomial logistic regression on that head's
-clip functionals (audio: the clip vector; video: mean and standard deviation of the face frames' x_t; fused:
-both), fitted to convergence by L-BFGS on the training clips with an L2 penalty and balanced class weights,
-the objective of the ``logreg`` baseline (scikit-learn's ``C``). Its weights are then frozen; the deep heads'
-last layers start at zero, so before the first epoch the network predicts exactly the linear read-outs, and
-early stopping keeps that state unless a trained epoch is better on the validation clips. A network trained on
-a few dozen clips therefore starts from, and falls back to, logistic regression on its own features instead of
-collapsing below it. With the expression CNN's prior (``model.video_prior``) the video read-out is fitted with
-the log prior as a fixed offset: with two clips per class the L2 penalty keeps it close to the prior.
+For each head a multinomial logistic regression on that head's clip functionals (audio: the clip vector; video:
+mean and standard deviation of the face frames' x_t; fused: both), fitted to convergence by L-BFGS on the
+training clips with an L2 penalty and balanced class weights: the objective of the ``logreg`` baseline
+(scikit-learn's ``C``, from the same grid). Read-outs are never trained by gradient; the trainer keeps, on the
+validation clips, the read-outs alone, the network alone or their average (``BimodalModel.readout_weight``), so
+a network trained on a few dozen clips falls back to logistic regression on its own features instead of
+collapsing below it. The video read-out is fitted with the expression CNN's log prior as a fixed offset: with
+two clips per class the L2 penalty keeps it close to the CNN's zero-shot answer.
 """
 
 from __future__ import annotations
@@ -17,10 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from avemotion.models.classical import CLASSICAL
+
 #: regularisation strengths tried on the validation clips (the logreg baseline's grid)
-C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
-#: strength used without validation clips of their own (the middle of the grid, as the logreg baseline does)
-C_DEFAULT = 0.1
+C_GRID: tuple[float, ...] = CLASSICAL.get("logreg").grid
+#: strength used without validation clips of their own (the logreg baseline's choice then)
+C_DEFAULT = CLASSICAL.get("logreg").default_c
 
 
 class LinearReadout(nn.Module):

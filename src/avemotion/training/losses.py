@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from avemotion.config import ModelConfig
 from avemotion.models.base import ModelOutput
+from avemotion.models.readout import balanced_class_weights
 
 
 def classification_loss(out: ModelOutput, labels: torch.Tensor, kind: str, unimodal_weight: float,
@@ -54,12 +55,8 @@ def classification_loss(out: ModelOutput, labels: torch.Tensor, kind: str, unimo
 
 
 def balanced_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
-    """n / (C n_c) per class of ``labels`` (classes without clips get 0)."""
-    counts = np.bincount(np.asarray(labels, np.int64), minlength=n_classes).astype(np.float64)
-    present = counts > 0
-    w = np.zeros(n_classes)
-    w[present] = counts.sum() / (present.sum() * counts[present])
-    return torch.as_tensor(w, dtype=torch.float32)
+    """n / (C n_c) per class of ``labels`` (classes without clips get 0), float32 for the losses."""
+    return balanced_class_weights(torch.as_tensor(np.asarray(labels, np.int64)), n_classes).float()
 
 
 def total_loss(out: ModelOutput, labels: torch.Tensor, config: ModelConfig,

@@ -144,19 +144,24 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                             weight_decay=tc.weight_decay)
     state_stem = workdir / "state"
     resuming = checkpoint_exists(state_stem)
+    # validation clips of their own (small-data folds validate on the training clips)
+    own_val = val_idx is not None and not np.isin(val_idx, train_idx).all()
     if not resuming:  # a resumed run has the read-outs in its checkpoint
-        val_batches = (None if val_idx is None or np.isin(val_idx, train_idx).all() else
-                       iterate_batches(clipset, val_idx, tc.batch_size, dims, std))
+        val_batches = iterate_batches(clipset, val_idx, tc.batch_size, dims, std) if own_val else None
         model.prefit(iterate_batches(clipset, train_idx, tc.batch_size, dims, std), val_batches,
                      len(clipset.label_names), readout_c)
     mixes = model.readout_weights()
     track = TrainTrack()
-    if mixes and val_idx is not None and not resuming:
-        # the read-outs alone are the first candidate: the network must beat them on the validation clips
-        model.set_readout_weight(1.0)
-        track.best_ua, track.best_loss = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
-        track.best_mix = 1.0
-        log(f"{stage}: linear read-outs (C {model.readout_c()}) validation UA {track.best_ua:.3f}")
+    if mixes and not resuming:
+        if val_idx is not None:
+            # the read-outs alone are the first candidate: the network must beat them on the validation clips
+            model.set_readout_weight(1.0)
+            track.best_ua, track.best_loss = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
+            log(f"{stage}: linear read-outs (C {model.readout_c()}) validation UA {track.best_ua:.3f}")
+            track.best_mix = 1.0
+        else:  # no validation: the weight given (the final model: the folds' median)
+            model.set_readout_weight(readout_weight)
+            track.best_mix = readout_weight
     best_state = copy.deepcopy(model.state_dict())
     if resuming:
         tensors, meta = load_checkpoint(state_stem)
@@ -232,10 +237,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                         improved = improved or not mixes
                 track.bad = 0 if improved else track.bad + 1
             else:
-                if mixes:
-                    model.set_readout_weight(readout_weight)
                 best_state = copy.deepcopy(model.state_dict())
-                track.best_epoch, track.best_mix = epoch, readout_weight
+                track.best_epoch = epoch
             track.history.append(entry)
             track.epoch = epoch + 1
             between_epochs = unsaved = True
@@ -256,12 +259,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             save_state()  # keep the finished epochs of an interrupted run
         raise
     bar.close()
-    if mixes and val_idx is None and n_epochs == 0:
-        model.set_readout_weight(readout_weight)
-        best_state = copy.deepcopy(model.state_dict())
-        track.best_mix = readout_weight
     model.load_state_dict(best_state)
-    if mixes and track.best_mix > 0 and val_idx is not None and not np.isin(val_idx, train_idx).all():
+    if mixes and track.best_mix > 0 and own_val:
         # the read-outs are used: refitted on training + validation clips with the C chosen on the validation clips
         # (as the logreg baseline does)
         both = np.concatenate([train_idx, val_idx[~np.isin(val_idx, train_idx)]])
