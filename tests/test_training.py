@@ -199,3 +199,38 @@ def test_train_per_class_keeps_few_clips_and_the_test_folds() -> None:
         assert not set(b.train) & set(b.test)
     assert any("small-data" in n for n in few.notes)
 
+
+
+def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(store_dir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import avemotion.training.trainer as trainer
+    from avemotion.models.bundle import ModelBundle
+    from avemotion.training.splits import Splits
+
+    calls: list[dict] = []
+    real = trainer.fit_members
+
+    def spy(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs=None, *args, **kw):
+        out = real(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs, *args, **kw)
+        calls.append({"stage": stage, "train": {clipset.clip_ids[i] for i in train_idx},
+                      "val": None if val_idx is None else {clipset.clip_ids[i] for i in val_idx},
+                      "epochs": epochs, "seed": seed, "std": out[1], "track": out[2]})
+        return out
+
+    monkeypatch.setattr(trainer, "fit_members", spy)
+    res = run_training(store_dir, tmp_path / "r", _cfg(**{"train.refit": True}))
+    splits = Splits.load(tmp_path / "r" / "splits.json")
+    assert [c["stage"] for c in calls] == ["fold 1/2", "fold 1/2 refit", "fold 2/2", "fold 2/2 refit", "final model"]
+    for i, fold in enumerate(splits.folds):
+        chosen, refit = calls[2 * i], calls[2 * i + 1]
+        assert chosen["train"] == set(fold.train) and chosen["val"] == set(fold.val)
+        # the refit sees training + validation clips, no validation, the epochs early stopping chose, the same seed
+        assert refit["train"] == set(fold.train) | set(fold.val) and refit["val"] is None
+        assert refit["epochs"] == chosen["track"].best_epoch + 1 and refit["seed"] == chosen["seed"]
+        # the fold's tested model is the refitted one (standardised with train + val statistics)
+        saved = ModelBundle.load(tmp_path / "r" / "folds" / str(i) / "model").standardizer
+        for key, mean in refit["std"].mean.items():
+            np.testing.assert_array_equal(saved.mean[key], mean)
+            assert not np.array_equal(mean, chosen["std"].mean[key])
+        assert not list((tmp_path / "r" / "folds" / str(i)).rglob("state.*"))
+    assert 0 <= res.metrics["ua"] <= 1

@@ -182,6 +182,10 @@ class TrainConfig(_Section):
                                    "(0: off)")
     mixup: float = Field(0.0, ge=0, description="mixup alpha (0: off): train on convex mixtures of two clips' inputs "
                          "and labels, weight ~ Beta(alpha, alpha)")
+    refit: bool = Field(
+        False, description="in each fold, after early stopping picked the epoch on the validation clips, train again "
+        "on training + validation clips for that many epochs and test that model (as the classical baselines refit "
+        "with the C they chose)")
     ensemble: int = Field(1, ge=1, le=16, description="members trained with different seeds for every fold and for "
                           "the final model; their probabilities are averaged (1: a single model, as in the paper)")
     threads: int = Field(1, ge=0, description="torch threads while training (0: library default). The models are "

@@ -458,6 +458,15 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
     model, std, track = fit_members(model_name, config, clipset, dims, idx["train"], idx["val"], fdir,
                             f"fold {fold.index + 1}/{len(splits.folds)}", config.train.seed + 1000 * fold.index,
                             on_epoch_end=on_epoch_end)
+    if config.train.refit and not same_val:
+        # the epoch count (and read-out weight and C) chosen on the validation clips, trained again on train + val
+        both = np.concatenate([idx["train"], idx["val"][~np.isin(idx["val"], idx["train"])]])
+        epochs = track.best_epoch + 1 if track.best_epoch >= 0 else 0
+        epochs = max(0 if config.model.linear_readout == "select" else 1, epochs)
+        model, std, _ = fit_members(model_name, config, clipset, dims, both, None, fdir / "refit",
+                                    f"fold {fold.index + 1}/{len(splits.folds)} refit",
+                                    config.train.seed + 1000 * fold.index, epochs, on_epoch_end, track.best_mix,
+                                    model.readout_c() or None)
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
                          {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua,
                           **({"readout_weight": track.best_mix} if track.best_mix else {})})
@@ -467,7 +476,8 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
                         track.epoch, track.best_ua, preds, same_val, track.history, track.best_mix,
                         model.readout_c())
     atomic_write_json(result_path, result.to_dict())
-    for state in [fdir / "state", *(fdir / f"m{i}" / "state" for i in range(config.train.ensemble))]:
+    members = [Path(f"m{i}") for i in range(config.train.ensemble)]
+    for state in [fdir / sub / "state" for sub in [Path(), Path("refit"), *members, *(Path("refit") / m for m in members)]]:
         for suffix in (".safetensors", ".json"):
             state.with_suffix(suffix).unlink(missing_ok=True)
     return result
