@@ -5,7 +5,12 @@ project's samples in ../shared/data: actors 01-04 and 05-12, 720 clips), extract
 `avemotion extract`, and runs `avemotion compare` with actor-grouped folds (6 by default). Everything goes under
 --out (default runs/ravdess_speech/) and resumes: a rerun reuses the features and finished folds.
 
-    .venv/bin/python evaluations/ravdess_speech.py [--models bimodal,logreg,svm] [--folds 6] [--set k=v ...]
+With --seeds (e.g. 0,1,2,3,4) the comparison runs once per seed (`train.seed`: other actor folds, other
+initialisations) and a last table gives each model's UA averaged over the seeds and its paired difference from the
+first model: 6 folds of 2 actors are few, and one seed's 1-2 points are within its noise.
+
+    .venv/bin/python evaluations/ravdess_speech.py [--models bimodal,logreg,svm] [--folds 6] [--seeds 0,1,2]
+        [--set k=v ...]
 """
 
 from __future__ import annotations
@@ -39,6 +44,24 @@ def avemotion(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
+def print_over_seeds(per_seed: dict) -> None:
+    """Each model's UA (mean over folds) per seed, its mean over the seeds, and the paired difference from the
+    first model (mean, and in how many seeds the first model is at least as good)."""
+    seeds = list(per_seed)
+    models = list(per_seed[seeds[0]])
+    ua = {m: [per_seed[s][m]["ua_mean"] for s in seeds] for m in models}
+    first = models[0]
+    print(f"\nUA over {len(seeds)} seeds ({', '.join(map(str, seeds))}); difference = {first} minus the model:")
+    print(f"| model | UA per seed | mean | {first} minus model | seeds with {first} >= model |")
+    print("|---|---|---|---|---|")
+    for m in models:
+        diff = [a - b for a, b in zip(ua[first], ua[m], strict=True)]
+        wins = sum(d >= -1e-9 for d in diff)
+        print(f"| {m} | {' '.join(f'{u:.3f}' for u in ua[m])} | {sum(ua[m]) / len(seeds):.3f} | "
+              + ("-" if m == first else f"{sum(diff) / len(diff):+.3f}") + " | "
+              + ("-" if m == first else f"{wins}/{len(seeds)}") + " |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--roots", type=Path, nargs="+", default=DEFAULT_ROOTS, help="folders holding Actor_XX/")
@@ -49,6 +72,8 @@ def main() -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for extraction and training (e.g. train.normalize=speaker)")
     ap.add_argument("--tag", default="", help="name of the comparison folder (default: from the options)")
+    ap.add_argument("--seeds", default="", help="comma-separated train.seed values: one comparison per seed and a "
+                    "table over the seeds (default: one comparison, the config's seed)")
     args = ap.parse_args()
     roots = [r for r in args.roots if r.is_dir()]
     if not roots:
@@ -66,17 +91,24 @@ def main() -> int:
     avemotion("--quiet", "extract", "--corpus", "ravdess", "--root", str(corpus), "--option", "channel=speech",
               "--modality", "audio", "--out", str(feats), "--workers", str(args.workers), *extract_sets)
     tag = args.tag or ("compare" + "".join(f"_{o.replace('=', '-')}" for o in args.overrides))
-    out = args.out / tag
-    avemotion("compare", "--features", str(feats), "--models", args.models, "--cv", str(args.folds),
-              "--out", str(out), "--latency-clips", "100", *sets)
-    res = json.loads((out / "results.json").read_text())
-    print(f"\nRAVDESS speech, {actors} actors, {res['n_clips']} clips, {len(res['labels'])} classes, audio only, "
-          f"{res['folds']} actor-grouped folds ({out}):")
-    print("| model | WA | UA | macro-F1 |")
-    print("|---|---|---|---|")
-    for name, s in res["models"].items():
-        print(f"| {name} | {s['wa_mean']:.3f} ± {s['wa_std']:.3f} | {s['ua_mean']:.3f} ± {s['ua_std']:.3f} | "
-              f"{s['f1_macro_mean']:.3f} |")
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds else [None]
+    per_seed: dict[int | None, dict] = {}
+    for seed in seeds:
+        out = args.out / (tag if seed is None else f"{tag}_seed{seed}")
+        seed_sets = [] if seed is None else ["--set", f"train.seed={seed}"]
+        avemotion("compare", "--features", str(feats), "--models", args.models, "--cv", str(args.folds),
+                  "--out", str(out), "--latency-clips", "100" if seed is None else "", *sets, *seed_sets)
+        res = json.loads((out / "results.json").read_text())
+        per_seed[seed] = res["models"]
+        print(f"\nRAVDESS speech, {actors} actors, {res['n_clips']} clips, {len(res['labels'])} classes, audio only, "
+              f"{res['folds']} actor-grouped folds ({out}):")
+        print("| model | WA | UA | macro-F1 |")
+        print("|---|---|---|---|")
+        for name, s in res["models"].items():
+            print(f"| {name} | {s['wa_mean']:.3f} ± {s['wa_std']:.3f} | {s['ua_mean']:.3f} ± {s['ua_std']:.3f} | "
+                  f"{s['f1_macro_mean']:.3f} |")
+    if len(seeds) > 1:
+        print_over_seeds(per_seed)
     return 0
 
 
