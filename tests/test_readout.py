@@ -1,4 +1,4 @@
-"""Prefit linear read-outs (model.linear_readout=prefit): the logistic regression, the model before training,
+"""Linear read-outs (model.linear_readout=select, the default): the logistic regression, the model before training,
 and the trainer keeping the read-outs unless an epoch beats them."""
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def test_small_data_folds_keep_the_read_outs(tmp_path: Path) -> None:
     them too, so the read-outs alone are kept (logistic regression, not an overfitted network)."""
     root = tmp_path / "features"
     make_toy_store(root, n_clips=64, n_speakers=8, signal=3.0)
-    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 6, "train.train_per_class": 2})  # auto -> select
+    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 6, "train.train_per_class": 2,
+                         "model.linear_readout": "auto"})  # -> select
     run_training(root, tmp_path / "run", cfg)
     for k in range(2):
         fold = json.loads((tmp_path / "run/folds" / str(k) / "result.json").read_text())
@@ -160,8 +161,8 @@ def test_interrupted_run_resumes_to_the_same_result(store_dir: Path, tmp_path: P
 def test_auto_selects_read_outs_only_for_small_data() -> None:
     from avemotion.training.trainer import SMALL_DATA_PER_CLASS, resolve_readout
 
-    cfg = tiny_config()
-    assert cfg.model.linear_readout == "auto"
+    assert tiny_config().model.linear_readout == "select"  # the default
+    cfg = tiny_config(**{"model.linear_readout": "auto"})
     big = [np.repeat(np.arange(4), SMALL_DATA_PER_CLASS)] * 3
     small = big[:2] + [np.r_[np.repeat(np.arange(3), 20), [3, 3]]]  # one fold with 2 clips of class 3
     assert resolve_readout(cfg, big).model.linear_readout == "none"
@@ -170,6 +171,7 @@ def test_auto_selects_read_outs_only_for_small_data() -> None:
     assert resolve_readout(fixed, small).model.linear_readout == "none"
     # an unresolved "auto" builds the paper's network alone (as do old checkpoints, which lack the key)
     assert not len(build_model("bimodal", DIMS, 4, cfg.model).readouts)
+    assert len(build_model("bimodal", DIMS, 4, tiny_config().model).readouts) == 3
 
 
 def test_the_network_trains_as_it_would_without_read_outs(store_dir: Path, tmp_path: Path) -> None:

@@ -135,12 +135,11 @@ class ModelConfig(_Section):
         False, description="add a linear classifier on the standardised audio clip vector to the audio head's logits "
         "(wide & deep: the linear probe that works best on pretrained encoder features, plus the network)")
     linear_readout: Literal["auto", "none", "select"] = Field(
-        "auto", description="auto: select when some class has fewer than 10 training clips in a fold (small data), "
-        "else none. none: the paper's network alone. select: before training, fit a logistic regression on each "
-        "head's clip functionals (audio clip vector, face frames' mean/std, both for the fused head; L-BFGS, "
-        "balanced, C on the validation "
-        "clips); the kept model is the best on the validation clips of the read-outs alone and, per epoch, the "
-        "network alone or the average of both (models/readout.py)")
+        "select", description="select (default): before training, fit a logistic regression on each head's clip "
+        "functionals (audio clip vector, face frames' mean/std, both for the fused head; L-BFGS, balanced, C on the "
+        "validation clips); the kept model is the best on the validation clips of the read-outs alone and, per "
+        "epoch, the network alone or the average of both (models/readout.py). none: the paper's network alone. "
+        "auto: select only when some class has fewer than 10 training clips in a fold, else none")
     detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")
     ffn_mult: int = Field(2, ge=1, description="feed-forward width of the attention blocks, x proj_dim")
 
@@ -183,7 +182,7 @@ class TrainConfig(_Section):
     mixup: float = Field(0.0, ge=0, description="mixup alpha (0: off): train on convex mixtures of two clips' inputs "
                          "and labels, weight ~ Beta(alpha, alpha)")
     refit: bool = Field(
-        False, description="in each fold, after early stopping picked the epoch on the validation clips, train again "
+        True, description="in each fold, after early stopping picked the epoch on the validation clips, train again "
         "on training + validation clips for that many epochs and test that model (as the classical baselines refit "
         "with the C they chose)")
     ensemble: int = Field(1, ge=1, le=16, description="members trained with different seeds for every fold and for "
