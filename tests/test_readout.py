@@ -22,12 +22,15 @@ quiet_torch()
 set_quiet(True)
 
 
-def test_fit_logistic_is_scikit_learns_balanced_logistic_regression() -> None:
+@pytest.mark.parametrize("width", [6, 120])  # more clips than columns (solved over W), fewer (over A, W = x^T A)
+def test_fit_logistic_is_scikit_learns_balanced_logistic_regression(width: int) -> None:
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(30), np.ones(12), np.full(8, 2)].astype(np.int64)
-    x = rng.normal(size=(50, 6)) + y[:, None] * np.array([1.0, -0.5, 0, 0, 0.3, 0])
+    signal = np.zeros(width)
+    signal[[0, 1, 4]] = [1.0, -0.5, 0.3]
+    x = rng.normal(size=(50, width)) + y[:, None] * signal
     xs = (x - x.mean(0)) / x.std(0)
     for c in (0.01, 1.0):
         ref = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, tol=1e-10).fit(xs, y)

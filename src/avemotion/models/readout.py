@@ -57,10 +57,19 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, c: float, sam
                  offset: torch.Tensor | None = None, max_iter: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
     """Multinomial logistic regression on standardised ``x``: minimises
     ``sum_i w_i CE_i + ||W||^2 / (2 C)`` (scikit-learn's objective; intercept not penalised), divided by the
-    clip count for conditioning. ``offset`` (N, K) is added to the logits and not learned. Deterministic."""
+    clip count for conditioning. ``offset`` (N, K) is added to the logits and not learned. Deterministic.
+
+    With fewer clips than columns (12k-dim openSMILE functionals, a few hundred clips) it is solved in the clips'
+    span: ``x = U S V^T`` (thin SVD), ``W = V B``, so ``x W = (U S) B`` and ``||W|| = ||B||``. The minimiser lies in
+    that span (the loss sees ``x W`` only, the penalty grows outside it), L-BFGS from zero never leaves it and is
+    invariant to the rotation, so the iterates are the full problem's, each step costing N^2 K instead of N D K."""
     x = x.double()
     n, d = x.shape
-    w = torch.zeros(d, n_classes, dtype=torch.float64, requires_grad=True)
+    basis = None
+    if n < d:
+        u, sv, basis = torch.linalg.svd(x, full_matrices=False)  # basis: (N, D), orthonormal rows
+        x = u * sv
+    w = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
     sw = sample_weight.double()
     off = offset.double() if offset is not None else None
@@ -78,7 +87,8 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, c: float, sam
         return loss
 
     opt.step(closure)
-    return w.detach().T.float(), b.detach().float()
+    weight = basis.T @ w.detach() if basis is not None else w.detach()
+    return weight.T.float(), b.detach().float()
 
 
 def standardise_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
