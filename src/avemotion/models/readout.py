@@ -63,12 +63,23 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, n_classes: int, c: float, sam
     span: ``x = U S V^T`` (thin SVD), ``W = V B``, so ``x W = (U S) B`` and ``||W|| = ||B||``. The minimiser lies in
     that span (the loss sees ``x W`` only, the penalty grows outside it), L-BFGS from zero never leaves it and is
     invariant to the rotation, so the iterates are the full problem's, each step costing N^2 K instead of N D K."""
-    x = x.double()
-    n, d = x.shape
-    basis = None
-    if n < d:
-        u, sv, basis = torch.linalg.svd(x, full_matrices=False)  # basis: (N, D), orthonormal rows
-        x = u * sv
+    return _fit_in_span(*clip_span(x.double()), y, n_classes, c, sample_weight, offset, max_iter)
+
+
+def clip_span(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(U S, V^T)`` of the thin SVD when ``x`` has fewer rows than columns (the clips' coordinates in their own
+    span, and the span's orthonormal basis as rows), else ``(x, None)``; see :func:`fit_logistic`."""
+    if x.shape[0] >= x.shape[1]:
+        return x, None
+    u, sv, basis = torch.linalg.svd(x, full_matrices=False)
+    return u * sv, basis
+
+
+def _fit_in_span(x: torch.Tensor, basis: torch.Tensor | None, y: torch.Tensor, n_classes: int, c: float,
+                 sample_weight: torch.Tensor, offset: torch.Tensor | None, max_iter: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`fit_logistic` on coordinates from :func:`clip_span`; the weights come back in the columns of ``x``."""
+    n = x.shape[0]
     w = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
     sw = sample_weight.double()
@@ -122,16 +133,20 @@ def fit_readout(readout: LinearReadout, x: torch.Tensor, y: torch.Tensor, n_clas
     mean, scale = standardise_stats(x)
     xs = (x - mean) / scale
     sw = class_weights[y]
+    coords, basis = clip_span(xs)  # once for every C tried
+
+    def fit_c(c_fit: float) -> tuple[torch.Tensor, torch.Tensor]:
+        return _fit_in_span(coords, basis, y, n_classes, c_fit, sw, offset, 300)
 
     if c is None and x_val is not None and y_val is not None and len(y_val):
         xv = (x_val.double() - mean) / scale
         scores = []
         for c_try in C_GRID:
-            w, b = fit_logistic(xs, y, n_classes, c_try, sw, offset)
+            w, b = fit_c(c_try)
             z = xv.float() @ w.T + b + (offset_val if offset_val is not None else 0.0)
             scores.append(balanced_accuracy(y_val.numpy(), z.argmax(1).numpy()))
         c = C_GRID[int(np.argmax(scores))]  # ties: the smaller C (the stronger penalty)
     c = C_DEFAULT if c is None else c
-    w, b = fit_logistic(xs, y, n_classes, c, sw, offset)
+    w, b = fit_c(c)
     readout.set_fit(mean, scale, w, b, c)
     return c

@@ -204,7 +204,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                     perm = torch.randperm(len(batch), generator=gen)
                     out = model(mix_batch(batch, perm, lam))
                     loss = (lam * total_loss(out, batch.labels, config.model, class_weights, tc.label_smoothing)[0]
-                            + (1 - lam) * total_loss(out, batch.labels[perm], config.model, class_weights, tc.label_smoothing)[0])
+                            + (1 - lam) * total_loss(out, batch.labels[perm], config.model, class_weights,
+                                                     tc.label_smoothing)[0])
                 else:
                     out = model(batch)
                     loss, _ = total_loss(out, batch.labels, config.model, class_weights, tc.label_smoothing)
@@ -260,12 +261,11 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
         raise
     bar.close()
     model.load_state_dict(best_state)
-    if mixes and track.best_mix > 0 and own_val:
+    if mixes and track.best_mix > 0 and own_val and not tc.refit:
         # the read-outs are used: refitted on training + validation clips with the C chosen on the validation clips
-        # (as the logreg baseline does)
-        both = np.concatenate([train_idx, val_idx[~np.isin(val_idx, train_idx)]])
-        model.prefit(iterate_batches(clipset, both, tc.batch_size, dims, std), None, len(clipset.label_names),
-                     model.readout_c())
+        # (as the logreg baseline does); with train.refit the fold trains the whole model again on both instead
+        model.prefit(iterate_batches(clipset, _train_and_val(train_idx, val_idx), tc.batch_size, dims, std), None,
+                     len(clipset.label_names), model.readout_c())
     model.eval()
     return model, std, track
 
@@ -445,6 +445,16 @@ def resolve_readout(config: Config, fold_labels: list[np.ndarray]) -> Config:
     return config.with_overrides({"model.linear_readout": "select" if small else "none"})
 
 
+def _train_and_val(train_idx: np.ndarray, val_idx: np.ndarray) -> np.ndarray:
+    """Training clips plus the validation clips that are not among them (refits after early stopping)."""
+    return np.concatenate([train_idx, val_idx[~np.isin(val_idx, train_idx)]])
+
+
+def _min_epochs(config: Config) -> int:
+    """Fewest epochs of a run without validation: 0 (the read-outs alone) when the model has read-outs, else 1."""
+    return 0 if config.model.linear_readout == "select" else 1
+
+
 def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, config: Config, clipset: ClipSet,
               dims: FeatureDims, selection: FeatureSelection, label_set: LabelSet, rundir: Path,
               on_epoch_end: EpochHook | None) -> FoldResult:
@@ -460,10 +470,9 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
                             on_epoch_end=on_epoch_end)
     if config.train.refit and not same_val:
         # the epoch count (and read-out weight and C) chosen on the validation clips, trained again on train + val
-        both = np.concatenate([idx["train"], idx["val"][~np.isin(idx["val"], idx["train"])]])
-        epochs = track.best_epoch + 1 if track.best_epoch >= 0 else 0
-        epochs = max(0 if config.model.linear_readout == "select" else 1, epochs)
-        model, std, _ = fit_members(model_name, config, clipset, dims, both, None, fdir / "refit",
+        epochs = max(_min_epochs(config), track.best_epoch + 1)  # best_epoch -1: the read-outs alone
+        model, std, _ = fit_members(model_name, config, clipset, dims, _train_and_val(idx["train"], idx["val"]),
+                                    None, fdir / "refit",
                                     f"fold {fold.index + 1}/{len(splits.folds)} refit",
                                     config.train.seed + 1000 * fold.index, epochs, on_epoch_end, track.best_mix,
                                     model.readout_c() or None)
@@ -477,7 +486,8 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
                         model.readout_c())
     atomic_write_json(result_path, result.to_dict())
     members = [Path(f"m{i}") for i in range(config.train.ensemble)]
-    for state in [fdir / sub / "state" for sub in [Path(), Path("refit"), *members, *(Path("refit") / m for m in members)]]:
+    runs = [Path(), Path("refit"), *members, *(Path("refit") / m for m in members)]
+    for state in [fdir / sub / "state" for sub in runs]:
         for suffix in (".safetensors", ".json"):
             state.with_suffix(suffix).unlink(missing_ok=True)
     return result
@@ -509,7 +519,7 @@ def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: Featur
         # the read-outs' weight the folds chose (median); the network's epochs from the folds that used it
         used = [r.best_epoch + 1 for r in fold_results if r.best_epoch >= 0]
         epochs = 0 if mix >= 1.0 else int(np.median(used)) if used else config.train.epochs
-    epochs = max(0 if config.model.linear_readout == "select" else 1, epochs)  # 0: the read-outs alone
+    epochs = max(_min_epochs(config), epochs)
     fdir = rundir / "final"
     fdir.mkdir(parents=True, exist_ok=True)
     all_idx = np.arange(len(clipset))
