@@ -5,7 +5,8 @@ functionals the classical baselines use (the Whisper clip vector with the defaul
 
 - logreg: the `logreg` baseline (L-BFGS to convergence, balanced, C on the validation speaker, refitted on
   training + validation clips);
-- logreg, no refit: the same, fitted on the training clips only;
+- logreg, no refit: the same objective fitted on the training clips only (the model's own read-out,
+  `models/readout.py`);
 - linear, AdamW: the same linear softmax model trained as the network is (AdamW lr 1e-3, weight decay 1e-2, input
   dropout 0.2, batch 32, early stopping on validation UA, patience 10);
 - MLP, AdamW: a head like the network's (Linear to 128, LayerNorm, Linear, GELU, Linear), trained the same way;
@@ -27,39 +28,31 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import recall_score
-from sklearn.preprocessing import StandardScaler
 
 from avemotion.config import Config
 from avemotion.data.batch import ClipSet, FeatureSelection, clip_functionals
 from avemotion.data.store import FeatureStore
 from avemotion.models.classical import CLASSICAL, ClassicalModel
+from avemotion.models.readout import LinearReadout, balanced_accuracy, balanced_class_weights, fit_readout
 from avemotion.training.splits import make_splits
 from avemotion.training.trainer import resolve_label_set
 
-C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
-
-
 def ua(p: np.ndarray, y: np.ndarray) -> float:
-    return float(recall_score(y, p.argmax(1), average="macro"))
+    return balanced_accuracy(y, p.argmax(1))
 
 
 def nll(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.log(p[np.arange(len(y)), y] + 1e-9).mean())
 
 
-def logreg(xtr: np.ndarray, ytr: np.ndarray, xva: np.ndarray, yva: np.ndarray) -> LogisticRegression:
-    """Balanced logistic regression on standardised inputs, C by validation UA (fitted on training clips)."""
-    sc = StandardScaler().fit(xtr)
-
-    def fit(c: float) -> LogisticRegression:
-        return LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(sc.transform(xtr), ytr)
-
-    best = max(C_GRID, key=lambda c: ua(fit(c).predict_proba(sc.transform(xva)), yva))
-    model = fit(best)
-    model.scaler = sc  # type: ignore[attr-defined]
-    return model
+def logreg(xtr: np.ndarray, ytr: np.ndarray, xva: np.ndarray, yva: np.ndarray, k: int
+           ) -> Callable[[np.ndarray], torch.Tensor]:
+    """The model's linear read-out (balanced, C by validation UA, fitted on the training clips); returns logits."""
+    y = torch.as_tensor(ytr)
+    readout = LinearReadout(xtr.shape[1], k)
+    fit_readout(readout, torch.as_tensor(xtr), y, k, balanced_class_weights(y, k), x_val=torch.as_tensor(xva),
+                y_val=torch.as_tensor(yva))
+    return lambda a: readout(torch.as_tensor(np.asarray(a))).detach()
 
 
 def train_torch(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor, yv: np.ndarray,
@@ -108,8 +101,8 @@ def fold_scores(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te
     out: dict[str, float] = {}
     base = ClassicalModel(CLASSICAL.get("logreg"), n_classes, seed).fit(x[tr], y[tr], x[va], y[va])
     out["logreg"] = ua(base.predict_proba(x[te]), y[te])
-    lr = logreg(x[tr], y[tr], x[va], y[va])
-    out["logreg, no refit"] = ua(lr.predict_proba(lr.scaler.transform(x[te])), y[te])
+    lr = logreg(x[tr], y[tr], x[va], y[va], n_classes)
+    out["logreg, no refit"] = ua(torch.softmax(lr(x[te]), -1).numpy(), y[te])
     mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-8
 
     def z(a: np.ndarray) -> torch.Tensor:
@@ -125,15 +118,15 @@ def fold_scores(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te
     train_torch(net, xt, yt, xv, y[va], seed)
     out["MLP, AdamW"] = ua(torch.softmax(net(xte), -1).detach().numpy(), y[te])
     hidden: Callable[[torch.Tensor], np.ndarray] = lambda a: net[:6](a).detach().numpy()  # noqa: E731
-    lh = logreg(hidden(xt), y[tr], hidden(xv), y[va])
-    out["logreg on the MLP's hidden layer"] = ua(lh.predict_proba(lh.scaler.transform(hidden(xte))), y[te])
+    lh = logreg(hidden(xt), y[tr], hidden(xv), y[va], n_classes)
+    out["logreg on the MLP's hidden layer"] = ua(torch.softmax(lh(hidden(xte)), -1).numpy(), y[te])
     torch.manual_seed(seed)
     res = mlp(x.shape[1], n_classes)
     torch.nn.init.zeros_(res[-1].weight)
     torch.nn.init.zeros_(res[-1].bias)
 
     def logits(a: np.ndarray) -> torch.Tensor:
-        return torch.tensor(lr.decision_function(lr.scaler.transform(a)), dtype=torch.float32)
+        return lr(a).float()
 
     train_torch(res, xt, yt, xv, y[va], seed, (logits(x[tr]), logits(x[va])))
     out["MLP residual on logreg"] = ua(torch.softmax(res(xte) + logits(x[te]), -1).detach().numpy(), y[te])
