@@ -189,3 +189,35 @@ def test_the_network_trains_as_it_would_without_read_outs(store_dir: Path, tmp_p
     for alone, with_readouts in zip(runs["none"], runs["select"], strict=True):
         assert alone["epochs_run"] == with_readouts["epochs_run"]
         assert [h["val_ua"] for h in alone["history"]] == [h["val_ua"] for h in with_readouts["history"]]
+
+
+def test_paired_ua_se_is_the_standard_error_of_the_per_class_recall_difference() -> None:
+    from avemotion.training.metrics import paired_ua_se
+
+    y = np.array([0, 0, 0, 0, 1, 1, 1])
+    a = np.array([1, 1, 1, 0, 1, 0, 1], bool)
+    assert paired_ua_se(y, a, a) == 0.0  # the same answers: no difference at all
+    b = np.array([1, 0, 1, 1, 0, 0, 1], bool)
+    d0, d1 = np.array([0, 1, 0, -1]), np.array([1, 0, 0])
+    expected = np.sqrt(d0.var(ddof=1) / 4 + d1.var(ddof=1) / 3) / 2
+    assert paired_ua_se(y, a, b) == pytest.approx(expected)
+    assert paired_ua_se(y, b, a) == pytest.approx(expected)
+    # a class with one clip adds nothing; UA's mean still runs over its K = 3 classes
+    y3, a3, b3 = np.r_[y, 2], np.r_[a, True], np.r_[b, False]
+    assert paired_ua_se(y3, a3, b3) == pytest.approx(expected * 2 / 3)
+
+
+def test_a_network_epoch_must_beat_the_read_outs_by_the_margin(store_dir: Path, tmp_path: Path) -> None:
+    """train.readout_margin changes which candidate is kept, not how the network trains: with margin 0 any better
+    validation UA replaces the read-outs; with a margin no UA difference can clear, the read-outs stay."""
+    runs = {}
+    for margin in (0.0, 1000.0):
+        cfg = tiny_config(**{"train.folds": 2, "train.epochs": 6, "model.linear_readout": "select",
+                             "train.readout_margin": margin})
+        run_training(store_dir, tmp_path / str(margin), cfg)
+        runs[margin] = [json.loads((tmp_path / str(margin) / "folds" / str(k) / "result.json").read_text())
+                        for k in range(2)]
+    assert any(f["best_epoch"] >= 0 for f in runs[0.0])  # on this toy an epoch beats the read-outs somewhere
+    for free, strict in zip(runs[0.0], runs[1000.0], strict=True):
+        assert strict["readout_weight"] == 1.0 and strict["best_epoch"] == -1
+        assert [h["val_ua"] for h in free["history"]] == [h["val_ua"] for h in strict["history"]]

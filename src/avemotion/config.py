@@ -185,6 +185,12 @@ class TrainConfig(_Section):
         True, description="in each fold, after early stopping picked the epoch on the validation clips, train again "
         "on training + validation clips for that many epochs and test that model (as the classical baselines refit "
         "with the C they chose)")
+    readout_margin: float = Field(
+        0.0, ge=0, description="with model.linear_readout=select, an epoch of the network (alone or averaged with the "
+        "read-outs) replaces the read-outs alone only when its validation UA beats theirs by more than this many "
+        "standard errors of the paired difference on the same validation clips (0: any better UA wins). A margin "
+        "favours the read-outs: on RAVDESS speech 2 gained 0.8 UA points, on the synthetic demo it cost 6.7 "
+        "(docs/method/model.md)")
     ensemble: int = Field(1, ge=1, le=16, description="members trained with different seeds for every fold and for "
                           "the final model; their probabilities are averaged (1: a single model, as in the paper)")
     threads: int = Field(1, ge=0, description="torch threads while training (0: library default). The models are "

@@ -67,3 +67,17 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndar
     if probs is not None:
         out["cc_per_class"] = {labels[c]: _pearson((t == c).astype(np.float64), probs[:, c]) for c in range(n)}
     return out
+
+
+def paired_ua_se(y_true: Sequence[int], correct_a: Sequence[bool], correct_b: Sequence[bool]) -> float:
+    """Standard error of UA(a) - UA(b) for two models scored on the same clips: UA is the mean over the present
+    classes of each class's recall, so the difference is (1/K) sum_c mean_{i in c} d_i with d_i = correct_a[i] -
+    correct_b[i], and its variance (1/K^2) sum_c var_c(d) / n_c (sample variance; a class with one clip adds 0).
+    Clips both models get right or both get wrong add nothing: the paired error is small when the two agree."""
+    t = np.asarray(y_true, dtype=np.int64)
+    d = np.asarray(correct_a, dtype=np.float64) - np.asarray(correct_b, dtype=np.float64)
+    classes = np.unique(t)
+    if classes.size == 0:
+        return 0.0
+    var = sum(float(d[t == c].var(ddof=1)) / int((t == c).sum()) for c in classes if (t == c).sum() > 1)
+    return float(np.sqrt(var)) / classes.size

@@ -40,13 +40,16 @@ class TrainTrack:
     best_mix: float = 0.0  # the kept state's weight of the linear read-outs (model.linear_readout=select)
     net_best_ua: float = -1.0  # the network alone's best validation UA (patience follows it when read-outs exist)
     net_best_loss: float = math.inf
+    # which validation clips the read-outs alone get right (the reference of train.readout_margin)
+    readout_correct: list[bool] | None = None
 
     def to_dict(self) -> dict:
         return {"epoch": self.epoch, "best_ua": self.best_ua,
                 "best_loss": self.best_loss if math.isfinite(self.best_loss) else None,
                 "best_epoch": self.best_epoch, "bad": self.bad, "history": [h.to_dict() for h in self.history],
                 "best_mix": self.best_mix, "net_best_ua": self.net_best_ua,
-                "net_best_loss": self.net_best_loss if math.isfinite(self.net_best_loss) else None}
+                "net_best_loss": self.net_best_loss if math.isfinite(self.net_best_loss) else None,
+                "readout_correct": self.readout_correct}
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainTrack:
@@ -54,7 +57,8 @@ class TrainTrack:
         return cls(int(d["epoch"]), float(d["best_ua"]), math.inf if loss is None else float(loss),
                    int(d["best_epoch"]), int(d["bad"]), [EpochLog.from_dict(h) for h in d.get("history", [])],
                    float(d.get("best_mix", 0.0)), float(d.get("net_best_ua", -1.0)),
-                   math.inf if d.get("net_best_loss") is None else float(d["net_best_loss"]))
+                   math.inf if d.get("net_best_loss") is None else float(d["net_best_loss"]),
+                   None if d.get("readout_correct") is None else [bool(v) for v in d["readout_correct"]])
 
 
 @dataclass

@@ -55,7 +55,7 @@ from avemotion.models.bundle import (
 )
 from avemotion.training.losses import balanced_weights, total_loss
 from avemotion.training.latency import time_clips
-from avemotion.training.metrics import compute_metrics
+from avemotion.training.metrics import compute_metrics, paired_ua_se
 from avemotion.training.results import EpochLog, FoldResult, Predictions, TrainTrack
 from avemotion.training.splits import Fold, Splits, make_splits
 from avemotion.utils.atomic import atomic_write_json
@@ -107,13 +107,33 @@ def _optimizer_restore(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tens
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+@dataclass(frozen=True)
+class ValScore:
+    """A model on the validation clips: UA, mean NLL, and which clips it gets right."""
+
+    ua: float
+    loss: float
+    correct: np.ndarray  # (N,) bool
+
+
 def _evaluate_ua(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: FeatureDims, std: Standardizer,
-                 batch_size: int) -> tuple[float, float]:
+                 batch_size: int) -> ValScore:
     preds = predict_clips(model, clipset.subset(idx), dims, std, batch_size)
     y = clipset.labels[idx]
-    m = compute_metrics(y, preds.probs.argmax(1), None, clipset.label_names, None)
+    pred = preds.probs.argmax(1)
+    m = compute_metrics(y, pred, None, clipset.label_names, None)
     nll = float(-np.log(np.clip(preds.probs[np.arange(len(y)), y], 1e-8, None)).mean())
-    return m["ua"], nll
+    return ValScore(m["ua"], nll, pred == y)
+
+
+def _readout_margin(y: np.ndarray, candidate: np.ndarray, readouts: list[bool] | None, n_se: float) -> float:
+    """How much a candidate's validation UA must exceed the read-outs' alone (``train.readout_margin`` standard
+    errors of the paired difference, :func:`paired_ua_se`). The network's epochs and mixes are many candidates
+    against one, judged on a few validation speakers: without a margin, the best of them beats the read-outs by
+    chance alone (docs/method/model.md)."""
+    if n_se <= 0 or readouts is None:
+        return 0.0
+    return n_se * paired_ua_se(y, candidate, np.asarray(readouts, dtype=bool))
 
 
 def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, train_idx: np.ndarray,
@@ -124,8 +144,9 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
 
     A model with linear read-outs (``model.linear_readout=select``) has them fitted first; with validation clips
     the kept state is the best of: the read-outs alone, and after each epoch the network alone and the average
-    of both (ties go to the earlier candidate); without, ``readout_weight`` is used, and ``readout_c`` (C per head,
-    else the default) for the read-outs' fit.
+    of both (ties go to the earlier candidate; an epoch replaces the read-outs alone only by more than
+    ``train.readout_margin`` standard errors, :func:`_readout_margin`); without, ``readout_weight`` is used, and
+    ``readout_c`` (C per head, else the default) for the read-outs' fit.
     The state after every epoch goes to ``workdir/state.*``; when it exists, training resumes from it.
     """
     tc = config.train
@@ -138,7 +159,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
     if not any(True for _ in model.parameters()):  # nothing to learn (e.g. video-only with video_prior=zero_shot)
         track = TrainTrack()
         if val_idx is not None:
-            track.best_ua, track.best_loss = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
+            score = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
+            track.best_ua, track.best_loss = score.ua, score.loss
         return model.eval(), std, track
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=tc.lr,
                             weight_decay=tc.weight_decay)
@@ -156,7 +178,9 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
         if val_idx is not None:
             # the read-outs alone are the first candidate: the network must beat them on the validation clips
             model.set_readout_weight(1.0)
-            track.best_ua, track.best_loss = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
+            score = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
+            track.best_ua, track.best_loss = score.ua, score.loss
+            track.readout_correct = score.correct.tolist()
             log(f"{stage}: linear read-outs (C {model.readout_c()}) validation UA {track.best_ua:.3f}")
             track.best_mix = 1.0
         else:  # no validation: the weight given (the final model: the folds' median)
@@ -220,7 +244,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                 for mix in [m for m in mixes if m < 1.0] or [0.0]:  # the network alone, then averaged with read-outs
                     if mixes:
                         model.set_readout_weight(mix)
-                    ua, vloss = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
+                    score = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
+                    ua, vloss = score.ua, score.loss
                     if mix == 0.0:
                         entry.val_ua, entry.val_loss = ua, vloss
                         # patience follows the network's own progress, as without read-outs: a strong read-out must
@@ -231,8 +256,11 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                     # against the read-outs alone (best_epoch -1) only a better UA counts, not a lower loss at equal
                     # UA: on a validation set that is the training set (small-data folds) both fit it perfectly
                     tie_break = track.best_epoch >= 0 or not mixes
-                    if ua > track.best_ua + 1e-9 or (tie_break and abs(ua - track.best_ua) <= 1e-9
-                                                      and vloss < track.best_loss):
+                    # against the read-outs alone, a margin for the many candidates (train.readout_margin)
+                    margin = (_readout_margin(clipset.labels[val_idx], score.correct, track.readout_correct,
+                                              tc.readout_margin) if mixes and track.best_epoch < 0 else 0.0)
+                    if ua > track.best_ua + margin + 1e-9 or (tie_break and abs(ua - track.best_ua) <= 1e-9
+                                                               and vloss < track.best_loss):
                         track.best_ua, track.best_loss, track.best_epoch, track.best_mix = ua, vloss, epoch, mix
                         best_state = copy.deepcopy(model.state_dict())
                         improved = improved or not mixes
@@ -292,7 +320,8 @@ def fit_members(model_name: str, config: Config, clipset: ClipSet, dims: Feature
     ensemble = Ensemble(members).eval()
     assert std is not None and first is not None
     if val_idx is not None:
-        first.best_ua, first.best_loss = _evaluate_ua(ensemble, clipset, val_idx, dims, std, config.train.batch_size)
+        score = _evaluate_ua(ensemble, clipset, val_idx, dims, std, config.train.batch_size)
+        first.best_ua, first.best_loss = score.ua, score.loss
     return ensemble, std, first
 
 
