@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from avemotion.config import Config
-from avemotion.data.batch import ClipSet, FeatureSelection, clip_functionals
+from avemotion.data.batch import ClipSet, FeatureDims, FeatureSelection, clip_functionals
 from avemotion.data.store import FeatureStore
 from avemotion.models.classical import CLASSICAL, ClassicalModel
 from avemotion.models.readout import LinearReadout, balanced_accuracy, balanced_class_weights, fit_readout
@@ -133,6 +133,54 @@ def fold_scores(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te
     return out
 
 
+def load_audio_clips(features: str, extractors: list[str]
+                     ) -> tuple[FeatureStore, list, ClipSet, FeatureDims, list[str]]:
+    """The store, its records, its clips with the audio ``extractors`` (not normalised), their dims, the labels."""
+    store = FeatureStore(features)
+    label_set = resolve_label_set(store)
+    records, feats = store.load_all()
+    selection = FeatureSelection.fit(feats, "audio", extractors, store.root, label_set.labels)
+    clips = ClipSet.build(records, feats, selection, label_set.labels, store.root)
+    return store, records, clips, selection.dims, list(label_set.labels)
+
+
+FoldScorer = Callable[[np.ndarray, np.ndarray, np.ndarray, int], dict[str, float]]
+
+
+def over_seeds(clips: ClipSet, seeds: str, n_folds: int, score_fold: FoldScorer) -> dict[str, list[float]]:
+    """For each seed of ``seeds`` ("1,2,3"), compare's speaker-grouped folds (``train.seed`` = the seed);
+    ``score_fold(train, val, test, seed)`` gives test UA per model; returns per model its UA per seed (mean over
+    folds), printing each seed's line."""
+    pos = {c: i for i, c in enumerate(clips.clip_ids)}
+    per_seed: dict[str, list[float]] = {}
+    for seed in (int(s) for s in seeds.split(",")):
+        cfg = Config().with_overrides({"train.seed": seed, "train.folds": n_folds, "train.modality": "audio"})
+        splits = make_splits(clips.clip_ids, clips.labels, clips.speakers, cfg.train)
+        scores: dict[str, list[float]] = {}
+        for fold in splits.folds:
+            tr, va, te = (np.array([pos[c] for c in getattr(fold, k)]) for k in ("train", "val", "test"))
+            for name, value in score_fold(tr, va, te, seed * 1000 + fold.index).items():
+                scores.setdefault(name, []).append(value)
+        for name, values in scores.items():
+            per_seed.setdefault(name, []).append(float(np.mean(values)))
+        print(f"seed {seed}: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in scores.items()), flush=True)
+    return per_seed
+
+
+def print_table(per_seed: dict[str, list[float]], title: str, reference: str | None = None) -> None:
+    """Markdown table of UA per seed and mean; with ``reference``, each model's mean paired difference from it
+    and the seeds where it is at least as good."""
+    print(f"\n{title}")
+    extra = " minus {0} | seeds >= {0} |".format(reference) if reference else ""
+    print(f"| model | per seed | mean |{extra}\n|---|---|---|{'---|---|' if reference else ''}")
+    for name, values in per_seed.items():
+        row = f"| {name} | {' '.join(f'{v:.3f}' for v in values)} | {np.mean(values):.3f} |"
+        if reference:
+            diff = np.asarray(values) - np.asarray(per_seed[reference])
+            row += f" {np.mean(diff):+.3f} | {int((diff >= 0).sum())}/{len(diff)} |"
+        print(row)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", required=True, help="feature store (avemotion extract)")
@@ -141,29 +189,11 @@ def main() -> int:
     ap.add_argument("--extractors", default="whisper", help="comma-separated audio extractors to keep")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    store = FeatureStore(args.features)
-    label_set = resolve_label_set(store)
-    records, feats = store.load_all()
-    selection = FeatureSelection.fit(feats, "audio", args.extractors.split(","), store.root, label_set.labels)
-    clips = ClipSet.build(records, feats, selection, label_set.labels, store.root)
-    x, y = clip_functionals(clips.features, selection.dims), clips.labels
-    pos = {c: i for i, c in enumerate(clips.clip_ids)}
-    per_seed: dict[str, list[float]] = {}
-    for seed in (int(s) for s in args.seeds.split(",")):
-        cfg = Config().with_overrides({"train.seed": seed, "train.folds": args.folds, "train.modality": "audio"})
-        splits = make_splits(clips.clip_ids, y, clips.speakers, cfg.train)
-        scores: dict[str, list[float]] = {}
-        for fold in splits.folds:
-            tr, va, te = (np.array([pos[c] for c in getattr(fold, k)]) for k in ("train", "val", "test"))
-            for name, value in fold_scores(x, y, tr, va, te, len(label_set.labels), seed * 1000 + fold.index).items():
-                scores.setdefault(name, []).append(value)
-        for name, values in scores.items():
-            per_seed.setdefault(name, []).append(float(np.mean(values)))
-        print(f"seed {seed}: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in scores.items()), flush=True)
-    print(f"\nUA, mean over {args.folds} speaker-grouped folds, per seed and their mean:")
-    print("| model | per seed | mean |\n|---|---|---|")
-    for name, values in per_seed.items():
-        print(f"| {name} | {' '.join(f'{v:.3f}' for v in values)} | {np.mean(values):.3f} |")
+    _, _, clips, dims, labels = load_audio_clips(args.features, args.extractors.split(","))
+    x, y = clip_functionals(clips.features, dims), clips.labels
+    per_seed = over_seeds(clips, args.seeds, args.folds,
+                          lambda tr, va, te, seed: fold_scores(x, y, tr, va, te, len(labels), seed))
+    print_table(per_seed, f"UA, mean over {args.folds} speaker-grouped folds, per seed and their mean:")
     return 0
 
 

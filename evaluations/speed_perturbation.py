@@ -28,17 +28,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from linear_vs_deep import mlp, train_torch, ua
+from linear_vs_deep import load_audio_clips, mlp, over_seeds, print_table, train_torch, ua
 from scipy.signal import resample_poly
 
 from avemotion.config import Config
-from avemotion.data.batch import ClipSet, FeatureSelection
 from avemotion.data.store import FeatureStore
 from avemotion.features.audio.whisper import WhisperExtractor
 from avemotion.media.audio import load_audio
 from avemotion.models.classical import CLASSICAL, ClassicalModel
-from avemotion.training.splits import make_splits
-from avemotion.training.trainer import resolve_label_set
 from avemotion.utils.progress import progress
 
 #: playback speed -> (up, down) of the resampling that produces it at the same sample rate
@@ -122,37 +119,15 @@ def main() -> int:
                     "(default FEATURES/speed_perturbation.npz)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    store = FeatureStore(args.features)
-    label_set = resolve_label_set(store)
-    records, feats = store.load_all()
-    selection = FeatureSelection.fit(feats, "audio", ["whisper"], store.root, label_set.labels)
-    clips = ClipSet.build(records, feats, selection, label_set.labels, store.root)
-    del feats
+    store, records, clips, _, labels = load_audio_clips(args.features, ["whisper"])
     y, speakers = clips.labels, np.asarray(clips.speakers)
     xs = clip_vectors(store, records, list(clips.clip_ids), args.cache or store.root / "speed_perturbation.npz")
     if args.normalize == "speaker":
         xs = speaker_normalise(xs, speakers)
-    pos = {c: i for i, c in enumerate(clips.clip_ids)}
-    per_seed: dict[str, list[float]] = {}
-    for seed in (int(s) for s in args.seeds.split(",")):
-        cfg = Config().with_overrides({"train.seed": seed, "train.folds": args.folds, "train.modality": "audio"})
-        splits = make_splits(clips.clip_ids, y, clips.speakers, cfg.train)
-        scores: dict[str, list[float]] = {}
-        for fold in splits.folds:
-            tr, va, te = (np.array([pos[c] for c in getattr(fold, k)]) for k in ("train", "val", "test"))
-            for name, value in fold_scores(xs, y, tr, va, te, len(label_set.labels),
-                                           seed * 1000 + fold.index).items():
-                scores.setdefault(name, []).append(value)
-        for name, values in scores.items():
-            per_seed.setdefault(name, []).append(float(np.mean(values)))
-        print(f"seed {seed}: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in scores.items()), flush=True)
-    print(f"\nUA ({args.normalize}), mean over {args.folds} speaker-grouped folds, per seed and their mean:")
-    print("| model | per seed | mean | minus logreg | seeds >= logreg |\n|---|---|---|---|---|")
-    base = np.asarray(per_seed["logreg"])
-    for name, values in per_seed.items():
-        diff = np.asarray(values) - base
-        print(f"| {name} | {' '.join(f'{v:.3f}' for v in values)} | {np.mean(values):.3f} | {np.mean(diff):+.3f} | "
-              f"{int((diff >= 0).sum())}/{len(diff)} |")
+    per_seed = over_seeds(clips, args.seeds, args.folds,
+                          lambda tr, va, te, seed: fold_scores(xs, y, tr, va, te, len(labels), seed))
+    print_table(per_seed, f"UA ({args.normalize}), mean over {args.folds} speaker-grouped folds, per seed and their "
+                "mean:", reference="logreg")
     return 0
 
 
