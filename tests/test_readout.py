@@ -22,7 +22,7 @@ quiet_torch()
 set_quiet(True)
 
 
-@pytest.mark.parametrize("width", [6, 120])  # more clips than columns (solved over W), fewer (over A, W = x^T A)
+@pytest.mark.parametrize("width", [6, 120])  # more clips than columns (solved over W), fewer (in their span, W = V B)
 def test_fit_logistic_is_scikit_learns_balanced_logistic_regression(width: int) -> None:
     from sklearn.linear_model import LogisticRegression
 

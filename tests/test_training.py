@@ -200,7 +200,6 @@ def test_train_per_class_keeps_few_clips_and_the_test_folds() -> None:
     assert any("small-data" in n for n in few.notes)
 
 
-
 def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(store_dir: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import avemotion.training.trainer as trainer
