@@ -7,7 +7,8 @@ folds as `avemotion compare` (`train.seed` = each --seeds value), it reports tes
 
 - logreg: the `logreg` baseline (balanced, C on the validation speaker, refitted on training + validation);
 - + training copies: the perturbed copies of the training and validation clips added to its training data;
-- + test-time averaging ("TTA"): the probabilities averaged over a test clip's three versions;
+- + test-time averaging ("TTA"): the probabilities averaged over a test clip's three versions (and, for the linear
+  model, scoring the mean of the three vectors; or the mean vector as the clip's vector throughout);
 - MLP: a head like the network's, trained as the network is (evaluations/linear_vs_deep.py), with the same
   variants.
 
@@ -78,6 +79,7 @@ def speaker_normalise(vectors: dict[str, np.ndarray], speakers: np.ndarray) -> d
 def fold_scores(xs: dict[str, np.ndarray], y: np.ndarray, tr: np.ndarray, va: np.ndarray, te: np.ndarray,
                 n_classes: int, seed: int) -> dict[str, float]:
     x = xs["1.0"]
+    mean_x = np.mean(list(xs.values()), 0)
     out: dict[str, float] = {}
 
     def copies(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +93,11 @@ def fold_scores(xs: dict[str, np.ndarray], y: np.ndarray, tr: np.ndarray, va: np
         model = ClassicalModel(CLASSICAL.get("logreg"), n_classes, seed).fit(xtr, ytr, x[va], y[va])
         out[name] = ua(model.predict_proba(x[te]), y[te])
         out[f"{name} + TTA"] = ua(averaged(model.predict_proba), y[te])
+        if name == "logreg":  # the linear model scoring the mean of a test clip's three vectors instead
+            out["logreg, test on the mean vector"] = ua(model.predict_proba(mean_x[te]), y[te])
+    # the mean of the three vectors as the clip's vector for training, validation and test alike
+    model = ClassicalModel(CLASSICAL.get("logreg"), n_classes, seed).fit(mean_x[tr], y[tr], mean_x[va], y[va])
+    out["logreg on the mean vector throughout"] = ua(model.predict_proba(mean_x[te]), y[te])
     for name, (xtr, ytr) in {"MLP": (x[tr], y[tr]), "MLP + training copies": copies(tr)}.items():
         mu, sd = xtr.mean(0), xtr.std(0) + 1e-8
 
