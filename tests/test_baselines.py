@@ -134,6 +134,7 @@ def test_variants_are_config_overrides() -> None:
     assert v.model == "bimodal" and v.config(base).model.cross_modal_attention is False
     assert resolve_variant("bimodal-norec", base).config(base).model.reconstruction is False
     assert resolve_variant("bimodal-nodf", base).config(base).model.decision_fusion is False
+    assert base.audio.speed_views and resolve_variant("bimodal-noviews", base).config(base).audio.speed_views == []
     assert resolve_variant("bimodal-nosoundnet", base).config(base).audio.extractors == ["mfcc", "opensmile"]
     assert resolve_variant("bimodal-noopensmile", base).config(base).audio.extractors == ["mfcc", "soundnet"]
     assert resolve_variant("bimodal-audio", base).config(base).train.modality == "audio"

@@ -82,3 +82,13 @@ def test_real_ravdess_clip_without_model(shared_data: Path, capsys: pytest.Captu
     p = _predict(capsys, str(clip))
     assert p["modalities_used"] == "av" and p["emotion"] in BASIC7
     assert np.isclose(sum(p["probabilities"].values()), 1.0)
+
+
+def test_saved_before_speed_views_predicts_without_them() -> None:
+    """The shipped model was trained before ``audio.speed_views`` existed: it loads with none, so it extracts and
+    predicts exactly as it was measured (its card's figures)."""
+    from avemotion.inference.bundled import resolve_model
+    from avemotion.inference.predict import Predictor
+
+    predictor = Predictor.load(resolve_model(None))
+    assert predictor.config.audio.speed_views == [] and predictor.bundle.selection.speeds == []

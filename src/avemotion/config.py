@@ -75,6 +75,24 @@ class AudioConfig(_Section):
         default_factory=lambda: ["whisper"],
         description="registered audio extractors spliced into X^a (ours: whisper; the paper's: mfcc, opensmile, "
                     "soundnet)")
+    speed_views: list[float] = Field(
+        default_factory=lambda: [0.9, 1.1],
+        description="playback speeds of the extra versions of every clip's audio (resampled: tempo and pitch "
+                    "together) whose X^a is extracted beside the plain one; validation, test and prediction "
+                    "average the model's probabilities over the plain clip and these versions (test-time "
+                    "augmentation), training uses the plain clips. [] : none (one audio pass per clip). Each "
+                    "version costs one more pass of the audio branch (docs/method/audio.md)")
+
+    @field_validator("speed_views")
+    @classmethod
+    def _check_speeds(cls, value: list[float]) -> list[float]:
+        for s in value:
+            if not 0.5 <= s <= 2.0 or s == 1.0:
+                raise ValueError(f"speed {s}: each speed view must lie in [0.5, 2.0] and differ from 1.0 (the "
+                                 "plain clip is always used)")
+        if len(set(value)) != len(value):
+            raise ValueError("speed views must differ from each other")
+        return [float(s) for s in value]
 
 
 class VideoConfig(_Section):

@@ -1,7 +1,9 @@
 """From a FeatureStore to padded tensor batches: feature-group selection, standardisation, collate.
 
 - :class:`FeatureSelection` keeps the columns of the audio feature groups named in ``config.audio.extractors``
-  (ablations drop "mfcc" / "opensmile" / "soundnet") and drops a modality for ``--modality audio|video``.
+  (ablations drop "mfcc" / "opensmile" / "soundnet") and drops a modality for ``--modality audio|video``; it
+  keeps the audio speed views named in ``config.audio.speed_views`` (``ClipFeatures.audio_views``). Batches hold
+  plain clips only: the views are predicted by ``training.trainer.predict_clips``.
 - :class:`Standardizer` holds per-column mean and std fitted on the training clips only; it is applied per
   batch in :func:`collate`, so the (possibly 12k-dim) raw clip vectors are held once, never copied per fold.
 - :class:`ClipSet` is the in-memory list of selected raw features with labels, speakers and ids.
@@ -20,9 +22,12 @@ import torch
 from avemotion.data.expression_prior import clip_prior, prior_columns, prior_matrix
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError
-from avemotion.features.record import ClipFeatures, Groups
+from avemotion.features.record import AudioView, ClipFeatures, Groups
 from avemotion.modality import MODALITIES
+from avemotion.utils.progress import warn
 
+#: (store, missing speeds) already warned about
+_WARNED: set[tuple[object, str]] = set()
 _OPENSMILE_SET = re.compile(r"^(is\d\d|egemaps|compare)", re.IGNORECASE)
 
 
@@ -92,11 +97,15 @@ class FeatureSelection:
     prior_cols: np.ndarray | None = None  # the expression CNN's probabilities in the raw video features
     prior_map: np.ndarray | None = None  # (7, C) CNN classes -> the model's labels
     audio_vec_sizes: list[int] = field(default_factory=list)  # widths of the kept clip-vector groups, in order
+    speeds: list[float] = field(default_factory=list)  # audio views kept (prediction averages over them)
 
     @classmethod
     def fit(cls, features: Sequence[ClipFeatures], modality: str, extractors: Sequence[str],
-            source: object = None, labels: Sequence[str] | None = None) -> FeatureSelection:
-        """``labels``: the model's classes; with them, clips carry the expression CNN's prior over them."""
+            source: object = None, labels: Sequence[str] | None = None,
+            speeds: Sequence[float] = ()) -> FeatureSelection:
+        """``labels``: the model's classes; with them, clips carry the expression CNN's prior over them.
+        ``speeds``: the audio views (``audio.speed_views``) to keep; a speed no stored clip has is dropped with a
+        warning (a store extracted without it)."""
         if modality not in MODALITIES:
             raise AvemotionError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
         seq_ref = next((f for f in features if f.audio_seq is not None), None)
@@ -139,7 +148,18 @@ class FeatureSelection:
         if vec_cols is not None and vec_ref is not None and vec_groups:
             sizes = [vec_ref.audio_vec_groups[g][1] - vec_ref.audio_vec_groups[g][0] for g in vec_groups]
             sizes = sizes if sum(sizes) == vec_cols.size else []
-        return cls(modality, seq_cols, vec_cols, use_video, width, seq_groups, vec_groups, prior_cols, prior_map, sizes)
+        kept: list[float] = []
+        if seq_cols is not None or vec_cols is not None:
+            stored = {s for f in features for s in f.audio_views}
+            kept = [float(s) for s in speeds if s in stored]
+            missing = ", ".join(f"{s:g}" for s in speeds if s not in stored)
+            if missing and (str(source), missing) not in _WARNED:  # once per store (compare fits one per variant)
+                _WARNED.add((str(source), missing))
+                used = "".join(f"the {s:g}x view, " for s in kept)
+                warn(f"no clip of the store has the audio speed view(s) {missing}x (extracted with other "
+                     f"audio.speed_views): predictions use {used}the plain clip only; extract again to add them")
+        return cls(modality, seq_cols, vec_cols, use_video, width, seq_groups, vec_groups, prior_cols, prior_map, sizes,
+                   kept)
 
     @property
     def dims(self) -> FeatureDims:
@@ -151,14 +171,12 @@ class FeatureSelection:
         )
 
     def apply(self, f: ClipFeatures) -> ClipFeatures:
-        """The selected view of one clip (a modality the model does not use, or that is absent, is None)."""
-        seq = vec = vid = mask = None
-        if self.audio_seq_cols is not None and f.audio_seq is not None:
-            cols = _by_name(f.audio_groups, self.audio_seq_groups, self.audio_seq_cols)
-            seq = _take(f.audio_seq, cols, f.clip_id, "audio_seq")
-        if self.audio_vec_cols is not None and f.audio_vec is not None:
-            cols = _by_name(f.audio_vec_groups, self.audio_vec_groups, self.audio_vec_cols)
-            vec = _take(f.audio_vec[None, :], cols, f.clip_id, "audio_vec")[0]
+        """The selected part of one clip (a modality the model does not use, or that is absent, is None), with
+        the kept audio views selected alike."""
+        seq, vec = self._audio(f, f.audio_seq, f.audio_vec)
+        views = {s: AudioView(*self._audio(f, v.audio_seq, v.audio_vec))
+                 for s, v in f.audio_views.items() if s in self.speeds}
+        vid = mask = None
         if self.use_video and f.has_video:
             if f.video_seq.shape[1] != self.video_width:
                 raise AvemotionError(f"{f.clip_id}: video features have {f.video_seq.shape[1]} columns, "
@@ -168,7 +186,19 @@ class FeatureSelection:
         prior = None
         if vid is not None and self.prior_cols is not None and self.prior_map is not None:
             prior = clip_prior(vid, mask, self.prior_cols, self.prior_map)
-        return ClipFeatures(f.clip_id, seq, vec, vid, mask, meta=f.meta, expression_prior=prior)
+        return ClipFeatures(f.clip_id, seq, vec, vid, mask, meta=f.meta, audio_views=views, expression_prior=prior)
+
+    def _audio(self, f: ClipFeatures, seq: np.ndarray | None,
+               vec: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The kept columns of a clip's audio sequence and clip vector (those of ``f`` or of one of its views)."""
+        out_seq = out_vec = None
+        if self.audio_seq_cols is not None and seq is not None:
+            cols = _by_name(f.audio_groups, self.audio_seq_groups, self.audio_seq_cols)
+            out_seq = _take(seq, cols, f.clip_id, "audio_seq")
+        if self.audio_vec_cols is not None and vec is not None:
+            cols = _by_name(f.audio_vec_groups, self.audio_vec_groups, self.audio_vec_cols)
+            out_vec = _take(vec[None, :], cols, f.clip_id, "audio_vec")[0]
+        return out_seq, out_vec
 
     def to_dict(self) -> dict:
         return {
@@ -182,6 +212,7 @@ class FeatureSelection:
             "prior_cols": _ranges(self.prior_cols),
             "prior_map": None if self.prior_map is None else self.prior_map.tolist(),
             "audio_vec_sizes": self.audio_vec_sizes,
+            "speeds": self.speeds,
         }
 
     @classmethod
@@ -190,7 +221,7 @@ class FeatureSelection:
                    bool(d["use_video"]), int(d["video_width"]), list(d.get("audio_seq_groups", [])),
                    list(d.get("audio_vec_groups", [])), _unranges(d.get("prior_cols")),
                    None if d.get("prior_map") is None else np.asarray(d["prior_map"], np.float32),
-                   [int(x) for x in d.get("audio_vec_sizes", [])])
+                   [int(x) for x in d.get("audio_vec_sizes", [])], [float(s) for s in d.get("speeds", [])])
 
 
 def _by_name(clip_groups: Groups, kept: list[str], cols: np.ndarray) -> np.ndarray:

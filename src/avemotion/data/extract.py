@@ -139,8 +139,10 @@ def extract_clip(path: str | Path, config: Config | None = None, modality: Modal
 
 # --- cache keys ------------------------------------------------------------------------------------------
 def config_hash(config: Config) -> str:
-    payload = {"audio": config.audio.model_dump(mode="json"), "video": config.video.model_dump(mode="json"),
-               "feature_version": FEATURE_VERSION}
+    audio = config.audio.model_dump(mode="json")
+    if not audio["speed_views"]:  # stores extracted before speed views existed keep their keys
+        del audio["speed_views"]
+    payload = {"audio": audio, "video": config.video.model_dump(mode="json"), "feature_version": FEATURE_VERSION}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -8,7 +8,8 @@ is like on average and keeps how it changes. ``recording``: the same per source 
 session, IEMOCAP's utterances of one dialog). Both assume that a speaker (a recording) shows several
 emotions: the statistics of a speaker who is angry in every clip would remove the anger. A group with fewer
 than ``MIN_CLIPS`` clips is left as it is (its statistics would be noise), and the global standardisation
-applies as usual.
+applies as usual. The audio speed views of a group (``ClipFeatures.audio_views``) are normalised with the
+statistics of the group's views of the same speed: a voice played 1.1x as fast has its own average.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from avemotion.data.batch import ClipSet, FeatureDims, Standardizer
 from avemotion.data.manifest import ClipRecord
-from avemotion.features.record import ClipFeatures
+from avemotion.features.record import AudioView, ClipFeatures
 
 NormalizeMode = Literal["global", "speaker", "recording"]
 #: smallest group (clips of one speaker or recording) whose own statistics are used
@@ -60,11 +61,23 @@ def normalize_within(clip: ClipFeatures, stats: Standardizer) -> ClipFeatures:
 
 
 def normalize_group(clips: Sequence[ClipFeatures], dims: FeatureDims) -> list[ClipFeatures]:
-    """The clips of one group, each z-scored with the group's own statistics (unchanged under MIN_CLIPS)."""
+    """The clips of one group, each z-scored with the group's own statistics (unchanged under MIN_CLIPS); each
+    speed's audio views with the statistics of the group's views of that speed."""
     if len(clips) < MIN_CLIPS:
         return list(clips)
     stats = Standardizer.fit(clips, dims, max_abs=np.inf)
-    return [normalize_within(c, stats) for c in clips]
+    out = [normalize_within(c, stats) for c in clips]
+    views: list[dict[float, AudioView]] = [dict(c.audio_views) for c in clips]
+    for speed in dict.fromkeys(s for c in clips for s in c.audio_views):
+        have = [i for i, c in enumerate(clips) if speed in c.audio_views]
+        as_clips = [ClipFeatures(clips[i].clip_id, views[i][speed].audio_seq, views[i][speed].audio_vec) for i in have]
+        if len(as_clips) < MIN_CLIPS:
+            continue
+        view_stats = Standardizer.fit(as_clips, dims, max_abs=np.inf)
+        for i, v in zip(have, as_clips, strict=True):
+            z = normalize_within(v, view_stats)
+            views[i][speed] = AudioView(z.audio_seq, z.audio_vec)
+    return [replace(c, audio_views=v) for c, v in zip(out, views, strict=True)]
 
 
 def normalize_clips(clips: Sequence[ClipFeatures], keys: Sequence[str | None], dims: FeatureDims) -> tuple[

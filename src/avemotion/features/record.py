@@ -8,7 +8,10 @@ Contract between stages:
 - ``video_mask``: (T_v,) bool, True where a face was found (rows where it is False carry no information);
 - ``audio_groups`` / ``audio_vec_groups`` / ``video_groups``: name -> [start, stop) column ranges of each
   feature group in ``audio_seq`` / ``audio_vec`` / ``video_seq``, used by ablations (e.g. "mfcc",
-  "opensmile", "soundnet") and for reporting.
+  "opensmile", "soundnet") and for reporting;
+- ``audio_views``: speed -> :class:`AudioView`, the same audio features of the clip played that much faster
+  (``audio.speed_views``; same groups as the plain ones). Models train on the plain clip and average their
+  probabilities over the plain clip and its views (:meth:`ClipFeatures.with_views`).
 A modality that is absent (audio-only file, faceless video) is ``None``.
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +34,14 @@ if TYPE_CHECKING:
 Groups = dict[str, tuple[int, int]]
 
 
+@dataclass(frozen=True)
+class AudioView:
+    """The audio features of one speed version of a clip (shaped as the plain ``audio_seq`` / ``audio_vec``)."""
+
+    audio_seq: np.ndarray | None
+    audio_vec: np.ndarray | None
+
+
 @dataclass
 class ClipFeatures:
     clip_id: str
@@ -42,6 +53,7 @@ class ClipFeatures:
     audio_vec_groups: Groups = field(default_factory=dict)
     video_groups: Groups = field(default_factory=dict)
     meta: dict[str, object] = field(default_factory=dict)
+    audio_views: dict[float, AudioView] = field(default_factory=dict)
     #: derived, never stored: the expression CNN's prior over the model's labels (set by FeatureSelection.apply)
     expression_prior: np.ndarray | None = None
 
@@ -61,7 +73,14 @@ class ClipFeatures:
             audio_vec_groups=dict(audio.vec_groups) if audio is not None else {},
             video_groups=dict(video.groups) if face else {},
             meta=dict(meta or {}),
+            audio_views={s: AudioView(v.seq, v.vec) for s, v in audio.views.items()} if audio is not None else {},
         )
+
+    def with_views(self) -> list[ClipFeatures]:
+        """The clip followed by one record per audio view: the view's audio with this clip's video (the same
+        arrays, not copies) and no views of its own. What a model's probabilities are averaged over."""
+        return [self] + [replace(self, audio_seq=v.audio_seq, audio_vec=v.audio_vec, audio_views={})
+                         for v in self.audio_views.values()]
 
     @property
     def has_audio(self) -> bool:
@@ -88,6 +107,14 @@ class ClipFeatures:
                 raise ValueError(f"{self.clip_id}: {name} contains NaN or inf")
         if self.audio_seq is not None and self.audio_seq.ndim != 2:
             raise ValueError(f"{self.clip_id}: audio_seq must be 2-D (T, D)")
+        for speed, view in self.audio_views.items():
+            for name, arr, ref in (("audio_seq", view.audio_seq, self.audio_seq),
+                                   ("audio_vec", view.audio_vec, self.audio_vec)):
+                # a sequence may differ in length (T), not in width
+                if (arr is None) != (ref is None) or arr is not None and ref is not None and (
+                        arr.ndim != ref.ndim or arr.shape[-1] != ref.shape[-1] or not np.isfinite(arr).all()):
+                    raise ValueError(f"{self.clip_id}: {name} of the {speed}x view does not match the plain "
+                                     "one's shape or is not finite")
         if self.video_seq is not None:
             if self.video_seq.ndim != 2:
                 raise ValueError(f"{self.clip_id}: video_seq must be 2-D (T, D)")
@@ -103,9 +130,14 @@ class ClipFeatures:
                 arrays[name] = np.asarray(arr, dtype=np.float32)
         if self.video_mask is not None:
             arrays["video_mask"] = np.asarray(self.video_mask, dtype=bool)
+        for i, view in enumerate(self.audio_views.values()):
+            for name in ("audio_seq", "audio_vec"):
+                arr = getattr(view, name)
+                if arr is not None:
+                    arrays[f"view{i}.{name}"] = np.asarray(arr, dtype=np.float32)
         header = {"clip_id": self.clip_id, "audio_groups": self.audio_groups,
                   "audio_vec_groups": self.audio_vec_groups, "video_groups": self.video_groups,
-                  "meta": self.meta}
+                  "meta": self.meta, "view_speeds": list(self.audio_views)}
         arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
@@ -129,4 +161,6 @@ class ClipFeatures:
                 audio_vec_groups={k: tuple(v) for k, v in header.get("audio_vec_groups", {}).items()},
                 video_groups={k: tuple(v) for k, v in header.get("video_groups", {}).items()},
                 meta=header.get("meta", {}),
+                audio_views={float(s): AudioView(get(f"view{i}.audio_seq"), get(f"view{i}.audio_vec"))
+                             for i, s in enumerate(header.get("view_speeds", []))},
             )

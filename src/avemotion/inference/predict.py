@@ -5,7 +5,8 @@ or the best fold's, see ``train.final_model``); ``predict(features)`` takes one 
 
 A clip with one modality only (a wav; a video without any face) is predicted from the branch that exists
 (the fused head needs both): ``modalities_used`` and ``note`` say so. The contribution of each head is its
-share of the final probability of the predicted class: ``w_h p_h[k] / sum_h' w_h' p_h'[k]``.
+share of the final probability of the predicted class: ``w_h p_h[k] / sum_h' w_h' p_h'[k]``. A model trained
+with ``audio.speed_views`` extracts those versions of the clip's audio too and averages all of these over them.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avemotion.data.batch import collate
 from avemotion.data.normalize import MIN_CLIPS, normalize_group
 from avemotion.errors import AvemotionError, CheckpointError
 from avemotion.features.record import ClipFeatures
 from avemotion.modality import Modality, modality_of
 from avemotion.models.base import HEADS
 from avemotion.models.bundle import ModelBundle, checkpoint_exists
+from avemotion.training.trainer import predict_clips
 
 
 @dataclass
@@ -103,14 +104,12 @@ class Predictor:
             need = {"av": "audio or a visible face", "audio": "audio", "video": "a visible face"}[trained]
             raise AvemotionError(f"{features.clip_id}: nothing this model can use: it needs {need} "
                                  f"(model trained on {trained!r})", source or None)
-        out = b.model(collate([sel], b.dims, b.standardizer))
-        probs = out.probs[0].double().numpy()
+        out = predict_clips(b.model, [sel], b.dims, b.standardizer)  # averaged over the clip's audio speed views
+        probs = out.probs[0]
         k = int(probs.argmax())
-        head_probs = out.head_probs()
-        heads = {h: _as_dict(head_probs[h][0].double().numpy(), b.labels)
-                 for h in HEADS if h in head_probs and bool(out.available[h][0])}
-        contrib = out.contributions()[0].double().numpy()
-        weights = out.weights[0].double().numpy()
+        heads = {h: _as_dict(p[0], b.labels) for h, p in out.head_probs.items() if not np.isnan(p[0]).any()}
+        contrib = out.contributions[0]
+        weights = out.weights[0]
         used = modality_of(has_a, has_v)
         assert used is not None
         notes = [note] if note else []

@@ -98,7 +98,9 @@ def load_state_checked(module: torch.nn.Module, tensors: dict[str, torch.Tensor]
 
 
 #: settings a model saved before they existed was built without: (section, key) -> the value that rebuilds it
-LEGACY_DEFAULTS: dict[tuple[str, str], object] = {("model", "linear_readout"): "none"}
+#: (and predicts as it did: no audio speed views)
+LEGACY_DEFAULTS: dict[tuple[str, str], object] = {("model", "linear_readout"): "none",
+                                                   ("audio", "speed_views"): []}
 
 
 def _with_legacy_defaults(config: dict) -> dict:

@@ -115,8 +115,9 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
     # every variant's feature selection first, so that a variant the store cannot serve fails before training
     configs = {v.name: v.config(config) for v in variants}
     selections = {v.name: FeatureSelection.fit(feats, configs[v.name].train.modality, configs[v.name].audio.extractors,
-                                                store.root, labels) for v in variants}
-    base_sel = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root, labels)
+                                                store.root, labels, configs[v.name].audio.speed_views) for v in variants}
+    base_sel = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root, labels,
+                                    config.audio.speed_views)
     base = ClipSet.build(records, feats, base_sel, labels, store.root, group_by=resolve_group_by(config.train, store))
     truth = dict(zip(base.clip_ids, base.labels.tolist(), strict=True))
 
@@ -161,9 +162,12 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
     clipset = ClipSet.build(records, feats, selection, labels, store.root, group_by=resolve_group_by(cfg.train, store))
     dims = selection.dims
     clipset, _ = normalize_clipset(clipset, records, cfg.train.normalize, dims)
-    run_hash = _digest({"model": v.model, "overrides": v.overrides, "model_cfg": cfg.model.model_dump(mode="json"),
-                        "train": cfg.train.model_dump(mode="json"), "extractors": cfg.audio.extractors,
-                        "store": store.meta.get("config_hash"), "labels": labels, "splits": splits.to_dict()})
+    setup = {"model": v.model, "overrides": v.overrides, "model_cfg": cfg.model.model_dump(mode="json"),
+             "train": cfg.train.model_dump(mode="json"), "extractors": cfg.audio.extractors,
+             "store": store.meta.get("config_hash"), "labels": labels, "splits": splits.to_dict()}
+    if selection.speeds:  # (absent when none, so runs from before the speed views keep their hash)
+        setup["speed_views"] = selection.speeds
+    run_hash = _digest(setup)
     rundir.mkdir(parents=True, exist_ok=True)
     run_json = rundir / "run.json"
     refuse_other_setup(run_json, "run_hash", run_hash, f"{rundir} holds a run of {v.name} with another config, "

@@ -68,11 +68,16 @@ EpochHook = Callable[[str, int], None]  # (stage name e.g. "fold 0" / "final", f
 @torch.no_grad()
 def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Standardizer | None,
                   batch_size: int = 64) -> Predictions:
+    """The model's predictions for ``clips``. A clip with audio speed views (``audio.speed_views``) is predicted
+    once per version (:meth:`ClipFeatures.with_views`) and everything averaged over them: the final and each head's
+    probabilities, the fusion weights and the contributions."""
     model.eval()
+    versions = [v for c in clips for v in c.with_views()]
+    owner = np.repeat(np.arange(len(clips)), [1 + len(c.audio_views) for c in clips])
     probs, weights, contrib = [], [], []
     heads: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
-    for start in range(0, len(clips), batch_size):
-        out = model(collate(clips[start:start + batch_size], dims, std))
+    for start in range(0, len(versions), batch_size):
+        out = model(collate(versions[start:start + batch_size], dims, std))
         probs.append(out.probs.double().numpy())
         weights.append(out.weights.double().numpy())
         contrib.append(out.contributions().double().numpy())
@@ -84,8 +89,16 @@ def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Stan
             else:
                 p = np.full_like(probs[-1], np.nan)
             heads[h].append(p)
-    return Predictions(np.concatenate(probs), {h: np.concatenate(v) for h, v in heads.items()},
-                       np.concatenate(weights), np.concatenate(contrib))
+
+    def mean(parts: list[np.ndarray]) -> np.ndarray:  # per clip, over its versions (NaN stays NaN)
+        rows = np.concatenate(parts)
+        if len(rows) == len(clips):
+            return rows
+        total = np.zeros((len(clips), rows.shape[1]))
+        np.add.at(total, owner, rows)
+        return total / np.bincount(owner, minlength=len(clips))[:, None]
+
+    return Predictions(mean(probs), {h: mean(v) for h, v in heads.items()}, mean(weights), mean(contrib))
 
 
 # --- one training run (a fold, or the final model) ------------------------------------------------------
@@ -360,6 +373,8 @@ def _run_hash(config: Config, model_name: str, store: FeatureStore) -> str:
                 "train": config.train.model_dump(mode="json"),
                 "extractors": config.audio.extractors, "store": store.meta.get("config_hash"),
                 "labels": store.labels}
+    if config.audio.speed_views:  # (absent when none, so runs from before the speed views keep their hash)
+        relevant["speed_views"] = config.audio.speed_views
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -409,7 +424,7 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     config.save(rundir / "config.yaml")
     records, feats = store.load_all()
     selection = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root,
-                                     label_set.labels)
+                                     label_set.labels, config.audio.speed_views)
     group_by = resolve_group_by(config.train, store)
     clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root, group_by=group_by)
     if len(clipset) < len(records):

@@ -4,7 +4,8 @@
 - ``NAME-audio`` / ``NAME-video``: that model on one modality (``train.modality``);
 - ablations of the proposed model (section "Ablations" of docs/method/baselines.md):
   ``bimodal-nocma`` (concatenation instead of cross-modal attention), ``bimodal-norec`` (no L_REC),
-  ``bimodal-nodf`` (no decision-level fusion: the fused head alone), ``bimodal-nomfcc`` /
+  ``bimodal-nodf`` (no decision-level fusion: the fused head alone), ``bimodal-noviews`` (no averaging over
+  the audio speed views), ``bimodal-nomfcc`` /
   ``bimodal-noopensmile`` / ``bimodal-nosoundnet`` (one audio feature group dropped from
   ``audio.extractors``; ``FeatureSelection`` removes its columns from X^a and the clip vector).
 """
@@ -23,6 +24,7 @@ ABLATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "nocma": ({"model.cross_modal_attention": False}, "plain concatenation instead of cross-modal attention"),
     "norec": ({"model.reconstruction": False}, "without the reconstruction loss L_REC"),
     "nodf": ({"model.decision_fusion": False}, "without decision-level fusion (fused head only)"),
+    "noviews": ({"audio.speed_views": []}, "without the audio speed views (no test-time averaging)"),
 }
 AUDIO_GROUPS = ("mfcc", "opensmile", "soundnet", "whisper")
 #: the paper's own X^a (sec. 3.1.1), for the ablation "bimodal-paperxa" when the default adds extractors to it

@@ -4,7 +4,9 @@
 - ``seq`` (T, D): every extractor's time-resolved streams pooled onto one even grid of ``token_rate`` tokens
   per second (T = ceil(duration * token_rate)), concatenated column-wise in ``config.extractors`` order;
 - ``vec`` (D_v,): the clip-level vectors concatenated in the same order;
-- ``seq_groups`` / ``vec_groups``: extractor name -> [start, stop) columns, for ablations.
+- ``seq_groups`` / ``vec_groups``: extractor name -> [start, stop) columns, for ablations;
+- ``views``: the same features of the signal played at each speed of ``config.speed_views`` (test-time
+  augmentation; each view's own ``views`` is empty).
 Standardisation is not done here: the training code fits it on training folds only.
 """
 
@@ -20,6 +22,7 @@ from avemotion.errors import AvemotionError, ConfigError
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio.common import (
     AudioExtractor,
+    change_speed,
     condition,
     finite,
     grid_length,
@@ -41,6 +44,7 @@ class AudioFeatures:
     vec_groups: Groups = field(default_factory=dict)
     duration: float = 0.0
     token_rate: float = 10.0
+    views: dict[float, AudioFeatures] = field(default_factory=dict)  # speed -> features of that version
 
 
 class AudioBranch:
@@ -128,6 +132,18 @@ class AudioBranch:
         return self._extract_signals(conditioned, duration, source)
 
     def _extract_signals(
+        self, signals: dict[int, np.ndarray], duration: float, source: str | Path | None
+    ) -> AudioFeatures:
+        """The plain clip's features, with one view per speed of ``config.speed_views`` (each rate's conditioned
+        signal resampled to play that much faster)."""
+        out = self._extract_plain(signals, duration, source)
+        for speed in self.config.speed_views:
+            faster = {rate: change_speed(x, speed) for rate, x in signals.items()}
+            first = next(iter(faster))
+            out.views[speed] = self._extract_plain(faster, len(faster[first]) / float(first), source)
+        return out
+
+    def _extract_plain(
         self, signals: dict[int, np.ndarray], duration: float, source: str | Path | None
     ) -> AudioFeatures:
         rate = self.config.token_rate

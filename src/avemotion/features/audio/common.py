@@ -127,6 +127,21 @@ def resample(x: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     return np.clip(y, -1.0, 1.0).astype(np.float32)
 
 
+def change_speed(x: np.ndarray, speed: float) -> np.ndarray:
+    """``x`` played ``speed`` times as fast at the same sample rate (tempo and pitch together, as Kaldi's and
+    sox's speed perturbation): band-limited resampling to ``len(x) / speed`` samples. ``speed`` is taken as a
+    fraction with a denominator of at most 100 (1.1 -> 11/10)."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    f = Fraction(speed).limit_denominator(100)
+    if f == 1:
+        return np.asarray(x, dtype=np.float32)
+    y = resample_poly(np.asarray(x, dtype=np.float64), f.denominator, f.numerator)
+    return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
 # --- token grid ----------------------------------------------------------------------------------------
 def grid_length(duration: float, rate: float) -> int:
     """Number of tokens for a clip: ``ceil(duration * rate)`` (at least 1); token k covers [k, k+1) / rate."""
