@@ -241,9 +241,13 @@ def run_speed(args: argparse.Namespace) -> None:
         inputs.append((f"RAVDESS {len(first) / SR:.1f} s", first))
         joined = np.concatenate([load_audio(f, SR) for f in files[:40]])[: 60 * SR]
         inputs.append(("RAVDESS joined 60 s", joined))
-    paper = AudioConfig()
+    plain = AudioConfig(speed_views=[])  # one pass per clip
+    paper = plain.model_copy(update={"extractors": ["mfcc", "opensmile", "soundnet"]})
     with_w = paper.model_copy(update={"extractors": [*paper.extractors, "whisper"]})
     branches = {
+        f"whole branch, default (whisper + speed views {', '.join(map(str, AudioConfig().speed_views))})":
+            AudioBranch(AudioConfig()),
+        "whole branch, whisper alone (speed_views=[])": AudioBranch(plain),
         "whole branch, paper (mfcc + IS09/IS11/IS13 + soundnet)": AudioBranch(paper),
         "whole branch, paper + whisper": AudioBranch(with_w),
         "whole branch, paper + whisper, opensmile_sets=[IS09, IS13]":
