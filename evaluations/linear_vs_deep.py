@@ -29,6 +29,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from seed_table import print_table
+
 from avemotion.config import Config
 from avemotion.data.batch import ClipSet, FeatureDims, FeatureSelection, clip_functionals
 from avemotion.data.store import FeatureStore
@@ -165,20 +167,6 @@ def over_seeds(clips: ClipSet, seeds: str, n_folds: int, score_fold: FoldScorer)
             per_seed.setdefault(name, []).append(float(np.mean(values)))
         print(f"seed {seed}: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in scores.items()), flush=True)
     return per_seed
-
-
-def print_table(per_seed: dict[str, list[float]], title: str, reference: str | None = None) -> None:
-    """Markdown table of UA per seed and mean; with ``reference``, each model's mean paired difference from it
-    and the seeds where it is at least as good."""
-    print(f"\n{title}")
-    extra = " minus {0} | seeds >= {0} |".format(reference) if reference else ""
-    print(f"| model | per seed | mean |{extra}\n|---|---|---|{'---|---|' if reference else ''}")
-    for name, values in per_seed.items():
-        row = f"| {name} | {' '.join(f'{v:.3f}' for v in values)} | {np.mean(values):.3f} |"
-        if reference:
-            diff = np.asarray(values) - np.asarray(per_seed[reference])
-            row += f" {np.mean(diff):+.3f} | {int((diff >= 0).sum())}/{len(diff)} |"
-        print(row)
 
 
 def main() -> int:

@@ -6,8 +6,9 @@ project's samples in ../shared/data: actors 01-04 and 05-12, 720 clips), extract
 --out (default runs/ravdess_speech/) and resumes: a rerun reuses the features and finished folds.
 
 With --seeds (e.g. 0,1,2,3,4) the comparison runs once per seed (`train.seed`: other actor folds, other
-initialisations) and a last table gives each model's UA averaged over the seeds and its paired difference from the
-first model: 6 folds of 2 actors are few, and one seed's 1-2 points are within its noise.
+initialisations) and a last table (evaluations/seed_table.py) gives each model's UA per seed, its mean, and the
+model minus the first model with the seeds where it is at least as good: 6 folds of 2 actors are few, and one
+seed's 1-2 points are within its noise.
 
     .venv/bin/python evaluations/ravdess_speech.py [--models bimodal,logreg,svm] [--folds 6] [--seeds 0,1,2]
         [--set k=v ...]
@@ -20,6 +21,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from seed_table import print_table
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_AUDIO = ["mfcc", "opensmile", "soundnet", "whisper"]
@@ -42,24 +45,6 @@ def avemotion(*args: str) -> None:
     cmd = [sys.executable, "-m", "avemotion", *args]
     print("+ avemotion " + " ".join(args), flush=True)
     subprocess.run(cmd, check=True)
-
-
-def print_over_seeds(per_seed: dict) -> None:
-    """Each model's UA (mean over folds) per seed, its mean over the seeds, and the paired difference from the
-    first model (mean, and in how many seeds the first model is at least as good)."""
-    seeds = list(per_seed)
-    models = list(per_seed[seeds[0]])
-    ua = {m: [per_seed[s][m]["ua_mean"] for s in seeds] for m in models}
-    first = models[0]
-    print(f"\nUA over {len(seeds)} seeds ({', '.join(map(str, seeds))}); difference = {first} minus the model:")
-    print(f"| model | UA per seed | mean | {first} minus model | seeds with {first} >= model |")
-    print("|---|---|---|---|---|")
-    for m in models:
-        diff = [a - b for a, b in zip(ua[first], ua[m], strict=True)]
-        wins = sum(d >= -1e-9 for d in diff)
-        print(f"| {m} | {' '.join(f'{u:.3f}' for u in ua[m])} | {sum(ua[m]) / len(seeds):.3f} | "
-              + ("-" if m == first else f"{sum(diff) / len(diff):+.3f}") + " | "
-              + ("-" if m == first else f"{wins}/{len(seeds)}") + " |")
 
 
 def main() -> int:
@@ -108,7 +93,9 @@ def main() -> int:
             print(f"| {name} | {s['wa_mean']:.3f} ± {s['wa_std']:.3f} | {s['ua_mean']:.3f} ± {s['ua_std']:.3f} | "
                   f"{s['f1_macro_mean']:.3f} |")
     if len(seeds) > 1:
-        print_over_seeds(per_seed)
+        models = list(per_seed[seeds[0]])
+        print_table({m: [per_seed[s][m]["ua_mean"] for s in seeds] for m in models},
+                    f"UA over {len(seeds)} seeds ({', '.join(map(str, seeds))}):", reference=models[0])
     return 0
 
 

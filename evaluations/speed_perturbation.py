@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from linear_vs_deep import load_audio_clips, mlp, over_seeds, print_table, train_torch, ua
+from linear_vs_deep import load_audio_clips, mlp, over_seeds, train_torch, ua
+from seed_table import print_table
 
 from avemotion.config import Config
 from avemotion.data.store import FeatureStore
