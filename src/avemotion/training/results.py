@@ -40,7 +40,7 @@ class TrainTrack:
     best_mix: float = 0.0  # the kept state's weight of the linear read-outs (model.linear_readout=select)
     net_best_ua: float = -1.0  # the network alone's best validation UA (patience follows it when read-outs exist)
     net_best_loss: float = math.inf
-    # which validation clips the read-outs alone get right (the reference of train.readout_margin)
+    # which validation clips the read-outs alone get right (the reference of train.readout_margin; None without one)
     readout_correct: list[bool] | None = None
 
     def to_dict(self) -> dict:

@@ -193,7 +193,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             model.set_readout_weight(1.0)
             score = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
             track.best_ua, track.best_loss = score.ua, score.loss
-            track.readout_correct = score.correct.tolist()
+            if tc.readout_margin > 0:  # the reference of the margin (kept for a resumed run)
+                track.readout_correct = score.correct.tolist()
             log(f"{stage}: linear read-outs (C {model.readout_c()}) validation UA {track.best_ua:.3f}")
             track.best_mix = 1.0
         else:  # no validation: the weight given (the final model: the folds' median)
