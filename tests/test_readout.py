@@ -139,9 +139,11 @@ def test_small_data_folds_keep_the_read_outs(tmp_path: Path) -> None:
         assert fold["val_is_train"] and fold["readout_weight"] == 1.0 and fold["best_epoch"] == -1
 
 
-def test_interrupted_run_resumes_to_the_same_result(store_dir: Path, tmp_path: Path) -> None:
+# inner folds: cut in fold 2's first inner run; the candidates' answers resume with its track
+@pytest.mark.parametrize("extra", [{}, {"train.inner_folds": 2}])
+def test_interrupted_run_resumes_to_the_same_result(store_dir: Path, tmp_path: Path, extra: dict) -> None:
     cfg = tiny_config(**{"train.folds": 2, "train.epochs": 4, "model.linear_readout": "select",
-                         "train.checkpoint_seconds": 0})
+                         "train.checkpoint_seconds": 0, **extra})
     full = run_training(store_dir, tmp_path / "full", cfg)
 
     def interrupt(stage: str, epoch: int) -> None:
@@ -213,7 +215,7 @@ def test_a_network_epoch_must_beat_the_read_outs_by_the_margin(store_dir: Path, 
     runs = {}
     for margin in (0.0, 1000.0):
         cfg = tiny_config(**{"train.folds": 2, "train.epochs": 6, "model.linear_readout": "select",
-                             "train.readout_margin": margin})
+                             "train.readout_margin": margin, "train.inner_folds": 0})
         run_training(store_dir, tmp_path / str(margin), cfg)
         runs[margin] = [json.loads((tmp_path / str(margin) / "folds" / str(k) / "result.json").read_text())
                         for k in range(2)]

@@ -102,7 +102,9 @@ def _cfg(**extra):
 
 
 def test_resume_after_interruption_gives_the_same_result(store_dir: Path, tmp_path: Path) -> None:
-    full = run_training(store_dir, tmp_path / "full", _cfg())
+    # one validation part per fold (train.inner_folds=0): the fold's own state; inner folds: test_readout.py
+    cfg = _cfg(**{"train.inner_folds": 0})
+    full = run_training(store_dir, tmp_path / "full", cfg)
     calls: list[tuple[str, int]] = []
 
     def interrupt(stage: str, epoch: int) -> None:
@@ -111,17 +113,23 @@ def test_resume_after_interruption_gives_the_same_result(store_dir: Path, tmp_pa
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_training(store_dir, tmp_path / "cut", _cfg(), on_epoch_end=interrupt)
+        run_training(store_dir, tmp_path / "cut", cfg, on_epoch_end=interrupt)
     assert (tmp_path / "cut/folds/0/result.json").is_file() and (tmp_path / "cut/folds/1/state.json").is_file()
     calls.clear()
-    resumed = run_training(store_dir, tmp_path / "cut", _cfg(), on_epoch_end=lambda s, e: calls.append((s, e)))
+    resumed = run_training(store_dir, tmp_path / "cut", cfg, on_epoch_end=lambda s, e: calls.append((s, e)))
     assert not any(s.startswith("fold 1") for s, _ in calls)  # the finished fold is skipped
     assert [e for s, e in calls if s.startswith("fold 2")][0] == 2  # resumed after epoch index 1
     for k in ("wa", "ua", "f1_macro", "cc", "confusion"):
         assert resumed.metrics[k] == full.metrics[k], k
     assert not (tmp_path / "cut/folds/1/state.json").exists()
+    other = _cfg(**{"train.inner_folds": 0, "train.lr": 0.01})
     with pytest.raises(AvemotionError, match="another config"):
-        run_training(store_dir, tmp_path / "cut", _cfg(**{"train.lr": 0.01}))
+        run_training(store_dir, tmp_path / "cut", other)
+    # what the demo asks before training into its own folder again (it starts a stale run over)
+    from avemotion.training.trainer import holds_other_run
+
+    assert holds_other_run(tmp_path / "cut", store_dir, other) and not holds_other_run(tmp_path / "cut", store_dir, cfg)
+    assert not holds_other_run(tmp_path / "nothing", store_dir, other)
 
 
 def test_cli_train_and_predict_end_to_end(store_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -169,8 +177,9 @@ def test_ensemble_members_average_and_round_trip(store_dir: Path, tmp_path: Path
     from avemotion.inference.predict import Predictor
     from avemotion.models.ensemble import Ensemble
 
-    single = run_training(store_dir, tmp_path / "one", _cfg())
-    res = run_training(store_dir, tmp_path / "three", _cfg(**{"train.ensemble": 3}))
+    # (one validation part: on this toy the inner folds may keep the read-outs alone, which all members share)
+    single = run_training(store_dir, tmp_path / "one", _cfg(**{"train.inner_folds": 0}))
+    res = run_training(store_dir, tmp_path / "three", _cfg(**{"train.ensemble": 3, "train.inner_folds": 0}))
     assert (tmp_path / "three/folds/0/result.json").is_file() and not (tmp_path / "three/folds/0/m1/state.json").exists()
     pred = Predictor.load(tmp_path / "three")
     model = pred.bundle.model
@@ -217,7 +226,7 @@ def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(store_dir: Pa
         return out
 
     monkeypatch.setattr(trainer, "fit_members", spy)
-    res = run_training(store_dir, tmp_path / "r", _cfg(**{"train.refit": True}))
+    res = run_training(store_dir, tmp_path / "r", _cfg(**{"train.refit": True, "train.inner_folds": 0}))
     splits = Splits.load(tmp_path / "r" / "splits.json")
     assert [c["stage"] for c in calls] == ["fold 1/2", "fold 1/2 refit", "fold 2/2", "fold 2/2 refit", "final model"]
     for i, fold in enumerate(splits.folds):

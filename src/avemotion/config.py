@@ -202,13 +202,22 @@ class TrainConfig(_Section):
     refit: bool = Field(
         True, description="in each fold, after early stopping picked the epoch on the validation clips, train again "
         "on training + validation clips for that many epochs and test that model (as the classical baselines refit "
-        "with the C they chose)")
+        "with the C they chose). With train.inner_folds >= 2 the fold's model is always trained on both")
     readout_margin: float = Field(
         0.0, ge=0, description="with model.linear_readout=select, an epoch of the network (alone or averaged with the "
         "read-outs) replaces the read-outs alone only when its validation UA beats theirs by more than this many "
-        "standard errors of the paired difference on the same validation clips (0: any better UA wins). A margin "
+        "standard errors of the paired difference on the same validation clips (0: any better UA wins; only with "
+        "train.inner_folds 0 or 1). A margin "
         "favours the read-outs: on RAVDESS speech 2 gained 0.8 UA points, on the synthetic demo it cost 6.7 "
         "(docs/method/model.md)")
+    inner_folds: int = Field(
+        3, ge=0, le=10, description="k >= 2 (ours): each fold chooses its epoch count and, with read-outs, the "
+        "read-outs or the network (alone or averaged) on k speaker-grouped inner folds of its training + validation "
+        "clips: a model is trained on each inner training part, the choice is made on all their validation answers "
+        "pooled (every training speaker judges once; the read-outs stay unless the network beats them "
+        "cross-fitted), and the fold's model is then trained on training + validation clips with it. About k/2 "
+        "times the training time of 0 or 1: the choice on the fold's one validation part, then the refit "
+        "(train.refit), as before (docs/method/model.md)")
     ensemble: int = Field(1, ge=1, le=16, description="members trained with different seeds for every fold and for "
                           "the final model; their probabilities are averaged (1: a single model, as in the paper)")
     threads: int = Field(1, ge=0, description="torch threads while training (0: library default). The models are "

@@ -40,8 +40,12 @@ class TrainTrack:
     best_mix: float = 0.0  # the kept state's weight of the linear read-outs (model.linear_readout=select)
     net_best_ua: float = -1.0  # the network alone's best validation UA (patience follows it when read-outs exist)
     net_best_loss: float = math.inf
-    # which validation clips the read-outs alone get right (the reference of train.readout_margin; None without one)
+    # which validation clips the read-outs alone get right (the reference of train.readout_margin and of the inner
+    # folds' choice; None without)
     readout_correct: list[bool] | None = None
+    # train.inner_folds: which validation clips each network candidate (epoch-major; alone, then averaged with the
+    # read-outs) gets right, bit-packed as hex (training/selection.py)
+    candidates: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"epoch": self.epoch, "best_ua": self.best_ua,
@@ -49,7 +53,7 @@ class TrainTrack:
                 "best_epoch": self.best_epoch, "bad": self.bad, "history": [h.to_dict() for h in self.history],
                 "best_mix": self.best_mix, "net_best_ua": self.net_best_ua,
                 "net_best_loss": self.net_best_loss if math.isfinite(self.net_best_loss) else None,
-                "readout_correct": self.readout_correct}
+                "readout_correct": self.readout_correct, "candidates": self.candidates}
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainTrack:
@@ -58,7 +62,8 @@ class TrainTrack:
                    int(d["best_epoch"]), int(d["bad"]), [EpochLog.from_dict(h) for h in d.get("history", [])],
                    float(d.get("best_mix", 0.0)), float(d.get("net_best_ua", -1.0)),
                    math.inf if d.get("net_best_loss") is None else float(d["net_best_loss"]),
-                   None if d.get("readout_correct") is None else [bool(v) for v in d["readout_correct"]])
+                   None if d.get("readout_correct") is None else [bool(v) for v in d["readout_correct"]],
+                   [str(v) for v in d.get("candidates", [])])
 
 
 @dataclass

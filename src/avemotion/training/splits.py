@@ -172,3 +172,24 @@ def make_splits(clip_ids: Sequence[str], labels: np.ndarray, speakers: Sequence[
                      "those same clips (no held-out validation data)")
     out = [Fold(i, ids[tr].tolist(), ids[va].tolist(), ids[te].tolist()) for i, (tr, va, te) in enumerate(folds)]
     return Splits(config.scheme, grouped, seed, out, sorted(set(notes)))
+
+
+def inner_folds(labels: np.ndarray, groups: Sequence[str | None], k: int, seed: int) -> list[np.ndarray]:
+    """``k`` validation parts (positions into ``labels``) that cover every clip once, for ``train.inner_folds``:
+    speaker-grouped and stratified when every clip has a speaker and there are at least 2 (``k`` capped at their
+    number), else stratified (unstratified when a class has fewer than ``k`` clips)."""
+    from sklearn.model_selection import KFold
+
+    y = np.asarray(labels, dtype=np.int64)
+    pos = np.arange(len(y))
+    known = all(g for g in groups)
+    g = np.asarray([s or "" for s in groups])
+    if known and len(np.unique(g)) >= 2:
+        k = min(k, len(np.unique(g)))
+        parts = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(pos, y, g)
+    elif _stratify_ok(y, k):
+        parts = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(pos, y)
+    else:
+        parts = KFold(n_splits=min(k, len(y)), shuffle=True, random_state=seed).split(pos)
+    return [np.sort(va) for _, va in parts]
+

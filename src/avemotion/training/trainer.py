@@ -5,6 +5,7 @@ Run folder layout (``RUNDIR``)::
     config.yaml           effective config            run.json      model, modality, store, config hash
     splits.json           the folds (clip ids)        metrics.json  pooled + per-fold metrics, latency
     folds/k/state.*       last-epoch training state of an unfinished fold (model, best model, AdamW, RNG)
+    folds/k/innerJ/state.*  the same for inner fold J (train.inner_folds), with its candidates' answers
     folds/k/model.*       the fold's best model       folds/k/result.json  its test predictions (= done)
     final/state.*         state of the final model's training (``final_model: all``)
     model.*               the model ``avemotion predict`` uses
@@ -57,7 +58,8 @@ from avemotion.training.losses import balanced_weights, total_loss
 from avemotion.training.latency import time_clips
 from avemotion.training.metrics import compute_metrics, paired_ua_se
 from avemotion.training.results import EpochLog, FoldResult, Predictions, TrainTrack
-from avemotion.training.splits import Fold, Splits, make_splits
+from avemotion.training.selection import PooledChoice, ValAnswers, choose_pooled, pack_correct
+from avemotion.training.splits import Fold, Splits, inner_folds, make_splits
 from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import log, progress
 
@@ -149,17 +151,24 @@ def _readout_margin(y: np.ndarray, candidate: np.ndarray, readouts: list[bool] |
     return n_se * paired_ua_se(y, candidate, np.asarray(readouts, dtype=bool))
 
 
+def candidate_mixes(mixes: tuple[float, ...]) -> list[float]:
+    """The read-out weights an epoch is scored with: the network alone, then averaged with the read-outs (only the
+    network without read-outs)."""
+    return [m for m in mixes if m < 1.0] or [0.0]
+
+
 def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, train_idx: np.ndarray,
         val_idx: np.ndarray | None, workdir: Path, stage: str, seed: int, epochs: int | None = None,
-        on_epoch_end: EpochHook | None = None, readout_weight: float = 0.0, readout_c: dict[str, float] | None = None
-        ) -> tuple[EmotionModel, Standardizer, TrainTrack]:
+        on_epoch_end: EpochHook | None = None, readout_weight: float = 0.0, readout_c: dict[str, float] | None = None,
+        record: bool = False) -> tuple[EmotionModel, Standardizer, TrainTrack]:
     """Train one model; early stopping on validation UA when ``val_idx`` is given, else ``epochs`` epochs.
 
     A model with linear read-outs (``model.linear_readout=select``) has them fitted first; with validation clips
     the kept state is the best of: the read-outs alone, and after each epoch the network alone and the average
     of both (ties go to the earlier candidate; an epoch replaces the read-outs alone only by more than
     ``train.readout_margin`` standard errors, :func:`_readout_margin`); without, ``readout_weight`` is used, and
-    ``readout_c`` (C per head, else the default) for the read-outs' fit.
+    ``readout_c`` (C per head, else the default) for the read-outs' fit. ``record``: keep every candidate's
+    validation answers in the track (``candidates``, ``readout_correct``) for :func:`_inner_choice`.
     The state after every epoch goes to ``workdir/state.*``; when it exists, training resumes from it.
     """
     tc = config.train
@@ -186,17 +195,17 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
         model.prefit(iterate_batches(clipset, train_idx, tc.batch_size, dims, std), val_batches,
                      len(clipset.label_names), readout_c)
     mixes = model.readout_weights()
+    record = record and val_idx is not None
     track = TrainTrack()
     if mixes and not resuming:
         if val_idx is not None:
             # the read-outs alone are the first candidate: the network must beat them on the validation clips
             model.set_readout_weight(1.0)
             score = _evaluate_ua(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
-            track.best_ua, track.best_loss = score.ua, score.loss
-            if tc.readout_margin > 0:  # the reference of the margin (kept for a resumed run)
+            log(f"{stage}: linear read-outs (C {model.readout_c()}) validation UA {score.ua:.3f}")
+            track.best_ua, track.best_loss, track.best_mix = score.ua, score.loss, 1.0
+            if tc.readout_margin > 0 or record:  # the reference of the margin / the inner choice (kept for a resume)
                 track.readout_correct = score.correct.tolist()
-            log(f"{stage}: linear read-outs (C {model.readout_c()}) validation UA {track.best_ua:.3f}")
-            track.best_mix = 1.0
         else:  # no validation: the weight given (the final model: the folds' median)
             model.set_readout_weight(readout_weight)
             track.best_mix = readout_weight
@@ -255,7 +264,7 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
             entry = EpochLog(epoch, float(np.mean(losses)))
             if val_idx is not None:
                 improved = False
-                for mix in [m for m in mixes if m < 1.0] or [0.0]:  # the network alone, then averaged with read-outs
+                for mix in candidate_mixes(mixes):  # the network alone, then averaged with the read-outs
                     if mixes:
                         model.set_readout_weight(mix)
                     score = _evaluate_ua(model, clipset, val_idx, dims, std, tc.batch_size)
@@ -273,6 +282,8 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
                     # against the read-outs alone, a margin for the many candidates (train.readout_margin)
                     margin = (_readout_margin(clipset.labels[val_idx], score.correct, track.readout_correct,
                                               tc.readout_margin) if mixes and track.best_epoch < 0 else 0.0)
+                    if record:
+                        track.candidates.append(pack_correct(score.correct))
                     if ua > track.best_ua + margin + 1e-9 or (tie_break and abs(ua - track.best_ua) <= 1e-9
                                                                and vloss < track.best_loss):
                         track.best_ua, track.best_loss, track.best_epoch, track.best_mix = ua, vloss, epoch, mix
@@ -383,6 +394,16 @@ def _run_hash(config: Config, model_name: str, store: FeatureStore) -> str:
 class RunResult:
     metrics: dict
     rundir: Path
+
+
+def holds_other_run(rundir: str | Path, features: str | Path, config: Config, model_name: str | None = None) -> bool:
+    """Whether ``rundir`` holds a run of another config, model or feature store (one :func:`run_training` would
+    refuse to resume), e.g. a demo run from before a default changed."""
+    record = Path(rundir) / "run.json"
+    if not record.is_file():
+        return False
+    run_hash = _run_hash(config, model_name or config.model.name, FeatureStore(features))
+    return json.loads(record.read_text()).get("run_hash") != run_hash
 
 
 def refuse_other_setup(record: Path, key: str, value: object, message: str, folder: Path) -> None:
@@ -500,6 +521,38 @@ def _min_epochs(config: Config) -> int:
     return 0 if config.model.linear_readout == "select" else 1
 
 
+def _inner_choice(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, pool: np.ndarray,
+                  fdir: Path, stage: str, seed: int, on_epoch_end: EpochHook | None
+                  ) -> tuple[PooledChoice, dict[str, float] | None, list[EpochLog]]:
+    """``train.inner_folds``: a model trained on each inner training part of ``pool`` (each in ``fdir/innerJ``,
+    resumable), the choice (epochs, read-out weight) made on their validation answers pooled
+    (:func:`choose_pooled`); also the read-outs' C (median over the inner runs) and the pooled learning curve."""
+    parts = inner_folds(clipset.labels[pool], [clipset.speakers[i] for i in pool], config.train.inner_folds, seed)
+    runs, cs, losses = [], [], []
+    for j, part in enumerate(parts):
+        val = pool[part]
+        train = pool[np.setdiff1d(np.arange(len(pool)), part)]
+        model, _, track = fit(model_name, config, clipset, dims, train, val, fdir / f"inner{j}",
+                              f"{stage} inner {j + 1}/{len(parts)}", seed + 31 * (j + 1), on_epoch_end=on_epoch_end,
+                              record=True)
+        readouts = np.asarray(track.readout_correct, dtype=bool) if track.readout_correct is not None else None
+        runs.append(ValAnswers(clipset.labels[val], track.candidates, readouts, track.epoch))
+        cs.append(model.readout_c())
+        losses.append([h.loss for h in track.history])
+    choice = choose_pooled(runs, candidate_mixes(build_model(model_name, dims, len(clipset.label_names),
+                                                             config.model).readout_weights()))
+    heads = {h for c in cs for h in c}
+    c_median = {h: float(np.median([c[h] for c in cs if h in c])) for h in heads} or None
+    history = [EpochLog(e, float(np.mean([run[e] for run in losses])), ua)
+               for e, ua in enumerate(choice.curve)]
+    verdict = ("read-outs alone" if choice.epoch < 0 else
+               f"{choice.epoch + 1} epochs" + (f", read-out weight {choice.mix:g}" if choice.mix else ""))
+    log(f"{stage}: pooled over {len(parts)} inner folds: {verdict} (validation UA {choice.ua:.3f}"
+        + (f"; cross-fitted network {choice.network_ua:.3f} vs read-outs {choice.readout_ua:.3f}"
+           if choice.network_ua is not None and choice.readout_ua is not None else "") + ")")
+    return choice, c_median, history
+
+
 def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, config: Config, clipset: ClipSet,
               dims: FeatureDims, selection: FeatureSelection, label_set: LabelSet, rundir: Path,
               on_epoch_end: EpochHook | None) -> FoldResult:
@@ -510,17 +563,26 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
     fdir.mkdir(parents=True, exist_ok=True)
     idx = {k: np.asarray([pos[c] for c in getattr(fold, k)], dtype=np.int64) for k in ("train", "val", "test")}
     same_val = set(fold.val) == set(fold.train)
-    model, std, track = fit_members(model_name, config, clipset, dims, idx["train"], idx["val"], fdir,
-                            f"fold {fold.index + 1}/{len(splits.folds)}", config.train.seed + 1000 * fold.index,
-                            on_epoch_end=on_epoch_end)
-    if config.train.refit and not same_val:
+    stage, seed = f"fold {fold.index + 1}/{len(splits.folds)}", config.train.seed + 1000 * fold.index
+    if config.train.inner_folds >= 2 and not same_val:
+        # the choice on inner folds of training + validation clips, then the fold's model trained on all of them
+        pool = _train_and_val(idx["train"], idx["val"])
+        choice, c_median, history = _inner_choice(model_name, config, clipset, dims, pool, fdir, stage, seed,
+                                                  on_epoch_end)
+        epochs = max(_min_epochs(config), choice.epoch + 1)
+        model, std, _ = fit_members(model_name, config, clipset, dims, pool, None, fdir / "refit", f"{stage} refit",
+                                    seed, epochs, on_epoch_end, choice.mix, c_median)
+        track = TrainTrack(epoch=len(history), best_ua=choice.ua, best_epoch=choice.epoch, history=history,
+                           best_mix=choice.mix)
+    else:
+        model, std, track = fit_members(model_name, config, clipset, dims, idx["train"], idx["val"], fdir, stage,
+                                        seed, on_epoch_end=on_epoch_end)
+    if config.train.refit and not same_val and config.train.inner_folds < 2:
         # the epoch count (and read-out weight and C) chosen on the validation clips, trained again on train + val
         epochs = max(_min_epochs(config), track.best_epoch + 1)  # best_epoch -1: the read-outs alone
         model, std, _ = fit_members(model_name, config, clipset, dims, _train_and_val(idx["train"], idx["val"]),
-                                    None, fdir / "refit",
-                                    f"fold {fold.index + 1}/{len(splits.folds)} refit",
-                                    config.train.seed + 1000 * fold.index, epochs, on_epoch_end, track.best_mix,
-                                    model.readout_c() or None)
+                                    None, fdir / "refit", f"{stage} refit", seed, epochs, on_epoch_end,
+                                    track.best_mix, model.readout_c() or None)
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
                          {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua,
                           **({"readout_weight": track.best_mix} if track.best_mix else {})})
@@ -531,7 +593,8 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
                         model.readout_c())
     atomic_write_json(result_path, result.to_dict())
     members = [Path(f"m{i}") for i in range(config.train.ensemble)]
-    runs = [Path(), Path("refit"), *members, *(Path("refit") / m for m in members)]
+    runs = [Path(), Path("refit"), *members, *(Path("refit") / m for m in members),
+            *(Path(f"inner{j}") for j in range(config.train.inner_folds))]
     for state in [fdir / sub / "state" for sub in runs]:
         for suffix in (".safetensors", ".json"):
             state.with_suffix(suffix).unlink(missing_ok=True)

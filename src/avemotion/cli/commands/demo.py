@@ -16,6 +16,7 @@ Each stage is a function ``stage(ctx: DemoContext) -> None`` listed in :data:`ST
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -97,13 +98,17 @@ def stage_extract(ctx: DemoContext) -> None:
 
 def stage_train(ctx: DemoContext) -> None:
     """k-fold (speaker-grouped) training and evaluation, for both modalities together and each alone."""
-    from avemotion.training.trainer import run_training
+    from avemotion.training.trainer import holds_other_run, run_training
 
     rows = []
     for modality in ctx.modalities:
         config = ctx.config.with_overrides({"train.modality": modality, "train.folds": ctx.folds,
                                             "train.scheme": "kfold", "train.epochs": ctx.epochs})
         rundir = ctx.out / f"run_{modality}"
+        if holds_other_run(rundir, ctx.features_dir, config):
+            # the demo's own folder: a run with other settings (an older version's defaults) is started again
+            log(f"    {rundir} holds a run with other settings (an earlier demo?): training it again")
+            shutil.rmtree(rundir)
         log(f"    training the bimodal model on {modality} features ({ctx.folds} folds) -> {rundir}")
         m = run_training(ctx.features_dir, rundir, config).metrics
         ctx.runs[modality] = rundir

@@ -1,0 +1,141 @@
+"""The choice on inner folds (``train.inner_folds``): pooled validation answers, and an honest score for "the
+best of many candidates".
+
+With ``train.inner_folds = k`` each fold trains k models, one per speaker-grouped inner fold of its training +
+validation clips, and records which validation clips every candidate gets right: each epoch's network alone
+and averaged with the linear read-outs, and the read-outs alone. Pooled over the inner folds, every training
+speaker has judged once, so the epoch count and the read-outs-or-network decision no longer hang on one speaker.
+
+The best candidate's pooled UA is still flattered: with dozens of epochs scored on the same clips, the maximum
+beats a single fixed candidate (the read-outs) by chance alone. Cross-fitting removes the flattery: split the
+pooled clips into two class-stratified halves, choose the best candidate on one half, score it on the other, and
+the other way round; average over several random splits. The read-outs, a single candidate, are scored on the
+same halves. The network replaces them only when its held-out score is higher: two honest estimates compared
+(the network's a little pessimistic, as it was chosen on half the clips; on hundreds of pooled clips that
+matters little).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def pack_correct(correct: np.ndarray) -> str:
+    """Which clips a candidate gets right, as a hex string (8 clips a byte), for the resumable track."""
+    return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()
+
+
+def unpack_correct(packed: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(packed), dtype=np.uint8))[:n].astype(bool)
+
+
+@dataclass(frozen=True)
+class CrossfitScore:
+    """Held-out UA of "the best candidate, chosen on the other half" and of the reference on the same halves,
+    averaged over the splits; ``wins``: in how many of the ``halves`` the chosen candidate beat the reference."""
+
+    chosen: float
+    reference: float
+    wins: int
+    halves: int
+
+
+def _ua(correct: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean([correct[y == c].mean() for c in np.unique(y)])) if len(y) else 0.0
+
+
+def _class_ua(correct: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """UA of each row of ``correct`` (K, N) on the clips in ``mask``, over the classes present there."""
+    sub, ys = correct[:, mask], y[mask]
+    return np.stack([sub[:, ys == c].mean(1) for c in np.unique(ys)], 1).mean(1)
+
+
+def _stratified_half(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random half of the clips, half of every class (an odd class's extra clip goes to either side)."""
+    mask = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        mask[idx[:(len(idx) + int(rng.integers(2))) // 2]] = True
+    return mask
+
+
+def crossfit_ua(y: np.ndarray, candidates: np.ndarray, reference: np.ndarray, seed: int = 0,
+                repeats: int = 20) -> CrossfitScore:
+    """Cross-fitted UA of choosing the best of ``candidates`` (K, N) bool by UA (ties: the first) against the
+    single ``reference`` (N,) bool, on validation labels ``y`` (N,): random class-stratified halves, the candidate
+    chosen on one half and scored on the other, both ways, ``repeats`` times (seeded). Halves (rather than leaving
+    one clip out) because the answer must be steady: with near-tied candidates, leaving out one clip flips the
+    choice exactly on the clips that decide the tie, and the score swings by tens of points from one draw of the
+    data to the next. Without any usable split (fewer than 2 clips) both scores are the in-sample ones."""
+    y = np.asarray(y, dtype=np.int64)
+    cand = np.asarray(candidates, dtype=bool).reshape(-1, len(y)) if len(y) else np.zeros((0, 0), dtype=bool)
+    ref = np.asarray(reference, dtype=bool)[None, :]
+    rng = np.random.default_rng(seed)
+    chosen, refs, wins = [], [], 0
+    for _ in range(repeats if len(y) >= 2 and len(cand) else 0):
+        half = _stratified_half(y, rng)
+        for pick in (half, ~half):
+            held = ~pick
+            if not pick.any() or not held.any():
+                continue
+            best = int(np.argmax(_class_ua(cand, y, pick)))
+            c_ua, r_ua = float(_class_ua(cand[best:best + 1], y, held)[0]), float(_class_ua(ref, y, held)[0])
+            chosen.append(c_ua)
+            refs.append(r_ua)
+            wins += c_ua > r_ua + 1e-9
+    if not chosen:
+        c_ua = max((_ua(c, y) for c in cand), default=0.0)
+        r_ua = _ua(ref[0], y)
+        return CrossfitScore(c_ua, r_ua, int(c_ua > r_ua + 1e-9), 1)
+    return CrossfitScore(float(np.mean(chosen)), float(np.mean(refs)), wins, len(chosen))
+
+
+@dataclass(frozen=True)
+class ValAnswers:
+    """One training run's answers on its validation clips: which clips each candidate gets right (packed, epoch-
+    major; per epoch one candidate per read-out weight tried), and the read-outs alone's (None without)."""
+
+    labels: np.ndarray  # (N,) int
+    candidates: list[str]
+    readouts: np.ndarray | None  # (N,) bool
+    epochs: int  # epochs run
+
+
+@dataclass(frozen=True)
+class PooledChoice:
+    """The choice made on several runs' validation answers pooled: ``epoch`` -1 is the read-outs alone."""
+
+    epoch: int
+    mix: float
+    ua: float  # pooled validation UA of the choice
+    network_ua: float | None  # cross-fitted pooled UA of the network's best candidate (None without candidates)
+    readout_ua: float | None
+    curve: list[float]  # pooled validation UA of the network alone per epoch
+
+
+def choose_pooled(runs: list[ValAnswers], mixes: list[float]) -> PooledChoice:
+    """Pool ``runs`` (disjoint validation clips) over the epochs all of them ran; the network's candidate with the
+    best pooled UA (ties: the earliest), kept over the read-outs only if its leave-one-out cross-fitted pooled UA
+    (:func:`crossfit_ua`) beats theirs. ``mixes``: the read-out weights tried each epoch, in the recorded order."""
+    y = np.concatenate([r.labels for r in runs])
+    n_epochs = min(r.epochs for r in runs)
+    q = n_epochs * len(mixes)
+    cands = (np.concatenate([np.stack([unpack_correct(c, len(r.labels)) for c in r.candidates[:q]]) for r in runs], 1)
+             if q else np.zeros((0, len(y)), dtype=bool))
+    has_readouts = all(r.readouts is not None for r in runs)
+    ref = np.concatenate([r.readouts for r in runs if r.readouts is not None]) if has_readouts else None
+    uas = np.array([_ua(c, y) for c in cands])
+    curve = [float(uas[e * len(mixes) + mixes.index(0.0)]) for e in range(n_epochs)] if 0.0 in mixes else []
+    ro_ua = _ua(ref, y) if ref is not None else None
+    if not q:  # nothing trained (e.g. a model without parameters): the read-outs alone where there are any
+        return PooledChoice(-1, 1.0 if ref is not None else 0.0, ro_ua or 0.0, None, ro_ua, curve)
+    best = int(np.argmax(uas))
+    epoch, mix = best // len(mixes), mixes[best % len(mixes)]
+    if ref is None:
+        return PooledChoice(epoch, mix, float(uas[best]), None, None, curve)
+    cf = crossfit_ua(y, cands, ref)
+    if cf.chosen > cf.reference + 1e-9:
+        return PooledChoice(epoch, mix, float(uas[best]), cf.chosen, cf.reference, curve)
+    return PooledChoice(-1, 1.0, cf.reference, cf.chosen, cf.reference, curve)
