@@ -528,7 +528,7 @@ def _inner_choice(model_name: str, config: Config, clipset: ClipSet, dims: Featu
     resumable), the choice (epochs, read-out weight) made on their validation answers pooled
     (:func:`choose_pooled`); also the read-outs' C (median over the inner runs) and the pooled learning curve."""
     parts = inner_folds(clipset.labels[pool], [clipset.speakers[i] for i in pool], config.train.inner_folds, seed)
-    runs, cs, losses = [], [], []
+    runs, cs, losses, mixes = [], [], [], [0.0]
     for j, part in enumerate(parts):
         val = pool[part]
         train = pool[np.setdiff1d(np.arange(len(pool)), part)]
@@ -539,8 +539,8 @@ def _inner_choice(model_name: str, config: Config, clipset: ClipSet, dims: Featu
         runs.append(ValAnswers(clipset.labels[val], track.candidates, readouts, track.epoch))
         cs.append(model.readout_c())
         losses.append([h.loss for h in track.history])
-    choice = choose_pooled(runs, candidate_mixes(build_model(model_name, dims, len(clipset.label_names),
-                                                             config.model).readout_weights()))
+        mixes = candidate_mixes(model.readout_weights())  # the order the candidates were recorded in
+    choice = choose_pooled(runs, mixes)
     heads = {h for c in cs for h in c}
     c_median = {h: float(np.median([c[h] for c in cs if h in c])) for h in heads} or None
     history = [EpochLog(e, float(np.mean([run[e] for run in losses])), ua)
