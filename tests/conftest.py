@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from avemotion.media.write import write_media
+from avemotion.training.toy import make_toy_store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -43,3 +44,11 @@ def av_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("media") / "clip.mp4"
     write_media(path, moving_square_frames(50), fps=25, audio=tone(2.0, 16000), sample_rate=16000)
     return path
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A toy feature store for training tests (64 clips, 8 speakers, 4 classes), one per test module."""
+    root = tmp_path_factory.mktemp("toy") / "features"
+    make_toy_store(root, n_clips=64, n_speakers=8, signal=2.0)
+    return root

@@ -97,13 +97,6 @@ def test_read_outs_are_mixed_into_the_heads_by_their_weight_in_eval_mode_only() 
     assert set(chosen2) == {"audio", "video", "fused"} and all(c in (0.001, 0.01, 0.1, 1.0) for c in chosen2.values())
 
 
-@pytest.fixture(scope="module")
-def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("toy") / "features"
-    make_toy_store(root, n_clips=64, n_speakers=8, signal=2.0)
-    return root
-
-
 def test_training_keeps_the_best_candidate_on_the_validation_clips(store_dir: Path, tmp_path: Path) -> None:
     cfg = tiny_config(**{"train.folds": 2, "train.epochs": 3, "model.linear_readout": "select"})
     res = run_training(store_dir, tmp_path / "run", cfg)

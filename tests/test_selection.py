@@ -11,7 +11,6 @@ import pytest
 from model_helpers import quiet_torch, tiny_config
 
 from avemotion.training.selection import ValAnswers, choose_pooled, crossfit_ua, pack_correct, unpack_correct
-from avemotion.training.toy import make_toy_store
 from avemotion.training.trainer import run_training
 from avemotion.utils.progress import set_quiet
 
@@ -99,13 +98,6 @@ def test_inner_folds_cover_the_clips_grouped_by_speaker() -> None:
     assert len(inner_folds(y, speakers[:0] + ["a"] * 30 + ["b"] * 30, 3, seed=0)) == 2  # capped at 2 speakers
     unknown = inner_folds(y, [None] * 60, 3, seed=0)
     assert len(unknown) == 3 and all(np.bincount(y[p]).min() >= 6 for p in unknown)  # stratified
-
-
-@pytest.fixture(scope="module")
-def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("toy") / "features"
-    make_toy_store(root, n_clips=64, n_speakers=8, signal=2.0)
-    return root
 
 
 def test_inner_folds_choose_on_pooled_answers(store_dir: Path, tmp_path: Path) -> None:

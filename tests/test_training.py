@@ -14,19 +14,11 @@ from avemotion.cli.main import main
 from avemotion.data.batch import FeatureSelection, Standardizer, group_family
 from avemotion.errors import AvemotionError
 from avemotion.training.splits import make_splits
-from avemotion.training.toy import make_toy_store
 from avemotion.training.trainer import run_training
 from avemotion.utils.progress import set_quiet
 
 quiet_torch()
 set_quiet(True)
-
-
-@pytest.fixture(scope="module")
-def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("toy") / "features"
-    make_toy_store(root, n_clips=64, n_speakers=8, signal=2.0)
-    return root
 
 
 # --- splits ---------------------------------------------------------------------------------------------

@@ -42,13 +42,12 @@ class CrossfitScore:
     halves: int
 
 
-def _ua(correct: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean([correct[y == c].mean() for c in np.unique(y)])) if len(y) else 0.0
-
-
-def _class_ua(correct: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """UA of each row of ``correct`` (K, N) on the clips in ``mask``, over the classes present there."""
-    sub, ys = correct[:, mask], y[mask]
+def _class_ua(correct: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """UA of each row of ``correct`` (K, N) on the clips in ``mask`` (default: all), over the classes present
+    there; zeros without clips."""
+    sub, ys = (correct, y) if mask is None else (correct[:, mask], y[mask])
+    if not len(ys):
+        return np.zeros(len(correct))
     return np.stack([sub[:, ys == c].mean(1) for c in np.unique(ys)], 1).mean(1)
 
 
@@ -86,8 +85,8 @@ def crossfit_ua(y: np.ndarray, candidates: np.ndarray, reference: np.ndarray, se
             refs.append(r_ua)
             wins += c_ua > r_ua + 1e-9
     if not chosen:
-        c_ua = max((_ua(c, y) for c in cand), default=0.0)
-        r_ua = _ua(ref[0], y)
+        c_ua = float(_class_ua(cand, y).max(initial=0.0))
+        r_ua = float(_class_ua(ref, y)[0])
         return CrossfitScore(c_ua, r_ua, int(c_ua > r_ua + 1e-9), 1)
     return CrossfitScore(float(np.mean(chosen)), float(np.mean(refs)), wins, len(chosen))
 
@@ -117,8 +116,8 @@ class PooledChoice:
 
 def choose_pooled(runs: list[ValAnswers], mixes: list[float]) -> PooledChoice:
     """Pool ``runs`` (disjoint validation clips) over the epochs all of them ran; the network's candidate with the
-    best pooled UA (ties: the earliest), kept over the read-outs only if its leave-one-out cross-fitted pooled UA
-    (:func:`crossfit_ua`) beats theirs. ``mixes``: the read-out weights tried each epoch, in the recorded order."""
+    best pooled UA (ties: the earliest), kept over the read-outs only if its cross-fitted pooled UA
+    (:func:`crossfit_ua`, random halves) beats theirs. ``mixes``: the read-out weights tried each epoch, in the recorded order."""
     y = np.concatenate([r.labels for r in runs])
     n_epochs = min(r.epochs for r in runs)
     q = n_epochs * len(mixes)
@@ -126,9 +125,9 @@ def choose_pooled(runs: list[ValAnswers], mixes: list[float]) -> PooledChoice:
              if q else np.zeros((0, len(y)), dtype=bool))
     has_readouts = all(r.readouts is not None for r in runs)
     ref = np.concatenate([r.readouts for r in runs if r.readouts is not None]) if has_readouts else None
-    uas = np.array([_ua(c, y) for c in cands])
+    uas = _class_ua(cands, y)
     curve = [float(uas[e * len(mixes) + mixes.index(0.0)]) for e in range(n_epochs)] if 0.0 in mixes else []
-    ro_ua = _ua(ref, y) if ref is not None else None
+    ro_ua = float(_class_ua(ref[None, :], y)[0]) if ref is not None else None
     if not q:  # nothing trained (e.g. a model without parameters): the read-outs alone where there are any
         return PooledChoice(-1, 1.0 if ref is not None else 0.0, ro_ua or 0.0, None, ro_ua, curve)
     best = int(np.argmax(uas))

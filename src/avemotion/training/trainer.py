@@ -400,15 +400,19 @@ def holds_other_run(rundir: str | Path, features: str | Path, config: Config, mo
     """Whether ``rundir`` holds a run of another config, model or feature store (one :func:`run_training` would
     refuse to resume), e.g. a demo run from before a default changed."""
     record = Path(rundir) / "run.json"
-    if not record.is_file():
-        return False
-    run_hash = _run_hash(config, model_name or config.model.name, FeatureStore(features))
-    return json.loads(record.read_text()).get("run_hash") != run_hash
+    return record.is_file() and _records_other(record, "run_hash",
+                                               _run_hash(config, model_name or config.model.name,
+                                                         FeatureStore(features)))
+
+
+def _records_other(record: Path, key: str, value: object) -> bool:
+    """Whether the saved ``record`` exists and its ``key`` is not ``value``."""
+    return record.is_file() and json.loads(record.read_text()).get(key) != value
 
 
 def refuse_other_setup(record: Path, key: str, value: object, message: str, folder: Path) -> None:
     """Resuming is only allowed into a folder whose saved ``record[key]`` equals ``value``."""
-    if record.is_file() and json.loads(record.read_text()).get(key) != value:
+    if _records_other(record, key, value):
         raise AvemotionError(message, folder)
 
 
@@ -541,8 +545,6 @@ def _inner_choice(model_name: str, config: Config, clipset: ClipSet, dims: Featu
         losses.append([h.loss for h in track.history])
         mixes = candidate_mixes(model.readout_weights())  # the order the candidates were recorded in
     choice = choose_pooled(runs, mixes)
-    heads = {h for c in cs for h in c}
-    c_median = {h: float(np.median([c[h] for c in cs if h in c])) for h in heads} or None
     history = [EpochLog(e, float(np.mean([run[e] for run in losses])), ua)
                for e, ua in enumerate(choice.curve)]
     verdict = ("read-outs alone" if choice.epoch < 0 else
@@ -550,7 +552,7 @@ def _inner_choice(model_name: str, config: Config, clipset: ClipSet, dims: Featu
     log(f"{stage}: pooled over {len(parts)} inner folds: {verdict} (validation UA {choice.ua:.3f}"
         + (f"; cross-fitted network {choice.network_ua:.3f} vs read-outs {choice.readout_ua:.3f}"
            if choice.network_ua is not None and choice.readout_ua is not None else "") + ")")
-    return choice, c_median, history
+    return choice, _median_c(cs), history
 
 
 def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, config: Config, clipset: ClipSet,
@@ -601,10 +603,10 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
     return result
 
 
-def _median_c(results: list[FoldResult]) -> dict[str, float] | None:
-    """Per head, the median of the C the folds' read-outs chose on their validation clips."""
-    heads = {h for r in results for h in r.readout_c}
-    return {h: float(np.median([r.readout_c[h] for r in results if h in r.readout_c])) for h in heads} or None
+def _median_c(chosen: list[dict[str, float]]) -> dict[str, float] | None:
+    """Per head, the median of the C several runs' read-outs chose (the folds', or a fold's inner runs')."""
+    heads = {h for c in chosen for h in c}
+    return {h: float(np.median([c[h] for c in chosen if h in c])) for h in heads} or None
 
 
 def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: FeatureDims, selection: FeatureSelection,
@@ -633,7 +635,7 @@ def _final_model(config: Config, model_name: str, clipset: ClipSet, dims: Featur
     all_idx = np.arange(len(clipset))
     model, std, track = fit_members(model_name, config, clipset, dims, all_idx, None, fdir, "final model",
                             config.train.seed + 999_983, epochs=epochs, on_epoch_end=on_epoch_end,
-                            readout_weight=mix, readout_c=_median_c(fold_results))
+                            readout_weight=mix, readout_c=_median_c([r.readout_c for r in fold_results]))
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
                          {"fold": "all", "epochs": epochs, **({"readout_weight": mix} if mix else {})})
     bundle.save(rundir / "model")
