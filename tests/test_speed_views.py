@@ -156,8 +156,8 @@ def test_training_on_a_store_with_views(tmp_path) -> None:  # noqa: ANN001
     for clip in FeatureStore(store.root).done():
         store.put(clip.key, _with_views(store.load(clip), rng))
     cfg = tiny_config(**{"train.folds": 2, "train.epochs": 3, "train.normalize": "speaker"})
-    with_views = run_training(store.root, tmp_path / "views", cfg)
-    without = run_training(store.root, tmp_path / "plain", cfg.with_overrides({"audio.speed_views": []}))
+    run_training(store.root, tmp_path / "views", cfg)
+    run_training(store.root, tmp_path / "plain", cfg.with_overrides({"audio.speed_views": []}))
     assert (tmp_path / "views/predictions.csv").read_text() != (tmp_path / "plain/predictions.csv").read_text()
     predictor = Predictor.load(tmp_path / "views")
     assert predictor.bundle.selection.speeds == [0.9, 1.1]

@@ -579,12 +579,12 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
     else:
         model, std, track = fit_members(model_name, config, clipset, dims, idx["train"], idx["val"], fdir, stage,
                                         seed, on_epoch_end=on_epoch_end)
-    if config.train.refit and not same_val and config.train.inner_folds < 2:
-        # the epoch count (and read-out weight and C) chosen on the validation clips, trained again on train + val
-        epochs = max(_min_epochs(config), track.best_epoch + 1)  # best_epoch -1: the read-outs alone
-        model, std, _ = fit_members(model_name, config, clipset, dims, _train_and_val(idx["train"], idx["val"]),
-                                    None, fdir / "refit", f"{stage} refit", seed, epochs, on_epoch_end,
-                                    track.best_mix, model.readout_c() or None)
+        if config.train.refit and not same_val:
+            # the epoch count (and read-out weight and C) chosen on the validation clips, trained again on both
+            epochs = max(_min_epochs(config), track.best_epoch + 1)  # best_epoch -1: the read-outs alone
+            model, std, _ = fit_members(model_name, config, clipset, dims, _train_and_val(idx["train"], idx["val"]),
+                                        None, fdir / "refit", f"{stage} refit", seed, epochs, on_epoch_end,
+                                        track.best_mix, model.readout_c() or None)
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
                          {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua,
                           **({"readout_weight": track.best_mix} if track.best_mix else {})})

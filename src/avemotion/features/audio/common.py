@@ -130,16 +130,12 @@ def resample(x: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
 def change_speed(x: np.ndarray, speed: float) -> np.ndarray:
     """``x`` played ``speed`` times as fast at the same sample rate (tempo and pitch together, as Kaldi's and
     sox's speed perturbation): band-limited resampling to ``len(x) / speed`` samples. ``speed`` is taken as a
-    fraction with a denominator of at most 100 (1.1 -> 11/10)."""
+    fraction with a denominator of at most 100 (1.1 -> 11/10), and the signal resampled as if from a rate of its
+    numerator to one of its denominator."""
     from fractions import Fraction
 
-    from scipy.signal import resample_poly
-
     f = Fraction(speed).limit_denominator(100)
-    if f == 1:
-        return np.asarray(x, dtype=np.float32)
-    y = resample_poly(np.asarray(x, dtype=np.float64), f.denominator, f.numerator)
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+    return resample(x, f.numerator, f.denominator)
 
 
 # --- token grid ----------------------------------------------------------------------------------------
