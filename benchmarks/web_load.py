@@ -18,9 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,6 +31,7 @@ import skimage.data
 
 from avemotion.errors import AvemotionError
 from avemotion.media.write import write_media
+from avemotion.web.local import local_server
 
 
 def voice(seconds: float, f0: float, seed: int, sr: int = 16000) -> np.ndarray:
@@ -123,106 +121,68 @@ def main() -> int:
             print(f"trained a small run for the test in {time.perf_counter() - t0:.0f} s: {model}")
     clip = face_clip(tmp / "clip3s.mp4", 3.0, seed=5)
     body, ctype = multipart(clip)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    log = open(tmp / "server.log", "w")  # noqa: SIM115
-    cmd = [
-        sys.executable,
-        "-m",
-        "avemotion",
-        "serve",
-        "--model",
-        str(model),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(args.workers),
-        "--queue-size",
-        str(max(32, n)),
-    ]
-    server = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
-                    labels = json.load(r)["model"]["labels"]
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    print((tmp / "server.log").read_text())
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.3)
-        # one request first: the first call builds the extractors (MediaPipe, openSMILE); not counted
-        t0 = time.perf_counter()
-        warm = post(url, body, ctype, args.timeout)
-        print(f"warm-up request: HTTP {warm[0]} in {time.perf_counter() - t0:.2f} s")
-        results: list[tuple[int, dict, float] | None] = [None] * n
-        load0 = os.getloadavg()[0]
-        start = threading.Barrier(n)
+        with local_server(model, workers=args.workers, queue_size=max(32, n), log=tmp / "server.log") as srv:
+            server, url, labels = srv.process, srv.url, srv.health["model"]["labels"]
+            # one request first: the first call builds the extractors (MediaPipe, openSMILE); not counted
+            t0 = time.perf_counter()
+            warm = post(url, body, ctype, args.timeout)
+            print(f"warm-up request: HTTP {warm[0]} in {time.perf_counter() - t0:.2f} s")
+            results: list[tuple[int, dict, float] | None] = [None] * n
+            load0 = os.getloadavg()[0]
+            start = threading.Barrier(n)
 
-        def client(i: int) -> None:
-            start.wait()
-            t = time.perf_counter()
-            status, reply = post(url, body, ctype, args.timeout)
-            results[i] = (status, reply, time.perf_counter() - t)
+            def client(i: int) -> None:
+                start.wait()
+                t = time.perf_counter()
+                status, reply = post(url, body, ctype, args.timeout)
+                results[i] = (status, reply, time.perf_counter() - t)
 
-        cpu0 = cpu_seconds(server.pid)
-        t_all = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(max(0.0, args.timeout - (time.perf_counter() - t_all)))
-        wall = time.perf_counter() - t_all
-        cpu = cpu_seconds(server.pid) - cpu0
-        done = [r for r in results if r is not None]
-        ok = [
-            r
-            for r in done
-            if r[0] == 200
-            and r[1].get("emotion") in labels
-            and abs(sum(r[1]["probabilities"].values()) - 1) < 1e-4
-        ]
-        same = len({json.dumps(r[1]["probabilities"], sort_keys=True) for r in ok}) == 1
-        lat = np.array([r[2] for r in done])
-        with urllib.request.urlopen(f"{url}/api/health", timeout=10) as r:
-            health = json.load(r)
-        print(
-            f"{n} concurrent POST /api/predict of a 3-s clip ({len(body) / 1024:.0f} KiB), {args.workers} "
-            f"worker(s), loopback; load average before {load0:.2f} on {os.cpu_count()} cores"
-        )
-        print(f"answered {len(done)}/{n}, correct {len(ok)}/{n}, identical predictions: {same}")
-        if len(lat):
+            cpu0 = cpu_seconds(server.pid)
+            t_all = time.perf_counter()
+            threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(max(0.0, args.timeout - (time.perf_counter() - t_all)))
+            wall = time.perf_counter() - t_all
+            cpu = cpu_seconds(server.pid) - cpu0
+            done = [r for r in results if r is not None]
+            ok = [
+                r
+                for r in done
+                if r[0] == 200
+                and r[1].get("emotion") in labels
+                and abs(sum(r[1]["probabilities"].values()) - 1) < 1e-4
+            ]
+            same = len({json.dumps(r[1]["probabilities"], sort_keys=True) for r in ok}) == 1
+            lat = np.array([r[2] for r in done])
+            with urllib.request.urlopen(f"{url}/api/health", timeout=10) as r:
+                health = json.load(r)
             print(
-                f"latency s: p50 {np.percentile(lat, 50):.2f}  p95 {np.percentile(lat, 95):.2f}  "
-                f"max {lat.max():.2f}  (wall {wall:.2f} s for all, {n / wall:.2f} requests/s; each waits for "
-                "the ones ahead of it)"
+                f"{n} concurrent POST /api/predict of a 3-s clip ({len(body) / 1024:.0f} KiB), "
+                f"{args.workers} worker(s), loopback; load average before {load0:.2f} on "
+                f"{os.cpu_count()} cores"
             )
-        print(f"server CPU time {cpu:.2f} s in all, {cpu / n:.2f} s per request (user + system)")
-        print(
-            f"health after: {health['status']}, queue active {health['queue']['active']}; server alive: "
-            f"{server.poll() is None}"
-        )
-        failed = len(ok) < n or not same or health["status"] != "ok" or server.poll() is not None
-        for r in done:
-            if r[0] != 200:
-                print("failed answer:", r[0], r[1])
-                break
-        return 1 if failed else 0
+            print(f"answered {len(done)}/{n}, correct {len(ok)}/{n}, identical predictions: {same}")
+            if len(lat):
+                print(
+                    f"latency s: p50 {np.percentile(lat, 50):.2f}  p95 {np.percentile(lat, 95):.2f}  "
+                    f"max {lat.max():.2f}  (wall {wall:.2f} s for all, {n / wall:.2f} requests/s; each waits "
+                    "for the ones ahead of it)"
+                )
+            print(f"server CPU time {cpu:.2f} s in all, {cpu / n:.2f} s per request (user + system)")
+            print(
+                f"health after: {health['status']}, queue active {health['queue']['active']}; server alive: "
+                f"{server.poll() is None}"
+            )
+            failed = len(ok) < n or not same or health["status"] != "ok" or server.poll() is not None
+            for r in done:
+                if r[0] != 200:
+                    print("failed answer:", r[0], r[1])
+                    break
+            return 1 if failed else 0
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

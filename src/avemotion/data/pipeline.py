@@ -107,8 +107,11 @@ def _run_task(task: Task) -> dict[str, Any]:
 def _run_local(tasks: list[Task], init_args: tuple, workers: int) -> Iterator[dict[str, Any]]:
     if workers <= 1:
         _init_worker(*init_args)
-        for task in tasks:
-            yield _run_task(task)
+        try:
+            for task in tasks:
+                yield _run_task(task)
+        finally:  # in this process: release the MediaPipe graphs (a worker process ends with them)
+            _WORKER.pop("extractor").close()
         return
     ctx = get_context("spawn")  # fork after torch/mediapipe initialisation is unsafe
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=init_args) as pool:

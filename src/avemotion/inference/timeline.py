@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from avemotion.config import AudioConfig, Config
-from avemotion.data.extract import Extractor
+from avemotion.data.extract import Extractor, borrow_extractor
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError, ConfigError, ZeroDuration
 from avemotion.features.record import ClipFeatures
@@ -157,7 +157,14 @@ def iter_window_features(
     path = Path(path)
     info = info if info is not None else probe(path)
     is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video
-    extractor = Extractor(config)
+    with borrow_extractor(config) as extractor:  # reused across recordings, never two users at once
+        yield from _window_features(extractor, config, path, spans, modality, info, is_video, workers,
+                                    per_window)
+
+
+def _window_features(extractor: Extractor, config: Config, path: Path, spans: Sequence[tuple[float, float]],
+                     modality: Modality, info: Any, is_video: bool, workers: int, per_window: bool,
+                     ) -> Iterator[tuple[float, float, ClipFeatures | AvemotionError]]:
     if per_window:
         for start, end in spans:
             record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,

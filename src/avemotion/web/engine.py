@@ -4,7 +4,10 @@
 ``Predictor.predict``; ``--window`` calls ``predict_timeline`` / ``summarise`` / ``write_csv`` / ``plot``. The
 engine calls exactly these. Torch modules and MediaPipe graphs are not re-entrant, so each worker borrows a
 *slot* (one Predictor) for the whole request: with a run folder there is one Predictor per worker, with a
-ready Predictor instance one slot that the workers take in turn.
+ready Predictor instance one slot that the workers take in turn. Feature extractors (MediaPipe graphs,
+openSMILE, the expression CNN) come from the process-wide pool (:func:`avemotion.data.extract.borrow_extractor`):
+each request borrows one for its duration, so the server holds at most one set per worker thread however many
+requests it answers.
 """
 
 from __future__ import annotations

@@ -65,6 +65,10 @@ class AudioBranch:
                 raise ConfigError(str(exc.args[0])) from None
             self.extractors.append(cls(self.config))
 
+    def close(self) -> None:
+        for extractor in self.extractors:
+            extractor.close()
+
     # --- description ------------------------------------------------------------------------------------
     @property
     def names(self) -> list[str]:

@@ -73,6 +73,9 @@ class AudioExtractor(ABC):
     def vec_dim(self) -> int:
         """Columns this extractor contributes to the clip vector."""
 
+    def close(self) -> None:  # noqa: B027 - optional hook: most extractors share process-wide models
+        """Release what this instance holds natively (none of the built-in ones holds anything)."""
+
 
 # --- signal preparation ---------------------------------------------------------------------------------
 def to_mono(audio: np.ndarray) -> np.ndarray:

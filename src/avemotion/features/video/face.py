@@ -151,7 +151,11 @@ class FaceFinder:
     def reset(self) -> None:
         """Forget the track (new clip). The mesh graph restarts too, so each clip is processed alike."""
         if self._mesh is not None:
-            self._mesh.reset()
+            from avemotion.utils.quiet_mediapipe import native_stderr_silenced
+
+            with native_stderr_silenced():  # the restarted graph logs while its nodes open: wait for that
+                self._mesh.reset()
+                self._mesh._graph.wait_until_idle()
         self._track_box: tuple[float, float, float, float] | None = None
         self._track_score = 0.0
         self._since_detect = 0
