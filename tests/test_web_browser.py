@@ -61,6 +61,8 @@ def _offline_page(browser, url: str):  # noqa: ANN001, ANN202
     page.route("**/*", guard)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the server's Content-Security-Policy must not block anything the page (or /docs) does
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     return context, page, outside, errors
 
 
@@ -123,7 +125,7 @@ def test_errors_shown_and_docs_offline(server: str, browser, tmp_path: Path) -> 
     page.goto(server + "/")
     page.set_input_files("#file-input", str(notes))
     page.wait_for_selector("#message:not([hidden])", timeout=20_000)
-    assert page.locator("#message").inner_text().startswith("notes.mp4: not an audio or video file")
+    assert page.locator("#message").inner_text().startswith("notes.mp4: not an audio or video recording")
     page.goto(server + "/docs")
     page.get_by_text("/api/timeline", exact=True).first.wait_for(timeout=20_000)
     assert page.get_by_text("/api/predict", exact=True).count() >= 1

@@ -411,19 +411,20 @@ def plot(timeline: list[WindowPrediction], labels: list[str], path: str | Path, 
     probs = np.array([[w.prediction.probabilities[lab] if w.prediction else np.nan for lab in labels]
                       for w in timeline])
     probs = np.vstack([probs[:1], probs, probs[-1:]])
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    ax.stackplot(centres, np.nan_to_num(probs).T, labels=labels, alpha=0.85)
-    for w in timeline:
-        if w.prediction is None:
-            ax.axvspan(w.start, w.end, color="0.85", zorder=0)
-    ax.set_xlim(0, max(w.end for w in timeline))
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("probability")
-    ax.set_title(title or "emotion over time (grey: no usable signal)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    with plt.rc_context({"text.parse_math": False}):  # a file name or label with '$' is text, not math
+        fig, ax = plt.subplots(figsize=(10, 3.5))
+        ax.stackplot(centres, np.nan_to_num(probs).T, labels=labels, alpha=0.85)
+        for w in timeline:
+            if w.prediction is None:
+                ax.axvspan(w.start, w.end, color="0.85", zorder=0)
+        ax.set_xlim(0, max(w.end for w in timeline))
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("probability")
+        ax.set_title(title or "emotion over time (grey: no usable signal)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        fig.tight_layout()
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)

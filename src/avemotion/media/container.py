@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -52,12 +52,17 @@ def check_file(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def open_media(path: str | Path) -> Iterator[av.container.InputContainer]:
-    """``av.open`` for reading, raising avemotion errors instead of FFmpeg's."""
+def open_media(path: str | Path,
+               formats: Sequence[str] | None = None) -> Iterator[av.container.InputContainer]:
+    """``av.open`` for reading, raising avemotion errors instead of FFmpeg's. ``formats``: the FFmpeg demuxers
+    allowed (others, e.g. playlists that name other files, are refused as not media), and local files only."""
     path = check_file(path)
+    options = None
+    if formats is not None:
+        options = {"format_whitelist": ",".join(formats), "protocol_whitelist": "file"}
     try:
-        container = av.open(str(path), mode="r")
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        container = av.open(str(path), mode="r", options=options)
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
         with open(path, "rb") as fh:
             head = fh.read(16)
         if looks_like_media(head):

@@ -29,8 +29,10 @@ from avemotion.inference.predict import Predictor
 from avemotion.inference.timeline import windows
 from avemotion.web.engine import Engine
 from avemotion.web.jobs import Job, JobManager, QueueFull
+from avemotion.web.messages import web_message
+from avemotion.web.security import Guard
 from avemotion.web.settings import WebSettings
-from avemotion.web.upload import Upload, UploadError, client_error, identify, receive_upload
+from avemotion.web.upload import ACCEPTED_TEXT, Upload, UploadError, client_error, identify, receive_upload
 
 STATIC = Path(str(resources.files("avemotion.web").joinpath("static")))
 EVENT_POLL_S = 0.2
@@ -44,17 +46,22 @@ _TIMELINE_BODY = {"requestBody": {"required": True, "content": {"multipart/form-
         "window": {"type": "number", "description": "window length in seconds (default: the server's)"},
         "hop": {"type": "number", "description": "step between windows in seconds (default: the server's)"},
     }}}}}}
-_ERRORS = {413: {"description": "larger than the upload limit"},
-           422: {"description": "not an audio/video file, or nothing usable in it (the reason says which)"},
-           503: {"description": "job queue full; retry later"}}
+_ERRORS = {400: {"description": "the upload could not be read, or the Host header is not accepted"},
+           401: {"description": "the server's access token is missing or wrong"},
+           408: {"description": "the upload stalled or took too long"},
+           413: {"description": "larger than the upload limit"},
+           415: {"description": f"not a recording in an accepted format ({ACCEPTED_TEXT})"},
+           422: {"description": "nothing usable in the recording, or a wrong form field (see the reason)"},
+           503: {"description": "job queue or upload slots full; retry later"}}
 
 
 def create_app(predictor_or_model_dir: Predictor | str | Path,
                settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings()
     engine = Engine(predictor_or_model_dir, settings.workers)
-    jobs = JobManager(settings.workers, settings.queue_size, settings.retained_jobs)
+    jobs = JobManager(settings.workers, settings.queue_size, settings.retained_jobs, settings.job_ttl_s)
     state: dict[str, Path] = {}
+    uploads = {"active": 0}  # uploads streaming in (the event loop's thread only)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -76,14 +83,17 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
                          description=description)
     app.state.settings, app.state.engine, app.state.jobs = settings, engine, jobs
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(Guard, settings=settings)
 
     @app.exception_handler(UploadError)
     async def _upload_error(request: Request, exc: UploadError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "reason": "upload"}, status_code=exc.status)
+        return JSONResponse({"detail": exc.message, "reason": exc.reason}, status_code=exc.status)
 
     @app.exception_handler(AvemotionError)
     async def _avemotion_error(request: Request, exc: AvemotionError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "reason": exc.reason}, status_code=422)
+        name = exc.path.name if exc.path is not None else "the recording"
+        return JSONResponse({"detail": web_message(exc, name, engine.model_info["modality"]),
+                             "reason": exc.reason}, status_code=422)
 
     @app.exception_handler(QueueFull)
     async def _queue_full(request: Request, exc: QueueFull) -> JSONResponse:
@@ -91,16 +101,31 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
                             headers={"Retry-After": "5"})
 
     async def stored_upload(request: Request) -> Upload:
-        upload = await receive_upload(request, state["tmp"], settings.max_upload_bytes)
+        """The request's upload, stored and identified, holding a queue slot (given to its job by
+        :func:`submit`; released here if anything fails)."""
+        if uploads["active"] >= settings.max_uploads:
+            raise UploadError(503, f"the server is busy receiving {settings.max_uploads} other uploads; try "
+                                   "again in a moment", "busy")
+        jobs.reserve()
+        uploads["active"] += 1
+        try:
+            upload = await receive_upload(request, state["tmp"], settings.max_upload_bytes,
+                                          settings.upload_idle_s, settings.upload_total_s)
+        except BaseException:
+            jobs.release()
+            raise
+        finally:
+            uploads["active"] -= 1
         try:
             return await asyncio.to_thread(identify, upload)
         except BaseException:
+            jobs.release()
             upload.delete()
             raise
 
     def submit(kind: str, upload: Upload, work, **kwargs):  # noqa: ANN001, ANN003, ANN202
         try:
-            return jobs.submit(kind, upload.name, work, upload.delete, **kwargs)
+            return jobs.submit(kind, upload.name, work, upload.delete, reserved=True, **kwargs)
         except QueueFull:
             upload.delete()
             raise
@@ -112,9 +137,11 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
     @app.get("/api/health", summary="Server and model status")
     async def health() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "model": engine.model_info,
-                "queue": {"active": jobs.active, "limit": settings.queue_size},
+                "queue": {"active": jobs.active, "uploads": uploads["active"], "limit": settings.queue_size},
                 "limits": {"max_upload_mb": settings.max_upload_mb, "window": settings.window,
-                           "hop": settings.hop}}
+                           "hop": settings.hop, "max_uploads": settings.max_uploads,
+                           "upload_idle_s": settings.upload_idle_s, "upload_total_s": settings.upload_total_s,
+                           "job_ttl_s": settings.job_ttl_s, "accepted_formats": ACCEPTED_TEXT}}
 
     @app.post("/api/predict", summary="Whole-file prediction", openapi_extra=_FILE_BODY, responses=_ERRORS)
     async def predict(request: Request) -> JSONResponse:
@@ -123,6 +150,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
         upload = await stored_upload(request)
         duration = upload.info.duration if upload.info else 0.0
         if duration > settings.max_predict_seconds:
+            jobs.release()
             upload.delete()
             raise UploadError(422, f"{upload.name}: {duration:.0f} s is longer than the "
                                    f"{settings.max_predict_seconds:g} s this endpoint takes as one clip; "
@@ -132,7 +160,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
             try:
                 pred = engine.predict(upload.path, upload.name)
             except AvemotionError as exc:
-                raise client_error(exc, upload) from None
+                raise client_error(exc, upload, engine.model_info["modality"]) from None
             return {**pred.to_dict(), "filename": upload.name, "media": _media(upload)}
 
         _, future = submit("predict", upload, work, keep=False)
@@ -151,6 +179,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
         try:
             window, hop = _window_hop(upload, settings)
         except BaseException:
+            jobs.release()
             upload.delete()
             raise
 
@@ -159,7 +188,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
                 result = engine.timeline(upload.path, upload.name, window, hop, state["tmp"],
                                          on_window=lambda done, total: jobs.progress(job, done, total))
             except AvemotionError as exc:
-                raise client_error(exc, upload) from None
+                raise client_error(exc, upload, engine.model_info["modality"]) from None
             result.data["media"] = _media(upload)
             return result
 
@@ -175,12 +204,22 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
 
     @app.exception_handler(_NotFound)
     async def _not_found(request: Request, exc: _NotFound) -> JSONResponse:
-        detail = f"no job {exc.args[0]!r} (unknown, or dropped after {settings.retained_jobs} newer jobs)"
+        detail = (f"no job {exc.args[0]!r}: unknown, or finished more than {settings.job_ttl_s / 60:g} "
+                  "minutes ago (results are kept that long)")
         return JSONResponse({"detail": detail, "reason": "not_found"}, status_code=404)
 
     @app.get("/api/jobs/{job_id}", summary="Job status, progress, and the timeline when done")
     async def job_status(job_id: str) -> dict[str, object]:
         return find(job_id).public()
+
+    @app.delete("/api/jobs/{job_id}", summary="Cancel a job")
+    async def job_cancel(job_id: str) -> dict[str, object]:
+        """A waiting job never starts; a running one stops at its next window. Returns the job (status
+        `cancelled` at once for a waiting job; a running one reports it when it has stopped)."""
+        job = jobs.cancel(job_id)
+        if job is None:
+            raise _NotFound(job_id)
+        return job.public(with_result=False)
 
     @app.get("/api/jobs/{job_id}/events", summary="Job progress as server-sent events")
     async def job_events(job_id: str, request: Request) -> StreamingResponse:

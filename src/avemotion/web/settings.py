@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 
 class WebSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,8 +17,21 @@ class WebSettings(BaseModel):
     queue_size: int = Field(32, ge=1, description="jobs waiting or running (predict and timeline) before new "
                             "requests get HTTP 503 (ours)")
     workers: int = Field(1, ge=1, le=8, description="worker threads, each with its own model copy (ours)")
-    retained_jobs: int = Field(32, ge=1, description="finished timeline jobs kept for GET /api/jobs; the "
-                               "oldest is dropped first (ours)")
+    retained_jobs: int = Field(1000, ge=1, description="at most this many finished timeline jobs are kept "
+                               "in memory (the oldest dropped first), whatever their age (ours)")
+    job_ttl_s: float = Field(3600.0, gt=0, description="a finished timeline job and its downloads stay "
+                             "available this many seconds, then GET /api/jobs/ID answers 404 (ours)")
+    max_uploads: int = Field(4, ge=1, description="uploads streaming in at once; more get HTTP 503 (ours)")
+    upload_idle_s: float = Field(30.0, gt=0, description="an upload that sends nothing for this many seconds "
+                                 "is dropped with HTTP 408 (ours)")
+    upload_total_s: float = Field(600.0, gt=0, description="an upload must arrive within this many seconds, "
+                                  "else HTTP 408 (ours)")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Host header names accepted besides "
+                                     "the loopback names and the bound address; '*' accepts any (ours)")
+    bind_host: str = Field("127.0.0.1", description="the address the server listens on (set by `serve`)")
+    token: str | None = Field(None, description="access token required on every request (as ?token=, a "
+                              "cookie or 'Authorization: Bearer'); `serve` makes one when bound off loopback "
+                              "(ours)")
     window: float = Field(3.0, gt=0, description="default timeline window in seconds (ours, as the CLI's "
                           "--window examples)")
     hop: float = Field(1.5, gt=0, description="default step between timeline windows in seconds (ours: half "
@@ -36,6 +51,10 @@ class WebSettings(BaseModel):
             if not self.min_window <= value <= self.max_window:
                 raise ValueError(f"{name}={value} is outside [{self.min_window}, {self.max_window}]")
         return self
+
+    @property
+    def loopback(self) -> bool:
+        return self.bind_host in LOOPBACK_HOSTS
 
     @property
     def max_upload_bytes(self) -> int:

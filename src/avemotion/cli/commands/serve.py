@@ -25,10 +25,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=float, default=None,
                    help="default timeline window in seconds (default 3)")
     p.add_argument("--hop", type=float, default=None, help="default timeline hop in seconds (default 1.5)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (repeatable; '*': any). Loopback names and "
+                        "the bound address are always accepted")
+    p.add_argument("--token", default=None,
+                   help="access token every request must carry (default: none on loopback; off loopback "
+                        "one is generated and printed)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import secrets
+
     import uvicorn
     from pydantic import ValidationError
 
@@ -37,10 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from avemotion.inference.bundled import describe_model
     from avemotion.utils.progress import set_quiet
     from avemotion.web.app import create_app
-    from avemotion.web.settings import WebSettings
+    from avemotion.web.settings import LOOPBACK_HOSTS, WebSettings
 
+    token = args.token
+    if token is None and args.host not in LOOPBACK_HOSTS:
+        token = secrets.token_urlsafe(24)
     options = {"max_upload_mb": args.max_upload_mb, "queue_size": args.queue_size, "workers": args.workers,
-               "window": args.window, "hop": args.hop}
+               "window": args.window, "hop": args.hop, "allowed_hosts": args.allow_host,
+               "bind_host": args.host, "token": token}
     try:
         settings = WebSettings(**{k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
@@ -50,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(model, settings)
     print(f"avemotion: model: {describe_model(model)}")
     set_quiet(True)  # per-window progress bars of concurrent jobs would interleave in the server log
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"avemotion: serving on {args.host}: anyone who can reach this address can upload files")
+    shown = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host  # noqa: S104
+    url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{args.port}/"
+    if token is not None:
+        print(f"avemotion: open {url}?token={token}\n  (every request needs this token: as ?token=, the "
+              "cookie that link sets, or 'Authorization: Bearer TOKEN')", flush=True)
+    else:
+        print(f"avemotion: open {url}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -163,8 +163,9 @@ function renderLegend() {
   box.replaceChildren(...state.result.labels.map((label) => {
     const item = document.createElement("span");
     item.className = "key";
-    item.innerHTML = `<i style="background:${colour(label)}"></i>`;
-    item.append(label);
+    const swatch = document.createElement("i");
+    swatch.style.background = colour(label);  // CSSOM: allowed by the server's style policy
+    item.append(swatch, label);
     return item;
   }));
   const none = document.createElement("span");
@@ -184,7 +185,12 @@ function renderSegments() {
     const cells = [fmtTime(s.start), fmtTime(s.end), s.emotion || "no usable signal",
       s.mean_confidence == null ? "–" : s.mean_confidence.toFixed(2)];
     for (const text of cells) { const td = document.createElement("td"); td.textContent = text; row.append(td); }
-    if (s.emotion) row.cells[2].insertAdjacentHTML("afterbegin", `<i class="dot" style="background:${colour(s.emotion)}"></i>`);
+    if (s.emotion) {
+      const dot = document.createElement("i");
+      dot.className = "dot";
+      dot.style.background = colour(s.emotion);
+      row.cells[2].prepend(dot);
+    }
     row.addEventListener("click", () => seek(s.start));
     row.addEventListener("keydown", (e) => { if (e.key === "Enter") seek(s.start); });
     return row;
