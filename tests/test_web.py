@@ -72,6 +72,8 @@ def test_health(client: TestClient) -> None:
     body = client.get("/api/health").json()
     assert body["status"] == "ok" and body["model"]["modality"] == "av"
     assert sorted(body["model"]["labels"]) == ["anger", "joy"]
+    assert body["model"]["heads"] == ["fused", "audio", "video"]  # a trained bimodal model: all three decide
+    assert "uncertain_below" in body["model"]
     assert body["queue"] == {"active": 0, "uploads": 0, "limit": 32} and body["limits"]["max_upload_mb"] == 5
 
 

@@ -84,6 +84,23 @@ def bundled_model_at(folder: str | Path) -> BundledModel | None:
     return next((m for m in bundled_models() if m.folder.resolve() == target), None)
 
 
+def uncertain_below(folder: str | Path | None) -> float | None:
+    """The model's confidence threshold under which answers are shown as uncertain
+    (:mod:`avemotion.utils.confidence`): a bundled model's card states it; a run folder's held-out
+    ``predictions.csv`` gives it. None when neither is there."""
+    if folder is None:
+        return None
+    folder = Path(folder)
+    card = _read_card(folder / CARD) if (folder / CARD).is_file() else {}
+    if isinstance(card.get("uncertain_below"), (int, float)):
+        return float(card["uncertain_below"])
+    if (folder / "predictions.csv").is_file():
+        from avemotion.utils.confidence import uncertain_below_from_predictions
+
+        return uncertain_below_from_predictions(folder / "predictions.csv")
+    return None
+
+
 def resolve_model(spec: str | Path | None) -> Path:
     """The model folder ``spec`` names: None -> the bundled ``default``; an existing path -> itself; the name
     of a bundled model -> its folder. Anything else is a :class:`CheckpointError` listing the bundled names."""

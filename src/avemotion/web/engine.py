@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avemotion.errors import AvemotionError
+from avemotion.inference.bundled import uncertain_below
 from avemotion.inference.predict import Prediction, Predictor
 from avemotion.inference.timeline import WindowPrediction, plot, predict_timeline, summarise, write_csv
+from avemotion.models.base import HEADS
 
 _PLOT_LOCK = threading.Lock()  # pyplot keeps global state
 
@@ -46,8 +48,10 @@ class Engine:
             self._slots.put(p)
         first = predictors[0]
         self.labels: list[str] = list(first.bundle.labels)
-        self.model_info = {"model": first.bundle.model_name, "modality": first.bundle.selection.modality,
-                           "labels": self.labels, "run": first.rundir.name if first.rundir else None}
+        modality = first.bundle.selection.modality
+        self.model_info = {"model": first.bundle.model_name, "modality": modality,
+                           "labels": self.labels, "run": first.rundir.name if first.rundir else None,
+                           "heads": model_heads(first), "uncertain_below": uncertain_below(first.rundir)}
 
     @contextmanager
     def predictor(self) -> Iterator[Predictor]:
@@ -90,6 +94,15 @@ class Engine:
                 "duration": max(w.end for w in timeline), "windows": [window_dict(w) for w in timeline],
                 "summary": summarise(timeline, self.labels), "segments": segments(timeline)}
         return TimelineResult(data, csv_text, png)
+
+
+def model_heads(predictor: Predictor) -> list[str]:
+    """The heads whose predictions enter the model's decision (a model without a trained fused head answers
+    from the audio and face heads alone: decision-level fusion)."""
+    modality = predictor.bundle.selection.modality
+    weights = predictor.bundle.model.fusion_weights().tolist()
+    usable = {"av": HEADS, "audio": ("audio",), "video": ("video",)}[modality]
+    return [h for h, w in zip(HEADS, weights, strict=True) if w > 0 and h in usable]
 
 
 def window_dict(w: WindowPrediction) -> dict[str, object]:
