@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import FeatureDims, collate
+from avemotion.data.batch import collate
+from avemotion.data.dims import FeatureDims
 from avemotion.models.base import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -10,8 +10,11 @@ import pytest
 import torch
 from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
-from avemotion.data.batch import ClipSet, FeatureDims, FeatureSelection, collate
+from avemotion.data.batch import collate
+from avemotion.data.clipset import ClipSet
+from avemotion.data.dims import FeatureDims
 from avemotion.data.manifest import ClipRecord
+from avemotion.data.selection import FeatureSelection
 from avemotion.errors import ConfigError
 from avemotion.features.record import ClipFeatures
 from avemotion.models import MODELS

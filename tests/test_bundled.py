@@ -41,8 +41,9 @@ def _tiny_model(folder: Path, config_label_set: str = "basic7") -> Path:
     """An untrained audio-only bimodal model over basic7 with its standardiser fitted on two generated voices."""
     import torch
 
-    from avemotion.data.batch import FeatureSelection, Standardizer
     from avemotion.data.extract import extract_clip
+    from avemotion.data.selection import FeatureSelection
+    from avemotion.data.standardize import Standardizer
     from avemotion.models.base import build_model
     from avemotion.models.bundle import ModelBundle
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
-from avemotion.data.batch import Standardizer, collate
+from avemotion.data.batch import collate
+from avemotion.data.standardize import Standardizer
 from avemotion.models.base import build_model
 from avemotion.models.readout import balanced_class_weights, fit_logistic
 from avemotion.training.toy import make_toy_store

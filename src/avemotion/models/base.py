@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import Batch, FeatureDims
+from avemotion.data.batch import Batch
+from avemotion.data.dims import FeatureDims
 
 HEADS = ("fused", "audio", "video")
 

@@ -27,7 +27,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import Batch, FeatureDims
+from avemotion.data.batch import Batch
+from avemotion.data.dims import FeatureDims
 from avemotion.models import MODELS
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import Batch, FeatureDims
+from avemotion.data.batch import Batch
+from avemotion.data.dims import FeatureDims
 from avemotion.models import MODELS
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean, sinusoid

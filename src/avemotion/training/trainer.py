@@ -32,16 +32,12 @@ import numpy as np
 import torch
 
 from avemotion.config import Config, TrainConfig
-from avemotion.data.batch import (
-    ClipSet,
-    FeatureDims,
-    FeatureSelection,
-    Standardizer,
-    collate,
-    iterate_batches,
-    mix_batch,
-)
+from avemotion.data.batch import collate, iterate_batches, mix_batch
+from avemotion.data.clipset import ClipSet
+from avemotion.data.dims import FeatureDims
 from avemotion.data.normalize import MIN_CLIPS, normalize_clipset
+from avemotion.data.selection import FeatureSelection
+from avemotion.data.standardize import Standardizer
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.labels import LabelSet, get_label_set
