@@ -19,8 +19,8 @@ from rich.table import Table
 from avemotion.config import ModelConfig
 from avemotion.data.dims import FeatureDims
 from avemotion.features.record import ClipFeatures
-from avemotion.models.base import build_model
 from avemotion.models.bimodal import count_parameters
+from avemotion.models.registry import build_model
 from avemotion.training.latency import time_clips
 
 

@@ -18,7 +18,7 @@ from avemotion.data.selection import FeatureSelection
 from avemotion.errors import ConfigError
 from avemotion.features.record import ClipFeatures
 from avemotion.models import MODELS
-from avemotion.models.base import build_model
+from avemotion.models.registry import build_model
 from avemotion.models.seq import compact, run_lstm
 from avemotion.training.losses import total_loss
 from avemotion.training.trainer import fit, predict_clips

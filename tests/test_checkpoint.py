@@ -13,8 +13,8 @@ from safetensors.torch import save as st_save
 from avemotion.data.selection import FeatureSelection
 from avemotion.data.standardize import Standardizer
 from avemotion.errors import CheckpointError
-from avemotion.models.base import build_model
 from avemotion.models.bundle import ModelBundle, load_checkpoint, save_checkpoint
+from avemotion.models.registry import build_model
 from avemotion.training.trainer import predict_clips
 
 quiet_torch()

@@ -10,7 +10,7 @@ from avemotion.data.batch import collate
 from avemotion.data.dims import FeatureDims
 from avemotion.features.record import ClipFeatures
 from avemotion.models import MODELS
-from avemotion.models.base import build_model
+from avemotion.models.registry import build_model
 from avemotion.training.losses import total_loss
 
 quiet_torch()

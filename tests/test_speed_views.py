@@ -20,7 +20,7 @@ from avemotion.errors import ConfigError
 from avemotion.features.audio import AudioBranch
 from avemotion.features.audio.common import change_speed
 from avemotion.features.record import AudioView, ClipFeatures
-from avemotion.models.base import build_model
+from avemotion.models.registry import build_model
 from avemotion.training.trainer import predict_clips
 
 

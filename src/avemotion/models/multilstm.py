@@ -23,8 +23,8 @@ from torch import nn
 from avemotion.config import ModelConfig
 from avemotion.data.batch import Batch
 from avemotion.data.dims import FeatureDims
-from avemotion.models import MODELS
 from avemotion.models.base import EmotionModel, ModelOutput
+from avemotion.models.registry import MODELS
 from avemotion.models.seq import audio_tokens, compact, mlp, run_lstm
 
 
