@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import FeatureDims, collate
-from avemotion.models.base import build_model
+from avemotion.data.batch import collate
+from avemotion.data.dims import FeatureDims
+from avemotion.models.registry import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_latency import make_clips  # noqa: E402  (the same synthetic inputs as the single-model benchmark)

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import FeatureDims
+from avemotion.data.dims import FeatureDims
 from avemotion.features.record import ClipFeatures
-from avemotion.models.base import build_model
 from avemotion.models.bimodal import count_parameters
+from avemotion.models.registry import build_model
 from avemotion.training.latency import time_clips
 
 

@@ -32,7 +32,10 @@ import torch
 from seed_table import print_table
 
 from avemotion.config import Config
-from avemotion.data.batch import ClipSet, FeatureDims, FeatureSelection, clip_functionals
+from avemotion.data.batch import clip_functionals
+from avemotion.data.clipset import ClipSet
+from avemotion.data.dims import FeatureDims
+from avemotion.data.selection import FeatureSelection
 from avemotion.data.store import FeatureStore
 from avemotion.models.classical import CLASSICAL, ClassicalModel
 from avemotion.models.readout import LinearReadout, balanced_accuracy, balanced_class_weights, fit_readout

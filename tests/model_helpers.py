@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from avemotion.config import Config
-from avemotion.data.batch import FeatureDims
+from avemotion.data.dims import FeatureDims
 from avemotion.features.record import ClipFeatures
 from avemotion.training.toy import toy_clip
 

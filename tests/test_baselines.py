@@ -10,12 +10,15 @@ import pytest
 import torch
 from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
-from avemotion.data.batch import ClipSet, FeatureDims, FeatureSelection, collate
+from avemotion.data.batch import collate
+from avemotion.data.clipset import ClipSet
+from avemotion.data.dims import FeatureDims
 from avemotion.data.manifest import ClipRecord
+from avemotion.data.selection import FeatureSelection
 from avemotion.errors import ConfigError
 from avemotion.features.record import ClipFeatures
 from avemotion.models import MODELS
-from avemotion.models.base import build_model
+from avemotion.models.registry import build_model
 from avemotion.models.seq import compact, run_lstm
 from avemotion.training.losses import total_loss
 from avemotion.training.trainer import fit, predict_clips

@@ -41,10 +41,11 @@ def _tiny_model(folder: Path, config_label_set: str = "basic7") -> Path:
     """An untrained audio-only bimodal model over basic7 with its standardiser fitted on two generated voices."""
     import torch
 
-    from avemotion.data.batch import FeatureSelection, Standardizer
     from avemotion.data.extract import extract_clip
-    from avemotion.models.base import build_model
+    from avemotion.data.selection import FeatureSelection
+    from avemotion.data.standardize import Standardizer
     from avemotion.models.bundle import ModelBundle
+    from avemotion.models.registry import build_model
 
     cfg = tiny_config(**{**FAST, "label_set": config_label_set})
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,11 @@ import torch
 from model_helpers import quiet_torch, tiny_config, toy_clips
 from safetensors.torch import save as st_save
 
-from avemotion.data.batch import FeatureSelection, Standardizer
+from avemotion.data.selection import FeatureSelection
+from avemotion.data.standardize import Standardizer
 from avemotion.errors import CheckpointError
-from avemotion.models.base import build_model
 from avemotion.models.bundle import ModelBundle, load_checkpoint, save_checkpoint
+from avemotion.models.registry import build_model
 from avemotion.training.trainer import predict_clips
 
 quiet_torch()

@@ -7,11 +7,12 @@ import pytest
 import torch
 from model_helpers import quiet_torch, tiny_config
 
-from avemotion.data.batch import FeatureSelection, collate
+from avemotion.data.batch import collate
 from avemotion.data.expression_prior import FLOOR, clip_prior, prior_matrix
+from avemotion.data.selection import FeatureSelection
 from avemotion.features.record import ClipFeatures
 from avemotion.labels import get_label_set
-from avemotion.models.base import build_model
+from avemotion.models.registry import build_model
 
 quiet_torch()
 FER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

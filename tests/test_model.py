@@ -6,10 +6,11 @@ import torch
 from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import FeatureDims, collate
+from avemotion.data.batch import collate
+from avemotion.data.dims import FeatureDims
 from avemotion.features.record import ClipFeatures
 from avemotion.models import MODELS
-from avemotion.models.base import build_model
+from avemotion.models.registry import build_model
 from avemotion.training.losses import total_loss
 
 quiet_torch()
@@ -126,7 +127,7 @@ def test_unimodal_models(dims: FeatureDims, heads: set) -> None:
 
 def test_tiny_problem_is_learned() -> None:
     """4 classes; audio holds one bit, video the other: fusion must learn both (chance 0.25)."""
-    from avemotion.data.batch import Standardizer
+    from avemotion.data.standardize import Standardizer
 
     clips, labels = toy_clips(120, seed=1, signal=2.0)
     test_clips, test_labels = toy_clips(60, seed=2, signal=2.0)

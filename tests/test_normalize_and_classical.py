@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avemotion.data.batch import FeatureDims, clip_functionals
+from avemotion.data.batch import clip_functionals
+from avemotion.data.dims import FeatureDims
 from avemotion.data.manifest import ClipRecord
 from avemotion.data.normalize import MIN_CLIPS, group_keys, normalize_clips, recording_of
 from avemotion.features.record import ClipFeatures
@@ -92,7 +93,7 @@ def test_svm_with_two_clips_per_class_agrees_with_its_decisions() -> None:
 def test_selection_finds_its_groups_in_a_clip_extracted_with_fewer_extractors() -> None:
     """A model trained on a store with all extractors but keeping Whisper must read a clip extracted with Whisper
     alone (the predict path extracts only what the model uses): groups are matched by name, not position."""
-    from avemotion.data.batch import FeatureSelection
+    from avemotion.data.selection import FeatureSelection
 
     rng = np.random.default_rng(0)
     full_groups = {"mfcc": (0, 5), "whisper": (5, 9)}

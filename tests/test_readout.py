@@ -11,9 +11,10 @@ import pytest
 import torch
 from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
-from avemotion.data.batch import Standardizer, collate
-from avemotion.models.base import build_model
+from avemotion.data.batch import collate
+from avemotion.data.standardize import Standardizer
 from avemotion.models.readout import balanced_class_weights, fit_logistic
+from avemotion.models.registry import build_model
 from avemotion.training.toy import make_toy_store
 from avemotion.training.trainer import run_training
 from avemotion.utils.progress import set_quiet

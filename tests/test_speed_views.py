@@ -12,14 +12,15 @@ import torch
 from model_helpers import DIMS, tiny_config, toy_clips
 
 from avemotion.config import AudioConfig, Config
-from avemotion.data.batch import FeatureSelection, Standardizer
 from avemotion.data.extract import config_hash
 from avemotion.data.normalize import normalize_clips
+from avemotion.data.selection import FeatureSelection
+from avemotion.data.standardize import Standardizer
 from avemotion.errors import ConfigError
 from avemotion.features.audio import AudioBranch
 from avemotion.features.audio.common import change_speed
 from avemotion.features.record import AudioView, ClipFeatures
-from avemotion.models.base import build_model
+from avemotion.models.registry import build_model
 from avemotion.training.trainer import predict_clips
 
 

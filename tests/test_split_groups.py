@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from avemotion.config import TrainConfig
-from avemotion.data.batch import ClipSet, FeatureSelection
+from avemotion.data.clipset import ClipSet
 from avemotion.data.manifest import ClipRecord
+from avemotion.data.selection import FeatureSelection
 from avemotion.features.record import ClipFeatures
 from avemotion.training.splits import make_splits
 

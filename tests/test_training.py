@@ -11,7 +11,8 @@ import yaml
 from model_helpers import TINY_ARGS, quiet_torch, tiny_config, toy_clips
 
 from avemotion.cli.main import main
-from avemotion.data.batch import FeatureSelection, Standardizer, group_family
+from avemotion.data.selection import FeatureSelection, group_family
+from avemotion.data.standardize import Standardizer
 from avemotion.errors import AvemotionError
 from avemotion.training.splits import make_splits
 from avemotion.training.trainer import run_training

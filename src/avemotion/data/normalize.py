@@ -21,8 +21,10 @@ from typing import Literal
 
 import numpy as np
 
-from avemotion.data.batch import ClipSet, FeatureDims, Standardizer
+from avemotion.data.clipset import ClipSet
+from avemotion.data.dims import FeatureDims
 from avemotion.data.manifest import ClipRecord
+from avemotion.data.standardize import Standardizer
 from avemotion.features.record import AudioView, ClipFeatures
 
 NormalizeMode = Literal["global", "speaker", "recording"]

@@ -4,20 +4,21 @@ A model maps a :class:`~avemotion.data.batch.Batch` to a :class:`ModelOutput`: l
 ("fused", "audio", "video"), which heads are available per clip, the final class probabilities after
 decision-level fusion, the effective fusion weights, and auxiliary losses (e.g. L_REC). A baseline is one
 file: subclass :class:`EmotionModel`, implement ``forward`` (call :meth:`EmotionModel.decide` at the end)
-and register it with ``@MODELS.register("name")``.
+and register it with ``@MODELS.register("name")`` (:mod:`avemotion.models.registry`). A model with linear
+read-outs also implements :class:`~avemotion.models.readout.ReadoutMixin`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import Batch, FeatureDims
+from avemotion.data.batch import Batch
+from avemotion.data.dims import FeatureDims
 
 HEADS = ("fused", "audio", "video")
 
@@ -63,23 +64,6 @@ class EmotionModel(nn.Module, ABC):
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         ...
 
-    def prefit(self, train: Iterable[Batch], val: Iterable[Batch] | None, n_classes: int,
-               c: dict[str, float] | None = None) -> dict[str, float]:
-        """Fit whatever the model solves before gradient training (e.g. linear read-outs, with regularisation
-        ``c`` per head or chosen on ``val``); nothing by default. Returns the regularisation used per head."""
-        return {}
-
-    def readout_weights(self) -> tuple[float, ...]:
-        """Weights of the linear read-outs' probabilities tried on the validation clips (none without read-outs)."""
-        return ()
-
-    def set_readout_weight(self, weight: float) -> None:
-        raise ValueError(f"{type(self).__name__} has no linear read-outs")
-
-    def readout_c(self) -> dict[str, float]:
-        """The L2 strength C each fitted read-out used (none without read-outs)."""
-        return {}
-
     def fusion_weights(self) -> torch.Tensor:
         """Base weights (fused, audio, video) of eq. 19: (fused_weight = 1, beta, chi); (1, 0, 0) without decision
         fusion."""
@@ -110,13 +94,3 @@ class EmotionModel(nn.Module, ABC):
                 probs = probs + w[:, j:j + 1] * torch.softmax(logits[h], dim=-1)
         return ModelOutput(logits, available, probs, w, aux_losses or {})
 
-
-def build_model(name: str, dims: FeatureDims, n_classes: int, config: ModelConfig, members: int = 1) -> EmotionModel:
-    """The registered model ``name``; with ``members`` > 1 an :class:`~avemotion.models.ensemble.Ensemble` of them."""
-    from avemotion.models import MODELS
-
-    if members > 1:
-        from avemotion.models.ensemble import Ensemble
-
-        return Ensemble([MODELS.get(name)(dims, n_classes, config) for _ in range(members)])
-    return MODELS.get(name)(dims, n_classes, config)

@@ -27,11 +27,12 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import Batch, FeatureDims
-from avemotion.models import MODELS
+from avemotion.data.batch import Batch
+from avemotion.data.dims import FeatureDims
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean
-from avemotion.models.readout import LinearReadout, balanced_class_weights, fit_readout
+from avemotion.models.readout import LinearReadout, ReadoutMixin, balanced_class_weights, fit_readout
+from avemotion.models.registry import MODELS
 
 
 class VideoEncoder(nn.Module):
@@ -93,7 +94,7 @@ def _head(d_in: int, d_hidden: int, n: int, dropout: float) -> nn.Sequential:
 
 
 @MODELS.register("bimodal")
-class BimodalModel(EmotionModel):
+class BimodalModel(ReadoutMixin, EmotionModel):
     """The paper's model. With one modality only (``--modality audio|video``) it is that branch and its head."""
 
     def __init__(self, dims: FeatureDims, n_classes: int, config: ModelConfig) -> None:

@@ -23,9 +23,12 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from avemotion.config import Config
-from avemotion.data.batch import FeatureDims, FeatureSelection, Standardizer
+from avemotion.data.dims import FeatureDims
+from avemotion.data.selection import FeatureSelection
+from avemotion.data.standardize import Standardizer
 from avemotion.errors import CheckpointError
-from avemotion.models.base import EmotionModel, build_model
+from avemotion.models.base import EmotionModel
+from avemotion.models.registry import build_model
 from avemotion.utils.atomic import atomic_write_bytes, atomic_write_json
 
 FORMAT = "avemotion-checkpoint"

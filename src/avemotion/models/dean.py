@@ -25,10 +25,11 @@ import torch
 from torch import nn
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import Batch, FeatureDims
-from avemotion.models import MODELS
+from avemotion.data.batch import Batch
+from avemotion.data.dims import FeatureDims
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean, sinusoid
+from avemotion.models.registry import MODELS
 from avemotion.models.seq import compact, mlp, run_lstm
 
 DEAN_LAYERS = 2  #: cross-modal transformer blocks per direction

@@ -13,6 +13,7 @@ from torch import nn
 
 from avemotion.data.batch import Batch
 from avemotion.models.base import EmotionModel, ModelOutput
+from avemotion.models.readout import ReadoutMixin
 
 
 class Ensemble(EmotionModel):
@@ -24,7 +25,9 @@ class Ensemble(EmotionModel):
         self.members = nn.ModuleList(members)
 
     def readout_c(self) -> dict[str, float]:
-        return self.members[0].readout_c()
+        """The C of the first member's fitted read-outs ({} when the members have none)."""
+        first = self.members[0]
+        return first.readout_c() if isinstance(first, ReadoutMixin) else {}
 
     def forward(self, batch: Batch) -> ModelOutput:
         outs = [m(batch) for m in self.members]

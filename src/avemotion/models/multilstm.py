@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from avemotion.config import ModelConfig
-from avemotion.data.batch import Batch, FeatureDims
-from avemotion.models import MODELS
+from avemotion.data.batch import Batch
+from avemotion.data.dims import FeatureDims
 from avemotion.models.base import EmotionModel, ModelOutput
+from avemotion.models.registry import MODELS
 from avemotion.models.seq import audio_tokens, compact, mlp, run_lstm
 
 

@@ -12,16 +12,60 @@ two clips per class the L2 penalty keeps it close to the CNN's zero-shot answer.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import torch
 from torch import nn
 
+from avemotion.data.batch import Batch
 from avemotion.models.classical import CLASSICAL
 
 #: regularisation strengths tried on the validation clips (the logreg baseline's grid)
 C_GRID: tuple[float, ...] = CLASSICAL.get("logreg").grid
 #: strength used without validation clips of their own (the logreg baseline's choice then)
 C_DEFAULT = CLASSICAL.get("logreg").default_c
+
+
+class ReadoutMixin(ABC):
+    """What a model with linear read-outs offers training (the bimodal model's ``model.linear_readout``).
+
+    Training asks ``isinstance(model, ReadoutMixin)``: such a model has its read-outs fitted (:meth:`prefit`)
+    before gradient training, and the weight of their probabilities chosen on the validation clips among
+    :meth:`readout_weights`. A model without the mixin has no read-outs.
+    """
+
+    @abstractmethod
+    def prefit(self, train: Iterable[Batch], val: Iterable[Batch] | None, n_classes: int,
+               c: dict[str, float] | None = None) -> dict[str, float]:
+        """Fit the linear read-outs before gradient training, with regularisation ``c`` per head or chosen on
+        ``val``. Returns the regularisation used per head."""
+
+    @abstractmethod
+    def readout_weights(self) -> tuple[float, ...]:
+        """Weights of the read-outs' probabilities tried on the validation clips (empty: it has none)."""
+
+    @abstractmethod
+    def set_readout_weight(self, weight: float) -> None:
+        """Weight of the read-outs' probabilities in eval mode (0: the network alone; 1: read-outs alone)."""
+
+    @abstractmethod
+    def readout_c(self) -> dict[str, float]:
+        """The L2 strength C each fitted read-out used."""
+
+
+@runtime_checkable
+class HasReadoutC(Protocol):
+    """A trained model that reports its read-outs' C: a :class:`ReadoutMixin` model or an ensemble of them."""
+
+    def readout_c(self) -> dict[str, float]: ...
+
+
+def fitted_c(model: nn.Module) -> dict[str, float]:
+    """The C each fitted read-out of ``model`` used ({} for a model without read-outs)."""
+    return model.readout_c() if isinstance(model, HasReadoutC) else {}
 
 
 class LinearReadout(nn.Module):

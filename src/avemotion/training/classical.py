@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.data.batch import ClipSet, FeatureDims
 from avemotion.data.batch import clip_functionals as functionals  # the baselines' inputs
+from avemotion.data.clipset import ClipSet
+from avemotion.data.dims import FeatureDims
 from avemotion.models.classical import CLASSICAL, ClassicalModel
 from avemotion.training.latency import Latency, time_calls
 from avemotion.training.results import FoldResult, Predictions

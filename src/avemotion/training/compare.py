@@ -24,8 +24,9 @@ import numpy as np
 from rich.console import Console
 
 from avemotion.config import Config
-from avemotion.data.batch import ClipSet, FeatureSelection
+from avemotion.data.clipset import ClipSet
 from avemotion.data.normalize import normalize_clipset
+from avemotion.data.selection import FeatureSelection
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.models.bundle import ModelBundle

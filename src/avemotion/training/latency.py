@@ -12,7 +12,9 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from avemotion.data.batch import FeatureDims, Standardizer, collate
+from avemotion.data.batch import collate
+from avemotion.data.dims import FeatureDims
+from avemotion.data.standardize import Standardizer
 from avemotion.features.record import ClipFeatures
 from avemotion.models.base import EmotionModel
 

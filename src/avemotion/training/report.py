@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from avemotion.config import Config
-from avemotion.data.batch import ClipSet
+from avemotion.data.clipset import ClipSet
 from avemotion.labels import LabelSet
 from avemotion.modality import modality_of
 from avemotion.models.base import HEADS

@@ -32,21 +32,19 @@ import numpy as np
 import torch
 
 from avemotion.config import Config, TrainConfig
-from avemotion.data.batch import (
-    ClipSet,
-    FeatureDims,
-    FeatureSelection,
-    Standardizer,
-    collate,
-    iterate_batches,
-    mix_batch,
-)
+from avemotion.data.batch import collate, iterate_batches, mix_batch
+from avemotion.data.clipset import ClipSet
+from avemotion.data.dims import FeatureDims
 from avemotion.data.normalize import MIN_CLIPS, normalize_clipset
+from avemotion.data.selection import FeatureSelection
+from avemotion.data.standardize import Standardizer
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.labels import LabelSet, get_label_set
-from avemotion.models.base import HEADS, EmotionModel, build_model
+from avemotion.models.base import HEADS, EmotionModel
 from avemotion.models.ensemble import Ensemble
+from avemotion.models.readout import ReadoutMixin, fitted_c
+from avemotion.models.registry import build_model
 from avemotion.models.bundle import (
     ModelBundle,
     checkpoint_exists,
@@ -190,11 +188,11 @@ def fit(model_name: str, config: Config, clipset: ClipSet, dims: FeatureDims, tr
     resuming = checkpoint_exists(state_stem)
     # validation clips of their own (small-data folds validate on the training clips)
     own_val = val_idx is not None and not np.isin(val_idx, train_idx).all()
-    if not resuming:  # a resumed run has the read-outs in its checkpoint
+    if not resuming and isinstance(model, ReadoutMixin):  # a resumed run has the read-outs in its checkpoint
         val_batches = iterate_batches(clipset, val_idx, tc.batch_size, dims, std) if own_val else None
         model.prefit(iterate_batches(clipset, train_idx, tc.batch_size, dims, std), val_batches,
                      len(clipset.label_names), readout_c)
-    mixes = model.readout_weights()
+    mixes = model.readout_weights() if isinstance(model, ReadoutMixin) else ()
     record = record and val_idx is not None
     track = TrainTrack()
     if mixes and not resuming:
@@ -541,9 +539,10 @@ def _inner_choice(model_name: str, config: Config, clipset: ClipSet, dims: Featu
                               record=True)
         readouts = np.asarray(track.readout_correct, dtype=bool) if track.readout_correct is not None else None
         runs.append(ValAnswers(clipset.labels[val], track.candidates, readouts, track.epoch))
-        cs.append(model.readout_c())
+        cs.append(fitted_c(model))
         losses.append([h.loss for h in track.history])
-        mixes = candidate_mixes(model.readout_weights())  # the order the candidates were recorded in
+        # the order the candidates were recorded in
+        mixes = candidate_mixes(model.readout_weights() if isinstance(model, ReadoutMixin) else ())
     choice = choose_pooled(runs, mixes)
     history = [EpochLog(e, float(np.mean([run[e] for run in losses])), ua)
                for e, ua in enumerate(choice.curve)]
@@ -584,7 +583,7 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
             epochs = max(_min_epochs(config), track.best_epoch + 1)  # best_epoch -1: the read-outs alone
             model, std, _ = fit_members(model_name, config, clipset, dims, _train_and_val(idx["train"], idx["val"]),
                                         None, fdir / "refit", f"{stage} refit", seed, epochs, on_epoch_end,
-                                        track.best_mix, model.readout_c() or None)
+                                        track.best_mix, fitted_c(model) or None)
     bundle = ModelBundle(model_name, model, config, list(label_set.labels), label_set.grade_values(), selection, std,
                          {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua,
                           **({"readout_weight": track.best_mix} if track.best_mix else {})})
@@ -592,7 +591,7 @@ def _run_fold(fold: Fold, splits: Splits, pos: dict[str, int], model_name: str, 
     preds = predict_clips(model, clipset.subset(idx["test"]), dims, std, config.train.batch_size)
     result = FoldResult(fold.index, list(fold.test), clipset.labels[idx["test"]].tolist(), track.best_epoch,
                         track.epoch, track.best_ua, preds, same_val, track.history, track.best_mix,
-                        model.readout_c())
+                        fitted_c(model))
     atomic_write_json(result_path, result.to_dict())
     members = [Path(f"m{i}") for i in range(config.train.ensemble)]
     runs = [Path(), Path("refit"), *members, *(Path("refit") / m for m in members),

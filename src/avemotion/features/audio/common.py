@@ -14,6 +14,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,10 +52,24 @@ class ExtractorOutput:
 
 
 class AudioExtractor(ABC):
-    """One registered audio extractor. Subclasses set ``name`` and ``sample_rate`` in ``__init__``."""
+    """One registered audio extractor. Subclasses set ``name`` and ``sample_rate`` in ``__init__``.
+
+    The columns an extractor contributes to the spliced sequence and clip vector form one feature group, which
+    the branch names after the extractor (``AudioFeatures.seq_groups`` / ``vec_groups``). :meth:`feature_groups`
+    declares the names its group may have in a store, so the data layer maps stored groups to extractors by
+    asking the extractors (:func:`avemotion.features.audio.declared_groups`), not by parsing the names.
+    """
 
     name: str = ""
     sample_rate: int = 16000
+    #: other names this extractor's feature group has in stores written by other code (e.g. its set names)
+    group_aliases: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def feature_groups(cls) -> tuple[str, ...]:
+        """Names of the feature group this extractor's columns form: ``name`` (what the branch writes), then
+        ``group_aliases``."""
+        return (cls.name, *cls.group_aliases)
 
     def __init__(self, config: AudioConfig | None = None) -> None:
         self.config = config or AudioConfig()

@@ -189,6 +189,8 @@ def functionals(audio: np.ndarray, sample_rate: int, feature_set: str) -> np.nda
 @AUDIO_EXTRACTORS.register("opensmile")
 class OpenSmileExtractor(AudioExtractor):
     name = "opensmile"
+    #: stores holding one group per openSMILE set name it after the set ("IS09", "eGeMAPSv02", ...)
+    group_aliases = tuple(FEATURE_SETS)
 
     def __init__(self, config: AudioConfig | None = None) -> None:
         super().__init__(config)
