@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avemotion.models.accuracy import unweighted_accuracies
+
 
 def pack_correct(correct: np.ndarray) -> str:
     """Which clips a candidate gets right, as a hex string (8 clips a byte), for the resumable track."""
@@ -40,15 +42,6 @@ class CrossfitScore:
     reference: float
     wins: int
     halves: int
-
-
-def _class_ua(correct: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """UA of each row of ``correct`` (K, N) on the clips in ``mask`` (default: all), over the classes present
-    there; zeros without clips."""
-    sub, ys = (correct, y) if mask is None else (correct[:, mask], y[mask])
-    if not len(ys):
-        return np.zeros(len(correct))
-    return np.stack([sub[:, ys == c].mean(1) for c in np.unique(ys)], 1).mean(1)
 
 
 def _stratified_half(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -79,14 +72,14 @@ def crossfit_ua(y: np.ndarray, candidates: np.ndarray, reference: np.ndarray, se
             held = ~pick
             if not pick.any() or not held.any():
                 continue
-            best = int(np.argmax(_class_ua(cand, y, pick)))
-            c_ua, r_ua = float(_class_ua(cand[best:best + 1], y, held)[0]), float(_class_ua(ref, y, held)[0])
+            best = int(np.argmax(unweighted_accuracies(cand, y, pick)))
+            c_ua, r_ua = float(unweighted_accuracies(cand[best:best + 1], y, held)[0]), float(unweighted_accuracies(ref, y, held)[0])
             chosen.append(c_ua)
             refs.append(r_ua)
             wins += c_ua > r_ua + 1e-9
     if not chosen:
-        c_ua = float(_class_ua(cand, y).max(initial=0.0))
-        r_ua = float(_class_ua(ref, y)[0])
+        c_ua = float(unweighted_accuracies(cand, y).max(initial=0.0))
+        r_ua = float(unweighted_accuracies(ref, y)[0])
         return CrossfitScore(c_ua, r_ua, int(c_ua > r_ua + 1e-9), 1)
     return CrossfitScore(float(np.mean(chosen)), float(np.mean(refs)), wins, len(chosen))
 
@@ -125,9 +118,9 @@ def choose_pooled(runs: list[ValAnswers], mixes: list[float]) -> PooledChoice:
              if q else np.zeros((0, len(y)), dtype=bool))
     has_readouts = all(r.readouts is not None for r in runs)
     ref = np.concatenate([r.readouts for r in runs if r.readouts is not None]) if has_readouts else None
-    uas = _class_ua(cands, y)
+    uas = unweighted_accuracies(cands, y)
     curve = [float(uas[e * len(mixes) + mixes.index(0.0)]) for e in range(n_epochs)] if 0.0 in mixes else []
-    ro_ua = float(_class_ua(ref[None, :], y)[0]) if ref is not None else None
+    ro_ua = float(unweighted_accuracies(ref[None, :], y)[0]) if ref is not None else None
     if not q:  # nothing trained (e.g. a model without parameters): the read-outs alone where there are any
         return PooledChoice(-1, 1.0 if ref is not None else 0.0, ro_ua or 0.0, None, ro_ua, curve)
     best = int(np.argmax(uas))
