@@ -14,7 +14,7 @@ from avemotion.data.batch import FeatureSelection, Standardizer
 from avemotion.errors import CheckpointError
 from avemotion.models.base import build_model
 from avemotion.models.bundle import ModelBundle, load_checkpoint, save_checkpoint
-from avemotion.training.trainer import predict_clips
+from avemotion.models.predict import predict_clips
 
 quiet_torch()
 

@@ -20,7 +20,7 @@ from avemotion.features.audio import AudioBranch
 from avemotion.features.audio.common import change_speed
 from avemotion.features.record import AudioView, ClipFeatures
 from avemotion.models.base import build_model
-from avemotion.training.trainer import predict_clips
+from avemotion.models.predict import predict_clips
 
 
 def _peak_hz(x: np.ndarray, sr: int) -> float:

@@ -37,7 +37,6 @@ from avemotion.data.batch import (
     FeatureDims,
     FeatureSelection,
     Standardizer,
-    collate,
     iterate_batches,
     mix_batch,
 )
@@ -45,7 +44,7 @@ from avemotion.data.normalize import MIN_CLIPS, normalize_clipset
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.labels import LabelSet, get_label_set
-from avemotion.models.base import HEADS, EmotionModel, build_model
+from avemotion.models.base import EmotionModel, build_model
 from avemotion.models.ensemble import Ensemble
 from avemotion.models.bundle import (
     ModelBundle,
@@ -54,53 +53,17 @@ from avemotion.models.bundle import (
     load_state_checked,
     save_checkpoint,
 )
+from avemotion.models.predict import predict_clips
 from avemotion.training.losses import balanced_weights, total_loss
 from avemotion.training.latency import time_clips
 from avemotion.training.metrics import compute_metrics, paired_ua_se
-from avemotion.training.results import EpochLog, FoldResult, Predictions, TrainTrack
+from avemotion.training.results import EpochLog, FoldResult, TrainTrack
 from avemotion.training.selection import PooledChoice, ValAnswers, choose_pooled, pack_correct
 from avemotion.training.splits import Fold, Splits, inner_folds, make_splits
 from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import log, progress
 
 EpochHook = Callable[[str, int], None]  # (stage name e.g. "fold 0" / "final", finished epoch index)
-
-
-# --- predictions ----------------------------------------------------------------------------------------
-@torch.no_grad()
-def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Standardizer | None,
-                  batch_size: int = 64) -> Predictions:
-    """The model's predictions for ``clips``. A clip with audio speed views (``audio.speed_views``) is predicted
-    once per version (:meth:`ClipFeatures.with_views`) and everything averaged over them: the final and each head's
-    probabilities, the fusion weights and the contributions."""
-    model.eval()
-    versions = [v for c in clips for v in c.with_views()]
-    owner = np.repeat(np.arange(len(clips)), [1 + len(c.audio_views) for c in clips])
-    probs, weights, contrib = [], [], []
-    heads: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
-    for start in range(0, len(versions), batch_size):
-        out = model(collate(versions[start:start + batch_size], dims, std))
-        probs.append(out.probs.double().numpy())
-        weights.append(out.weights.double().numpy())
-        contrib.append(out.contributions().double().numpy())
-        hp = out.head_probs()
-        for h in HEADS:
-            if h in hp:
-                p = hp[h].double().numpy().copy()
-                p[~out.available[h].numpy()] = np.nan
-            else:
-                p = np.full_like(probs[-1], np.nan)
-            heads[h].append(p)
-
-    def mean(parts: list[np.ndarray]) -> np.ndarray:  # per clip, over its versions (NaN stays NaN)
-        rows = np.concatenate(parts)
-        if len(rows) == len(clips):
-            return rows
-        total = np.zeros((len(clips), rows.shape[1]))
-        np.add.at(total, owner, rows)
-        return total / np.bincount(owner, minlength=len(clips))[:, None]
-
-    return Predictions(mean(probs), {h: mean(v) for h, v in heads.items()}, mean(weights), mean(contrib))
 
 
 # --- one training run (a fold, or the final model) ------------------------------------------------------
