@@ -18,10 +18,11 @@ from avemotion.data.selection import FeatureSelection
 from avemotion.errors import ConfigError
 from avemotion.features.record import ClipFeatures
 from avemotion.models import MODELS
+from avemotion.models.predict import predict_clips
 from avemotion.models.registry import build_model
 from avemotion.models.seq import compact, run_lstm
+from avemotion.training.fit import FitPlan, TrainSetup, fit
 from avemotion.training.losses import total_loss
-from avemotion.training.trainer import fit, predict_clips
 from avemotion.training.variants import resolve_variant
 from avemotion.utils.progress import set_quiet
 
@@ -49,7 +50,8 @@ def test_learns_the_toy_problem(name: str) -> None:
     cs = ClipSet.build(recs, clips, sel, TOY_NAMES)
     train, test = np.arange(64), np.arange(64, 96)
     with tempfile.TemporaryDirectory() as d:
-        model, std, _ = fit(name, tiny_config(**{"train.epochs": 15}), cs, sel.dims, train, None, Path(d), name, 0)
+        model, std, _ = fit(TrainSetup(name, tiny_config(**{"train.epochs": 15}), cs, sel.dims),
+                            FitPlan(train, None, Path(d), name, 0))
     preds = predict_clips(model, cs.subset(test), sel.dims, std)
     both = np.asarray([cs.features[i].video_seq is not None for i in test])
     acc = preds.probs.argmax(1) == cs.labels[test]

@@ -14,8 +14,8 @@ from avemotion.data.selection import FeatureSelection
 from avemotion.data.standardize import Standardizer
 from avemotion.errors import CheckpointError
 from avemotion.models.bundle import ModelBundle, load_checkpoint, save_checkpoint
+from avemotion.models.predict import predict_clips
 from avemotion.models.registry import build_model
-from avemotion.training.trainer import predict_clips
 
 quiet_torch()
 

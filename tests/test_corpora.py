@@ -125,7 +125,7 @@ def test_symlinked_corpus_folders_and_files(tmp_path: Path, media: dict[str, Pat
 
 def test_folds_group_by_the_corpus_protocol() -> None:
     from avemotion.config import TrainConfig
-    from avemotion.training.trainer import resolve_group_by
+    from avemotion.training.run_setup import resolve_group_by
 
     class Store:
         def __init__(self, corpus: str | None) -> None:

@@ -158,7 +158,7 @@ def test_interrupted_run_resumes_to_the_same_result(store_dir: Path, tmp_path: P
 
 
 def test_auto_selects_read_outs_only_for_small_data() -> None:
-    from avemotion.training.trainer import SMALL_DATA_PER_CLASS, resolve_readout
+    from avemotion.training.selection import SMALL_DATA_PER_CLASS, resolve_readout
 
     assert tiny_config().model.linear_readout == "select"  # the default
     cfg = tiny_config(**{"model.linear_readout": "auto"})

@@ -118,29 +118,28 @@ def test_inner_folds_choose_on_pooled_answers(store_dir: Path, tmp_path: Path) -
 
 def test_inner_runs_split_the_pool_by_speaker_and_the_fold_model_uses_the_choice(
         store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import avemotion.training.trainer as trainer
+    import avemotion.training.folds as folds
     from avemotion.training.splits import Splits
 
     fits: list[dict] = []
     members: list[dict] = []
-    real_fit, real_members = trainer.fit, trainer.fit_members
+    real_fit, real_members = folds.fit, folds.fit_members
 
-    def spy_fit(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, *args, **kw):
-        out = real_fit(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, *args, **kw)
-        if val_idx is not None:
-            fits.append({"stage": stage, "train": set(train_idx.tolist()), "val": set(val_idx.tolist()),
-                         "speakers": {clipset.speakers[i] for i in val_idx}, "ids": clipset.clip_ids})
+    def spy_fit(setup, plan):
+        out = real_fit(setup, plan)
+        clipset = setup.clipset
+        if plan.val_idx is not None:
+            fits.append({"stage": plan.stage, "train": set(plan.train_idx.tolist()), "val": set(plan.val_idx.tolist()),
+                         "speakers": {clipset.speakers[i] for i in plan.val_idx}, "ids": clipset.clip_ids})
         return out
 
-    def spy_members(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs=None,
-                    on_epoch_end=None, readout_weight=0.0, readout_c=None):
-        members.append({"stage": stage, "train": {clipset.clip_ids[i] for i in train_idx}, "val": val_idx,
-                        "epochs": epochs, "mix": readout_weight})
-        return real_members(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs,
-                            on_epoch_end, readout_weight, readout_c)
+    def spy_members(setup, plan):
+        members.append({"stage": plan.stage, "train": {setup.clipset.clip_ids[i] for i in plan.train_idx},
+                        "val": plan.val_idx, "epochs": plan.epochs, "mix": plan.readout_weight})
+        return real_members(setup, plan)
 
-    monkeypatch.setattr(trainer, "fit", spy_fit)
-    monkeypatch.setattr(trainer, "fit_members", spy_members)
+    monkeypatch.setattr(folds, "fit", spy_fit)
+    monkeypatch.setattr(folds, "fit_members", spy_members)
     cfg = tiny_config(**{"train.folds": 2, "train.epochs": 4, "train.inner_folds": 3})
     run_training(store_dir, tmp_path / "r", cfg)
     splits = Splits.load(tmp_path / "r" / "splits.json")

@@ -20,8 +20,8 @@ from avemotion.errors import ConfigError
 from avemotion.features.audio import AudioBranch
 from avemotion.features.audio.common import change_speed
 from avemotion.features.record import AudioView, ClipFeatures
+from avemotion.models.predict import predict_clips
 from avemotion.models.registry import build_model
-from avemotion.training.trainer import predict_clips
 
 
 def _peak_hz(x: np.ndarray, sr: int) -> float:

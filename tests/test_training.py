@@ -119,7 +119,7 @@ def test_resume_after_interruption_gives_the_same_result(store_dir: Path, tmp_pa
     with pytest.raises(AvemotionError, match="another config"):
         run_training(store_dir, tmp_path / "cut", other)
     # what the demo asks before training into its own folder again (it starts a stale run over)
-    from avemotion.training.trainer import holds_other_run
+    from avemotion.training.run_setup import holds_other_run
 
     assert holds_other_run(tmp_path / "cut", store_dir, other) and not holds_other_run(tmp_path / "cut", store_dir, cfg)
     assert not holds_other_run(tmp_path / "nothing", store_dir, other)
@@ -204,21 +204,22 @@ def test_train_per_class_keeps_few_clips_and_the_test_folds() -> None:
 
 def test_refit_trains_again_on_train_and_val_for_the_chosen_epochs(store_dir: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import avemotion.training.trainer as trainer
+    import avemotion.training.folds as folds
     from avemotion.models.bundle import ModelBundle
     from avemotion.training.splits import Splits
 
     calls: list[dict] = []
-    real = trainer.fit_members
+    real = folds.fit_members
 
-    def spy(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs=None, *args, **kw):
-        out = real(model_name, config, clipset, dims, train_idx, val_idx, workdir, stage, seed, epochs, *args, **kw)
-        calls.append({"stage": stage, "train": {clipset.clip_ids[i] for i in train_idx},
-                      "val": None if val_idx is None else {clipset.clip_ids[i] for i in val_idx},
-                      "epochs": epochs, "seed": seed, "std": out[1], "track": out[2]})
+    def spy(setup, plan):
+        out = real(setup, plan)
+        ids = setup.clipset.clip_ids
+        calls.append({"stage": plan.stage, "train": {ids[i] for i in plan.train_idx},
+                      "val": None if plan.val_idx is None else {ids[i] for i in plan.val_idx},
+                      "epochs": plan.epochs, "seed": plan.seed, "std": out[1], "track": out[2]})
         return out
 
-    monkeypatch.setattr(trainer, "fit_members", spy)
+    monkeypatch.setattr(folds, "fit_members", spy)
     res = run_training(store_dir, tmp_path / "r", _cfg(**{"train.refit": True, "train.inner_folds": 0}))
     splits = Splits.load(tmp_path / "r" / "splits.json")
     assert [c["stage"] for c in calls] == ["fold 1/2", "fold 1/2 refit", "fold 2/2", "fold 2/2 refit", "final model"]

@@ -15,7 +15,6 @@ config drops out of the pool. An :class:`Extractor` made directly is closed with
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections import OrderedDict
@@ -30,6 +29,7 @@ from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError, NoAudioStream, NoFaceFound, NoVideoStream, SilentAudio
 from avemotion.features.record import ClipFeatures
 from avemotion.modality import Modality, uses_audio, uses_video
+from avemotion.utils.hashing import json_digest, text_digest
 
 #: bump when extractor code changes in a way that changes stored features
 FEATURE_VERSION = 1
@@ -247,7 +247,7 @@ def config_hash(config: Config) -> str:
     if not audio["speed_views"]:  # stores extracted before speed views existed keep their keys
         del audio["speed_views"]
     payload = {"audio": audio, "video": config.video.model_dump(mode="json"), "feature_version": FEATURE_VERSION}
-    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return json_digest(payload, "sha1", 16)
 
 
 @lru_cache(maxsize=4096)
@@ -267,17 +267,16 @@ def file_digest(path: str | Path) -> str:
 
 def clip_key(record: ClipRecord, cfg_hash: str) -> str:
     """Store key of a clip: its media content (not its path), its time window and the extractor config."""
-    h = hashlib.sha1(cfg_hash.encode())
+    parts = [cfg_hash]
     for p in (record.video_path, record.audio_path):
-        h.update(b"|")
+        parts.append("|")
         if p:
             try:
-                h.update(file_digest(p).encode())
+                parts.append(file_digest(p))
             except OSError:
-                h.update(f"missing:{p}".encode())  # extraction will report the missing file
-    for k in WINDOW_KEYS:
-        h.update(f"|{record.extra.get(k)}".encode())
-    return h.hexdigest()[:20]
+                parts.append(f"missing:{p}")  # extraction will report the missing file
+    parts += [f"|{record.extra.get(k)}" for k in WINDOW_KEYS]
+    return text_digest("".join(parts), "sha1", 20)
 
 
 WINDOW_KEYS = ("start", "end", "audio_start", "audio_end", "video_start", "video_end")

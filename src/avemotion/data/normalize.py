@@ -1,7 +1,7 @@
 """Speaker and recording normalisation (``train.normalize``).
 
 ``global`` (the default): features are only z-scored with the training clips' statistics (the
-:class:`~avemotion.data.batch.Standardizer` of each model). ``speaker``: every feature of a clip is first
+:class:`~avemotion.data.standardize.Standardizer` of each model). ``speaker``: every feature of a clip is first
 z-normalised with the statistics of that speaker's own clips (all of them, test speakers included; no labels
 are used), the standard practice of speaker-independent emotion recognition: it removes what a voice or a face
 is like on average and keeps how it changes. ``recording``: the same per source recording (the windows of one

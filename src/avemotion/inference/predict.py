@@ -23,7 +23,7 @@ from avemotion.features.record import ClipFeatures
 from avemotion.modality import Modality, modality_of
 from avemotion.models.base import HEADS
 from avemotion.models.bundle import ModelBundle, checkpoint_exists
-from avemotion.training.trainer import predict_clips
+from avemotion.models.predict import predict_clips
 
 
 @dataclass

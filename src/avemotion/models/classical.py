@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avemotion.models.accuracy import unweighted_accuracy
 from avemotion.registry import Registry
 
 
@@ -84,15 +85,13 @@ class ClassicalModel:
 
     def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None = None,
             y_val: np.ndarray | None = None) -> ClassicalModel:
-        from sklearn.metrics import balanced_accuracy_score
-
         grid = self.spec.grid
         if x_val is not None and y_val is not None and len(grid) > 1 and len(y_val):
             scores = []
             for c in grid:
                 with _quiet():
                     pipe = self._pipeline(c).fit(x_train, y_train)
-                scores.append(balanced_accuracy_score(y_val, pipe.predict(x_val)))
+                scores.append(unweighted_accuracy(y_val, pipe.predict(x_val)))
             best = int(np.argmax(scores))
             self.c, self.val_ua = grid[best], float(scores[best])
             x_train = np.concatenate([x_train, x_val])

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from avemotion.data.batch import Batch
+from avemotion.models.accuracy import unweighted_accuracy
 from avemotion.models.classical import CLASSICAL
 
 #: regularisation strengths tried on the validation clips (the logreg baseline's grid)
@@ -152,11 +153,6 @@ def standardise_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, torch.where(scale > 1e-6, scale, torch.ones_like(scale))
 
 
-def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
-    classes = np.unique(y)
-    return float(np.mean([(pred[y == k] == k).mean() for k in classes])) if len(classes) else 0.0
-
-
 def balanced_class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
     """n / (K n_c) per class (scikit-learn's class_weight="balanced"); absent classes 0."""
     counts = torch.bincount(y, minlength=n_classes).double()
@@ -188,7 +184,7 @@ def fit_readout(readout: LinearReadout, x: torch.Tensor, y: torch.Tensor, n_clas
         for c_try in C_GRID:
             w, b = fit_c(c_try)
             z = xv.float() @ w.T + b + (offset_val if offset_val is not None else 0.0)
-            scores.append(balanced_accuracy(y_val.numpy(), z.argmax(1).numpy()))
+            scores.append(unweighted_accuracy(y_val.numpy(), z.argmax(1).numpy()))
         c = C_GRID[int(np.argmax(scores))]  # ties: the smaller C (the stronger penalty)
     c = C_DEFAULT if c is None else c
     w, b = fit_c(c)

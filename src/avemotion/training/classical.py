@@ -1,14 +1,11 @@
 """Training and timing the classical baselines (:mod:`avemotion.models.classical`) on the comparison's folds.
 
-A fold's result is written as ``folds/k/result.json`` like a deep model's, so a rerun skips finished folds. The
-fitted scikit-learn objects are not saved (loading them would mean unpickling); the latency run refits the best
-fold's model, which takes seconds.
+A fold's result is written by the fold runner as ``folds/k/result.json`` like a deep model's, so a rerun skips
+finished folds. The fitted scikit-learn objects are not saved (loading them would mean unpickling); the latency
+run refits the best fold's model, which takes seconds.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 
@@ -16,40 +13,34 @@ from avemotion.data.batch import clip_functionals as functionals  # the baseline
 from avemotion.data.clipset import ClipSet
 from avemotion.data.dims import FeatureDims
 from avemotion.models.classical import CLASSICAL, ClassicalModel
+from avemotion.models.predict import Predictions
 from avemotion.training.latency import Latency, time_calls
-from avemotion.training.results import FoldResult, Predictions
+from avemotion.training.results import FoldResult
 from avemotion.training.splits import Fold
-from avemotion.utils.atomic import atomic_write_json
 
 
 def _fit(name: str, clipset: ClipSet, dims: FeatureDims, pos: dict[str, int], fold: Fold, seed: int
          ) -> ClassicalModel:
-    idx = {k: np.asarray([pos[c] for c in getattr(fold, k)], np.int64) for k in ("train", "val")}
-    val_is_train = set(fold.val) == set(fold.train)
+    idx = fold.indices(pos)
     x_tr = functionals(clipset.subset(idx["train"]), dims)
     model = ClassicalModel(CLASSICAL.get(name), len(clipset.label_names), seed)
-    if val_is_train:
+    if fold.val_is_train:
         return model.fit(x_tr, clipset.labels[idx["train"]])
     return model.fit(x_tr, clipset.labels[idx["train"]], functionals(clipset.subset(idx["val"]), dims),
                      clipset.labels[idx["val"]])
 
 
-def run_classical_fold(name: str, fold: Fold, pos: dict[str, int], clipset: ClipSet, dims: FeatureDims,
-                       rundir: Path, seed: int) -> FoldResult:
-    fdir = rundir / "folds" / str(fold.index)
-    result_path = fdir / "result.json"
-    if result_path.is_file():
-        return FoldResult.from_dict(json.loads(result_path.read_text()))
+def classical_fold_result(name: str, fold: Fold, pos: dict[str, int], clipset: ClipSet, dims: FeatureDims,
+                          seed: int) -> tuple[FoldResult, dict[str, object]]:
+    """The baseline ``name`` fitted on the fold and its test predictions, and what its ``result.json`` records
+    beside them (the chosen C). The fold runner (:func:`avemotion.training.folds.run_fold`) writes it."""
     model = _fit(name, clipset, dims, pos, fold, seed)
-    test = np.asarray([pos[c] for c in fold.test], np.int64)
+    test = fold.indices(pos)["test"]
     probs = model.predict_proba(functionals(clipset.subset(test), dims))
     n = len(test)
     result = FoldResult(fold.index, list(fold.test), clipset.labels[test].tolist(), -1, 0, model.val_ua,
-                        Predictions(probs, {}, np.zeros((n, 3)), np.zeros((n, 3))),
-                        set(fold.val) == set(fold.train))
-    fdir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(result_path, {**result.to_dict(), "C": model.c})
-    return result
+                        Predictions(probs, {}, np.zeros((n, 3)), np.zeros((n, 3))), fold.val_is_train)
+    return result, {"C": model.c}
 
 
 def classical_latency(name: str, fold: Fold, pos: dict[str, int], clipset: ClipSet, dims: FeatureDims,

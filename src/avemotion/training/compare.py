@@ -3,9 +3,10 @@
 Fairness: one :class:`~avemotion.training.splits.Splits` object (made once, saved as ``OUT/splits.json``) gives
 every model the same folds; every model reads the same feature store through the same selection and
 standardisation code, and trains with the same budget (``train.*``: epochs, patience, batch, lr, seeds) in the
-trainer's own fold function (``trainer._run_fold``: early stopping on validation UA, resumable). A variant that
-cannot see some test clips (e.g. video-only on an audio-only clip) is still scored on every test clip: for
-those it predicts the class prior of its training part, and its ``coverage`` says how many it really saw.
+fold runner of ``avemotion train`` (:func:`~avemotion.training.folds.run_fold`: early stopping on validation
+UA, resumable; the classical baselines through it too). A variant that cannot see some test clips (e.g.
+video-only on an audio-only clip) is still scored on every test clip: for those it predicts the class prior of
+its training part, and its ``coverage`` says how many it really saw.
 
 Outputs under ``OUT``: results.csv / results.json (per model WA, UA, F1, CC: mean and std over folds, pooled
 values, 15-group statistics, latency, significance against the reference), folds.csv, groups.csv,
@@ -16,7 +17,6 @@ each model's fold checkpoints; a rerun skips finished folds and resumes an unfin
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -31,22 +31,26 @@ from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.models.bundle import ModelBundle
 from avemotion.models.classical import CLASSICAL
-from avemotion.training.classical import classical_latency, run_classical_fold
+from avemotion.training.classical import classical_latency
 from avemotion.training.compare_report import METRICS, print_compare_table, write_outputs
+from avemotion.training.fit import EpochHook, TrainSetup
+from avemotion.training.folds import FoldJob, run_fold
 from avemotion.training.latency import time_clips
 from avemotion.training.metrics import compute_metrics
 from avemotion.training.results import FoldResult, ModelResult
-from avemotion.training.splits import Fold, Splits, make_splits
-from avemotion.training.stats import paired_tests, random_groups
-from avemotion.training.trainer import (
-    EpochHook,
-    _run_fold,
+from avemotion.training.run_setup import (
+    RUN_RECORD,
+    compare_setup,
+    load_or_make_splits,
     refuse_other_setup,
     resolve_group_by,
     resolve_label_set,
-    resolve_readout,
     training_torch_settings,
+    variant_run_hash,
 )
+from avemotion.training.selection import resolve_readout
+from avemotion.training.splits import Fold, Splits
+from avemotion.training.stats import paired_tests, random_groups
 from avemotion.training.variants import Variant, resolve_variant
 from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import log
@@ -66,10 +70,6 @@ def store_modality(feats: list) -> str:
     if v:
         return "video"
     raise AvemotionError("the feature store holds no audio or video features")
-
-
-def _digest(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def volume_latency(bundle: ModelBundle, clipset: ClipSet, volumes: tuple[int, ...], seed: int) -> list[dict]:
@@ -122,19 +122,13 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
     base = ClipSet.build(records, feats, base_sel, labels, store.root, group_by=resolve_group_by(config.train, store))
     truth = dict(zip(base.clip_ids, base.labels.tolist(), strict=True))
 
-    setup = {"store": store.meta.get("config_hash"), "labels": labels, "clips": _digest(sorted(base.clip_ids)),
-             "train": config.train.model_dump(mode="json"), "modality": config.train.modality}
+    setup = compare_setup(store, labels, base.clip_ids, config)
     out.mkdir(parents=True, exist_ok=True)
     setup_path = out / "compare.json"
     refuse_other_setup(setup_path, "setup", setup, "this folder holds a comparison with another feature store, "
                        "clip set or training setup; choose a new --out or delete it to start over", out)
     atomic_write_json(setup_path, {"setup": setup, "features": str(Path(features).resolve())})
-    splits_path = out / "splits.json"
-    if splits_path.is_file():
-        splits = Splits.load(splits_path)
-    else:
-        splits = make_splits(base.clip_ids, base.labels, base.speakers, config.train)
-        splits.save(splits_path)
+    splits = load_or_make_splits(out / "splits.json", base.clip_ids, base.labels, base.speakers, config.train)
     order = [c for f in splits.folds for c in f.test]
     fold_of = np.asarray([f.index for f in splits.folds for _ in f.test], np.int64)
     y = np.asarray([truth[c] for c in order], np.int64)
@@ -163,14 +157,9 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
     clipset = ClipSet.build(records, feats, selection, labels, store.root, group_by=resolve_group_by(cfg.train, store))
     dims = selection.dims
     clipset, _ = normalize_clipset(clipset, records, cfg.train.normalize, dims)
-    setup = {"model": v.model, "overrides": v.overrides, "model_cfg": cfg.model.model_dump(mode="json"),
-             "train": cfg.train.model_dump(mode="json"), "extractors": cfg.audio.extractors,
-             "store": store.meta.get("config_hash"), "labels": labels, "splits": splits.to_dict()}
-    if selection.speeds:  # (absent when none, so runs from before the speed views keep their hash)
-        setup["speed_views"] = selection.speeds
-    run_hash = _digest(setup)
+    run_hash = variant_run_hash(v.model, v.overrides, cfg, store, labels, splits, selection.speeds)
     rundir.mkdir(parents=True, exist_ok=True)
-    run_json = rundir / "run.json"
+    run_json = rundir / RUN_RECORD
     refuse_other_setup(run_json, "run_hash", run_hash, f"{rundir} holds a run of {v.name} with another config, "
                        "store or folds; delete that folder (or choose a new --out) to rerun it", rundir)
     atomic_write_json(run_json, {"run_hash": run_hash, "variant": v.name, "model": v.model, "overrides": v.overrides,
@@ -184,6 +173,8 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
     classical = v.model in CLASSICAL
     cfg = resolve_readout(cfg, [clipset.labels[[pos[c] for c in f.train if c in pos]] for f in splits.folds])
     subfolds = {}
+    job = FoldJob(TrainSetup(v.model, cfg, clipset, dims, on_epoch_end), selection, label_set, rundir,
+                  len(splits.folds), pos)
     for fold in splits.folds:
         keep = lambda ids: [c for c in ids if c in pos]  # noqa: E731
         train = keep(fold.train)
@@ -192,10 +183,8 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
         val = keep(fold.val) or train
         test = keep(fold.test)
         sub = subfolds[fold.index] = Fold(fold.index, train, val, test)
-        if test and classical:
-            r = run_classical_fold(v.model, sub, pos, clipset, dims, rundir, cfg.train.seed + 1000 * fold.index)
-        elif test:
-            r = _run_fold(sub, splits, pos, v.model, cfg, clipset, dims, selection, label_set, rundir, on_epoch_end)
+        if test:
+            r = run_fold(job, sub)
         else:
             r = FoldResult.untested(fold.index, n_cls)
         fold_results.append(r)

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from avemotion.models.accuracy import unweighted_accuracy
+
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
     cm = np.zeros((n, n), dtype=np.int64)
@@ -53,7 +55,7 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndar
     out: dict = {
         "n": int(t.size),
         "wa": float(tp.sum() / max(t.size, 1)),
-        "ua": float(recall[present].mean()) if present.any() else 0.0,
+        "ua": unweighted_accuracy(t, p),
         "f1_macro": float(f1[f1_classes].mean()) if f1_classes.any() else 0.0,
         "cc": None if grades is None else _pearson(grades[p], grades[t]),
         "recall": {labels[i]: float(recall[i]) for i in range(n) if present[i]},

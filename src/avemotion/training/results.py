@@ -1,6 +1,7 @@
-"""Records of training and evaluation: per-epoch log, the resumable training progress, per-clip predictions,
-one fold's result and one model's result in a comparison. Each has ``to_dict`` / ``from_dict`` for its JSON file (``folds/k/result.json``, the
-``track`` of a training-state checkpoint)."""
+"""Records of training and evaluation: per-epoch log, the resumable training progress, one fold's result (its
+test :class:`~avemotion.models.predict.Predictions`) and one model's result in a comparison. Each has
+``to_dict`` / ``from_dict`` for its JSON file (``folds/k/result.json``, the ``track`` of a training-state
+checkpoint)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from avemotion.models.predict import Predictions
 from avemotion.training.variants import Variant
 
 
@@ -64,30 +66,6 @@ class TrainTrack:
                    math.inf if d.get("net_best_loss") is None else float(d["net_best_loss"]),
                    None if d.get("readout_correct") is None else [bool(v) for v in d["readout_correct"]],
                    [str(v) for v in d.get("candidates", [])])
-
-
-@dataclass
-class Predictions:
-    probs: np.ndarray  # (N, C)
-    head_probs: dict[str, np.ndarray]  # head -> (N, C), NaN rows where the head is unavailable
-    weights: np.ndarray  # (N, 3)
-    contributions: np.ndarray  # (N, 3)
-
-    def to_dict(self) -> dict:
-        return {"probs": self.probs.tolist(), "weights": self.weights.tolist(),
-                "contributions": self.contributions.tolist(),
-                "head_probs": {h: np.where(np.isnan(p), None, p).tolist() for h, p in self.head_probs.items()}}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Predictions:
-        return cls(np.asarray(d["probs"], np.float64),
-                   {h: np.asarray(p, dtype=np.float64) for h, p in d.get("head_probs", {}).items()},
-                   np.asarray(d.get("weights", []), np.float64), np.asarray(d.get("contributions", []), np.float64))
-
-    @classmethod
-    def empty(cls, n_classes: int) -> Predictions:
-        none = np.zeros((0, n_classes))
-        return cls(none, {}, np.zeros((0, 3)), np.zeros((0, 3)))
 
 
 @dataclass

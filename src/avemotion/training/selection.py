@@ -1,5 +1,9 @@
-"""The choice on inner folds (``train.inner_folds``): pooled validation answers, and an honest score for "the
-best of many candidates".
+"""The read-out / model-selection policy: ``model.linear_readout=auto`` made definite, which candidates a
+training run scores on its validation clips (the linear read-outs alone; after each epoch the network alone and
+averaged with them), when a candidate replaces the kept one (ties, the margin against the read-outs), and the
+choice on inner folds (``train.inner_folds``): pooled validation answers, and an honest score for "the best of
+many candidates". The training runs themselves are :mod:`avemotion.training.fit` and, for the inner folds,
+:func:`avemotion.training.folds.inner_choice`.
 
 With ``train.inner_folds = k`` each fold trains k models, one per speaker-grouped inner fold of its training +
 validation clips, and records which validation clips every candidate gets right: each epoch's network alone
@@ -21,6 +25,69 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avemotion.config import Config
+from avemotion.models.accuracy import unweighted_accuracies
+from avemotion.training.metrics import paired_ua_se
+from avemotion.utils.progress import log
+
+#: below this many training clips in a class (in any fold), ``model.linear_readout=auto`` means "select"
+SMALL_DATA_PER_CLASS = 10
+
+
+# --- which candidates there are ---------------------------------------------------------------------------
+def resolve_readout(config: Config, fold_labels: list[np.ndarray]) -> Config:
+    """``model.linear_readout=auto`` made definite from the folds' training labels: "select" (the linear read-outs
+    are candidates) when some present class has fewer than :data:`SMALL_DATA_PER_CLASS` training clips in some
+    fold, else "none" (the network alone). With more clips the validation speaker decides between model families
+    too noisily (docs/method/model.md)."""
+    if config.model.linear_readout != "auto":
+        return config
+    counts = [np.bincount(np.asarray(y, np.int64)) for y in fold_labels if len(y)]
+    smallest = min((int(c[c > 0].min()) for c in counts), default=0)
+    small = 0 < smallest < SMALL_DATA_PER_CLASS
+    if small:
+        log(f"small data: {smallest} training clips in the smallest class; the linear read-outs of the clip "
+            "functionals are candidates next to the network (model.linear_readout=auto -> select)")
+    return config.with_overrides({"model.linear_readout": "select" if small else "none"})
+
+
+def min_epochs(config: Config) -> int:
+    """Fewest epochs of a run without validation: 0 (the read-outs alone) when the model has read-outs, else 1."""
+    return 0 if config.model.linear_readout == "select" else 1
+
+
+def candidate_mixes(mixes: tuple[float, ...]) -> list[float]:
+    """The read-out weights an epoch is scored with: the network alone, then averaged with the read-outs (only the
+    network without read-outs)."""
+    return [m for m in mixes if m < 1.0] or [0.0]
+
+
+def median_c(chosen: list[dict[str, float]]) -> dict[str, float] | None:
+    """Per head, the median of the C several runs' read-outs chose (the folds', or a fold's inner runs')."""
+    heads = {h for c in chosen for h in c}
+    return {h: float(np.median([c[h] for c in chosen if h in c])) for h in heads} or None
+
+
+# --- one run's choice, epoch by epoch ---------------------------------------------------------------------
+def readout_margin(y: np.ndarray, candidate: np.ndarray, readouts: list[bool] | None, n_se: float) -> float:
+    """How much a candidate's validation UA must exceed the read-outs' alone (``train.readout_margin`` standard
+    errors of the paired difference, :func:`paired_ua_se`). The network's epochs and mixes are many candidates
+    against one, judged on a few validation speakers: without a margin, the best of them beats the read-outs by
+    chance alone (docs/method/model.md)."""
+    if n_se <= 0 or readouts is None:
+        return 0.0
+    return n_se * paired_ua_se(y, candidate, np.asarray(readouts, dtype=bool))
+
+
+def improves(ua: float, loss: float, best_ua: float, best_loss: float, margin: float = 0.0,
+             tie_break: bool = True) -> bool:
+    """Whether a candidate (validation UA, NLL) replaces the kept one: a UA higher by more than ``margin``, or
+    with ``tie_break`` an equal UA (within 1e-9) and a lower loss."""
+    return ua > best_ua + margin + 1e-9 or (tie_break and abs(ua - best_ua) <= 1e-9 and loss < best_loss)
+
+
+# --- the choice on inner folds ----------------------------------------------------------------------------
+
 
 def pack_correct(correct: np.ndarray) -> str:
     """Which clips a candidate gets right, as a hex string (8 clips a byte), for the resumable track."""
@@ -40,15 +107,6 @@ class CrossfitScore:
     reference: float
     wins: int
     halves: int
-
-
-def _class_ua(correct: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """UA of each row of ``correct`` (K, N) on the clips in ``mask`` (default: all), over the classes present
-    there; zeros without clips."""
-    sub, ys = (correct, y) if mask is None else (correct[:, mask], y[mask])
-    if not len(ys):
-        return np.zeros(len(correct))
-    return np.stack([sub[:, ys == c].mean(1) for c in np.unique(ys)], 1).mean(1)
 
 
 def _stratified_half(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -79,14 +137,14 @@ def crossfit_ua(y: np.ndarray, candidates: np.ndarray, reference: np.ndarray, se
             held = ~pick
             if not pick.any() or not held.any():
                 continue
-            best = int(np.argmax(_class_ua(cand, y, pick)))
-            c_ua, r_ua = float(_class_ua(cand[best:best + 1], y, held)[0]), float(_class_ua(ref, y, held)[0])
+            best = int(np.argmax(unweighted_accuracies(cand, y, pick)))
+            c_ua, r_ua = float(unweighted_accuracies(cand[best:best + 1], y, held)[0]), float(unweighted_accuracies(ref, y, held)[0])
             chosen.append(c_ua)
             refs.append(r_ua)
             wins += c_ua > r_ua + 1e-9
     if not chosen:
-        c_ua = float(_class_ua(cand, y).max(initial=0.0))
-        r_ua = float(_class_ua(ref, y)[0])
+        c_ua = float(unweighted_accuracies(cand, y).max(initial=0.0))
+        r_ua = float(unweighted_accuracies(ref, y)[0])
         return CrossfitScore(c_ua, r_ua, int(c_ua > r_ua + 1e-9), 1)
     return CrossfitScore(float(np.mean(chosen)), float(np.mean(refs)), wins, len(chosen))
 
@@ -125,9 +183,9 @@ def choose_pooled(runs: list[ValAnswers], mixes: list[float]) -> PooledChoice:
              if q else np.zeros((0, len(y)), dtype=bool))
     has_readouts = all(r.readouts is not None for r in runs)
     ref = np.concatenate([r.readouts for r in runs if r.readouts is not None]) if has_readouts else None
-    uas = _class_ua(cands, y)
+    uas = unweighted_accuracies(cands, y)
     curve = [float(uas[e * len(mixes) + mixes.index(0.0)]) for e in range(n_epochs)] if 0.0 in mixes else []
-    ro_ua = float(_class_ua(ref[None, :], y)[0]) if ref is not None else None
+    ro_ua = float(unweighted_accuracies(ref[None, :], y)[0]) if ref is not None else None
     if not q:  # nothing trained (e.g. a model without parameters): the read-outs alone where there are any
         return PooledChoice(-1, 1.0 if ref is not None else 0.0, ro_ua or 0.0, None, ro_ua, curve)
     best = int(np.argmax(uas))

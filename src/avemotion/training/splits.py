@@ -32,6 +32,15 @@ class Fold:
     val: list[str]
     test: list[str]
 
+    def indices(self, pos: dict[str, int]) -> dict[str, np.ndarray]:
+        """Positions of the fold's "train", "val" and "test" clips in a clip set (``pos``: clip id -> position)."""
+        return {k: np.asarray([pos[c] for c in getattr(self, k)], dtype=np.int64) for k in ("train", "val", "test")}
+
+    @property
+    def val_is_train(self) -> bool:
+        """Too few clips for a validation part: the fold validates on its training clips."""
+        return set(self.val) == set(self.train)
+
 
 @dataclass
 class Splits:

@@ -98,7 +98,8 @@ def stage_extract(ctx: DemoContext) -> None:
 
 def stage_train(ctx: DemoContext) -> None:
     """k-fold (speaker-grouped) training and evaluation, for both modalities together and each alone."""
-    from avemotion.training.trainer import holds_other_run, run_training
+    from avemotion.training.run_setup import holds_other_run
+    from avemotion.training.trainer import run_training
 
     rows = []
     for modality in ctx.modalities:

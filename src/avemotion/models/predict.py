@@ -1,0 +1,79 @@
+"""Prediction on feature clips: a model's answers for a list of
+:class:`~avemotion.features.record.ClipFeatures`, as a :class:`Predictions` record. Used by training
+(validation, test folds) and by inference alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from avemotion.data.batch import collate
+from avemotion.data.dims import FeatureDims
+from avemotion.data.standardize import Standardizer
+from avemotion.models.base import HEADS, EmotionModel
+
+
+@dataclass
+class Predictions:
+    """A model's answers for N clips: final probabilities, each head's, fusion weights and contributions."""
+
+    probs: np.ndarray  # (N, C)
+    head_probs: dict[str, np.ndarray]  # head -> (N, C), NaN rows where the head is unavailable
+    weights: np.ndarray  # (N, 3)
+    contributions: np.ndarray  # (N, 3)
+
+    def to_dict(self) -> dict:
+        return {"probs": self.probs.tolist(), "weights": self.weights.tolist(),
+                "contributions": self.contributions.tolist(),
+                "head_probs": {h: np.where(np.isnan(p), None, p).tolist()
+                               for h, p in self.head_probs.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Predictions:
+        return cls(np.asarray(d["probs"], np.float64),
+                   {h: np.asarray(p, dtype=np.float64) for h, p in d.get("head_probs", {}).items()},
+                   np.asarray(d.get("weights", []), np.float64),
+                   np.asarray(d.get("contributions", []), np.float64))
+
+    @classmethod
+    def empty(cls, n_classes: int) -> Predictions:
+        none = np.zeros((0, n_classes))
+        return cls(none, {}, np.zeros((0, 3)), np.zeros((0, 3)))
+
+
+@torch.no_grad()
+def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Standardizer | None,
+                  batch_size: int = 64) -> Predictions:
+    """The model's predictions for ``clips``. A clip with audio speed views (``audio.speed_views``) is
+    predicted once per version (:meth:`ClipFeatures.with_views`) and everything averaged over them: the final
+    and each head's probabilities, the fusion weights and the contributions."""
+    model.eval()
+    versions = [v for c in clips for v in c.with_views()]
+    owner = np.repeat(np.arange(len(clips)), [1 + len(c.audio_views) for c in clips])
+    probs, weights, contrib = [], [], []
+    heads: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
+    for start in range(0, len(versions), batch_size):
+        out = model(collate(versions[start:start + batch_size], dims, std))
+        probs.append(out.probs.double().numpy())
+        weights.append(out.weights.double().numpy())
+        contrib.append(out.contributions().double().numpy())
+        hp = out.head_probs()
+        for h in HEADS:
+            if h in hp:
+                p = hp[h].double().numpy().copy()
+                p[~out.available[h].numpy()] = np.nan
+            else:
+                p = np.full_like(probs[-1], np.nan)
+            heads[h].append(p)
+
+    def mean(parts: list[np.ndarray]) -> np.ndarray:  # per clip, over its versions (NaN stays NaN)
+        rows = np.concatenate(parts)
+        if len(rows) == len(clips):
+            return rows
+        total = np.zeros((len(clips), rows.shape[1]))
+        np.add.at(total, owner, rows)
+        return total / np.bincount(owner, minlength=len(clips))[:, None]
+
+    return Predictions(mean(probs), {h: mean(v) for h, v in heads.items()}, mean(weights), mean(contrib))

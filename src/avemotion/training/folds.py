@@ -1,0 +1,186 @@
+"""The fold runner: one fold of a run folder trained, tested and written as ``folds/k/result.json`` (a fold
+with a result is done and read back), and the final model of ``avemotion train``. Used by ``train`` and
+``compare``, for the deep models and the classical baselines alike.
+
+A deep model's fold, by the config: early stopping on the fold's validation clips; or with ``train.refit``
+that choice trained again on training + validation clips; or with ``train.inner_folds`` the choice made on
+inner folds of training + validation clips (:func:`inner_choice`), then trained on all of them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avemotion.data.selection import FeatureSelection
+from avemotion.labels import LabelSet
+from avemotion.models.bundle import ModelBundle, checkpoint_exists
+from avemotion.models.classical import CLASSICAL
+from avemotion.models.predict import predict_clips
+from avemotion.models.readout import ReadoutMixin, fitted_c
+from avemotion.training.classical import classical_fold_result
+from avemotion.training.fit import FitPlan, TrainSetup, fit, fit_members, train_and_val
+from avemotion.training.results import EpochLog, FoldResult, TrainTrack
+from avemotion.training.selection import (
+    PooledChoice,
+    ValAnswers,
+    candidate_mixes,
+    choose_pooled,
+    median_c,
+    min_epochs,
+)
+from avemotion.training.splits import Fold, inner_folds
+from avemotion.utils.atomic import atomic_write_json
+from avemotion.utils.progress import log
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """The folds of one model in one run folder: the shared training setup, what a saved model needs beside
+    itself (feature selection, label set), the folder, the number of folds, and each clip's position."""
+
+    setup: TrainSetup
+    selection: FeatureSelection
+    label_set: LabelSet
+    rundir: Path
+    n_folds: int
+    pos: dict[str, int]  # clip id -> position in setup.clipset
+
+
+def run_fold(job: FoldJob, fold: Fold) -> FoldResult:
+    """The fold's result: read from ``folds/k/result.json`` when it exists, else trained (a classical baseline
+    by :mod:`avemotion.training.classical`, a deep model as described above), written there and returned."""
+    fdir = job.rundir / "folds" / str(fold.index)
+    result_path = fdir / "result.json"
+    if result_path.is_file():
+        return FoldResult.from_dict(json.loads(result_path.read_text()))
+    seed = job.setup.config.train.seed + 1000 * fold.index
+    if job.setup.model_name in CLASSICAL:
+        result, extra = classical_fold_result(job.setup.model_name, fold, job.pos, job.setup.clipset,
+                                              job.setup.dims, seed)
+        fdir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(result_path, {**result.to_dict(), **extra})
+        return result
+    fdir.mkdir(parents=True, exist_ok=True)
+    result = _deep_fold(job, fold, fdir, seed)
+    atomic_write_json(result_path, result.to_dict())
+    _drop_states(fdir, job.setup.config.train.ensemble, job.setup.config.train.inner_folds)
+    return result
+
+
+def _deep_fold(job: FoldJob, fold: Fold, fdir: Path, seed: int) -> FoldResult:
+    setup, config, clipset = job.setup, job.setup.config, job.setup.clipset
+    idx = fold.indices(job.pos)
+    same_val = fold.val_is_train
+    stage = f"fold {fold.index + 1}/{job.n_folds}"
+    if config.train.inner_folds >= 2 and not same_val:
+        # the choice on inner folds of training + validation clips, then the fold's model trained on all of
+        # them
+        pool = train_and_val(idx["train"], idx["val"])
+        choice, c_median, history = inner_choice(setup, pool, fdir, stage, seed)
+        epochs = max(min_epochs(config), choice.epoch + 1)
+        model, std, _ = fit_members(setup, FitPlan(pool, None, fdir / "refit", f"{stage} refit", seed, epochs,
+                                                   choice.mix, c_median))
+        track = TrainTrack(epoch=len(history), best_ua=choice.ua, best_epoch=choice.epoch, history=history,
+                           best_mix=choice.mix)
+    else:
+        model, std, track = fit_members(setup, FitPlan(idx["train"], idx["val"], fdir, stage, seed))
+        if config.train.refit and not same_val:
+            # the epoch count (and read-out weight and C) chosen on the validation clips, trained again on
+            # both
+            epochs = max(min_epochs(config), track.best_epoch + 1)  # best_epoch -1: the read-outs alone
+            model, std, _ = fit_members(setup, FitPlan(train_and_val(idx["train"], idx["val"]), None,
+                                                       fdir / "refit", f"{stage} refit", seed, epochs,
+                                                       track.best_mix, fitted_c(model) or None))
+    bundle = ModelBundle(setup.model_name, model, config, list(job.label_set.labels),
+                         job.label_set.grade_values(), job.selection, std,
+                         {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua,
+                          **({"readout_weight": track.best_mix} if track.best_mix else {})})
+    bundle.save(fdir / "model")
+    preds = predict_clips(model, clipset.subset(idx["test"]), setup.dims, std, config.train.batch_size)
+    return FoldResult(fold.index, list(fold.test), clipset.labels[idx["test"]].tolist(), track.best_epoch,
+                      track.epoch, track.best_ua, preds, same_val, track.history, track.best_mix,
+                      fitted_c(model))
+
+
+def _drop_states(fdir: Path, ensemble: int, n_inner: int) -> None:
+    """Remove the training states of a finished fold's runs (members, refit, inner folds)."""
+    members = [Path(f"m{i}") for i in range(ensemble)]
+    runs = [Path(), Path("refit"), *members, *(Path("refit") / m for m in members),
+            *(Path(f"inner{j}") for j in range(n_inner))]
+    for state in [fdir / sub / "state" for sub in runs]:
+        for suffix in (".safetensors", ".json"):
+            state.with_suffix(suffix).unlink(missing_ok=True)
+
+
+def inner_choice(setup: TrainSetup, pool: np.ndarray, fdir: Path, stage: str, seed: int
+                 ) -> tuple[PooledChoice, dict[str, float] | None, list[EpochLog]]:
+    """``train.inner_folds``: a model trained on each inner training part of ``pool`` (each in
+    ``fdir/innerJ``, resumable), the choice (epochs, read-out weight) made on their validation answers pooled
+    (:func:`~avemotion.training.selection.choose_pooled`); also the read-outs' C (median over the inner runs)
+    and the pooled learning curve."""
+    clipset = setup.clipset
+    parts = inner_folds(clipset.labels[pool], [clipset.speakers[i] for i in pool],
+                        setup.config.train.inner_folds, seed)
+    runs, cs, losses, mixes = [], [], [], [0.0]
+    for j, part in enumerate(parts):
+        val = pool[part]
+        train = pool[np.setdiff1d(np.arange(len(pool)), part)]
+        plan = FitPlan(train, val, fdir / f"inner{j}", f"{stage} inner {j + 1}/{len(parts)}",
+                       seed + 31 * (j + 1), record=True)
+        model, _, track = fit(setup, plan)
+        readouts = (np.asarray(track.readout_correct, dtype=bool) if track.readout_correct is not None
+                    else None)
+        runs.append(ValAnswers(clipset.labels[val], track.candidates, readouts, track.epoch))
+        cs.append(fitted_c(model))
+        losses.append([h.loss for h in track.history])
+        # the order the candidates were recorded in
+        mixes = candidate_mixes(model.readout_weights() if isinstance(model, ReadoutMixin) else ())
+    choice = choose_pooled(runs, mixes)
+    history = [EpochLog(e, float(np.mean([run[e] for run in losses])), ua)
+               for e, ua in enumerate(choice.curve)]
+    verdict = ("read-outs alone" if choice.epoch < 0 else
+               f"{choice.epoch + 1} epochs" + (f", read-out weight {choice.mix:g}" if choice.mix else ""))
+    log(f"{stage}: pooled over {len(parts)} inner folds: {verdict} (validation UA {choice.ua:.3f}"
+        + (f"; cross-fitted network {choice.network_ua:.3f} vs read-outs {choice.readout_ua:.3f}"
+           if choice.network_ua is not None and choice.readout_ua is not None else "") + ")")
+    return choice, median_c(cs), history
+
+
+def final_model(job: FoldJob, fold_results: list[FoldResult]) -> ModelBundle:
+    """The run's ``model.*``: the best fold's (``train.final_model: best_fold``), or trained on every clip for
+    the folds' median number of epochs and read-out weight (no clip left for validation); read back when it
+    exists."""
+    setup, config, rundir = job.setup, job.setup.config, job.rundir
+    if checkpoint_exists(rundir / "model"):
+        return ModelBundle.load(rundir / "model")
+    if config.train.final_model == "best_fold":
+        best = max(fold_results, key=lambda r: r.val_ua)
+        src = rundir / "folds" / str(best.fold) / "model"
+        for suffix in (".safetensors", ".json"):
+            shutil.copyfile(src.with_suffix(suffix), (rundir / ".model.tmp").with_suffix(suffix))
+        for suffix in (".safetensors", ".json"):
+            (rundir / ".model.tmp").with_suffix(suffix).replace((rundir / "model").with_suffix(suffix))
+        return ModelBundle.load(rundir / "model")
+    epochs = int(np.median([r.best_epoch + 1 for r in fold_results])) if fold_results else config.train.epochs
+    mix = float(np.median([r.readout_weight for r in fold_results])) if fold_results else 0.0
+    if config.model.linear_readout == "select" and fold_results:
+        # the read-outs' weight the folds chose (median); the network's epochs from the folds that used it
+        used = [r.best_epoch + 1 for r in fold_results if r.best_epoch >= 0]
+        epochs = 0 if mix >= 1.0 else int(np.median(used)) if used else config.train.epochs
+    epochs = max(min_epochs(config), epochs)
+    fdir = rundir / "final"
+    fdir.mkdir(parents=True, exist_ok=True)
+    all_idx = np.arange(len(setup.clipset))
+    plan = FitPlan(all_idx, None, fdir, "final model", config.train.seed + 999_983, epochs, mix,
+                   median_c([r.readout_c for r in fold_results]))
+    model, std, track = fit_members(setup, plan)
+    bundle = ModelBundle(setup.model_name, model, config, list(job.label_set.labels),
+                         job.label_set.grade_values(), job.selection, std,
+                         {"fold": "all", "epochs": epochs, **({"readout_weight": mix} if mix else {})})
+    bundle.save(rundir / "model")
+    shutil.rmtree(fdir, ignore_errors=True)
+    return bundle
