@@ -136,8 +136,8 @@ def video_branch(clip: Path, repeats: int) -> dict[str, dict[str, float]]:
     import torch
 
     from avemotion.config import VideoConfig
+    from avemotion.features.nets.expression_cnn import ExpressionCNN
     from avemotion.features.video.branch import VideoBranch
-    from avemotion.features.video.expression_cnn import ExpressionCNN
     from avemotion.media import video
 
     torch.set_num_threads(1)
