@@ -122,11 +122,17 @@ class Extractor:
         path = Path(path)
         info = info if info is not None else probe(path)
         is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video
-        video_parts = self.video.extract_windows(path, spans) if is_video and uses_video(modality) else None
-        audio_parts = None
+        audio_parts = video_parts = None
         try:
             if info.has_audio and uses_audio(modality):
-                audio_parts = self.audio.extract_windows(path, spans, workers=workers)
+                if workers >= 2:  # the second process builds its own branch: none is needed here
+                    from avemotion.features.audio.branch import extract_windows_in_process
+
+                    audio_parts = extract_windows_in_process(self.config.audio, path, spans)
+                else:
+                    audio_parts = self.audio.extract_windows(path, spans)
+            if is_video and uses_video(modality):
+                video_parts = self.video.extract_windows(path, spans)
             for start, end in spans:
                 # video first: the audio process starts up and runs ahead meanwhile
                 v = next(video_parts) if video_parts is not None else None

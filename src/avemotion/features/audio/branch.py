@@ -137,11 +137,9 @@ class AudioBranch:
         samples are cut from the stream (:func:`avemotion.media.iter_audio_windows`), then analysed as
         :meth:`extract_decoded` does. ``workers >= 2``: computed by a second (spawned) process with a branch
         of this config, at most :data:`AUDIO_QUEUE` windows ahead of the caller; it starts at once."""
-        path = Path(path)
         if workers >= 2:
-            return ProcessStream(_windows_in_process, (self.config.model_dump(), str(path), list(spans)),
-                                 what="audio feature", path=path, maxsize=AUDIO_QUEUE)
-        return self._iter_windows(path, spans)
+            return extract_windows_in_process(self.config, path, spans)
+        return self._iter_windows(Path(path), spans)
 
     def _iter_windows(self, path: Path, spans: Sequence[Span]) -> Iterator[AudioFeatures | AvemotionError]:
         from avemotion.media import iter_audio_windows
@@ -217,6 +215,14 @@ class AudioBranch:
         )
 
 
+def extract_windows_in_process(config: AudioConfig, path: str | Path, spans: Sequence[Span]
+                               ) -> ProcessStream[AudioFeatures | AvemotionError]:
+    """:meth:`AudioBranch.extract_windows` of a branch of ``config`` built in a second (spawned) process,
+    which starts at once; no branch (no model) is built in this one."""
+    return ProcessStream(_windows_in_process, (config.model_dump(), str(path), list(spans)),
+                         what="audio feature", path=Path(path), maxsize=AUDIO_QUEUE)
+
+
 def _windows_in_process(config: dict, path: str, spans: list[Span]
                         ) -> Iterator[AudioFeatures | AvemotionError]:
     """The second process of :meth:`AudioBranch.extract_windows` (one torch thread: it runs beside the
@@ -231,4 +237,4 @@ def _windows_in_process(config: dict, path: str, spans: list[Span]
         branch.close()
 
 
-__all__ = ["AudioBranch", "AudioFeatures", "to_mono"]
+__all__ = ["AudioBranch", "AudioFeatures", "extract_windows_in_process", "to_mono"]
