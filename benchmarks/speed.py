@@ -15,7 +15,7 @@ Prints one table; every figure stands beside its reference, as a ratio:
 - **timeline**: ``predict_timeline(window=3, hop=1.5)`` on a generated 720p30 recording of ``--seconds``
   (and ``--long``) seconds (the RAVDESS clip's frames played back and forth, its audio likewise), one
   decoding pass per process, the recording's two halves in two processes (new, ``workers=2``), all in one
-  process (``workers=1``), and the previous per-window extraction (old, ``per_window=True``); RTF, CPU seconds per
+  process (``workers=1``), and the previous per-window extraction (old, :func:`per_window_timeline`); RTF, CPU seconds per
   second (both processes) and peak resident memory (each run in a fresh process: main and audio process);
 - **CLI start**: ``avemotion --help`` and ``avemotion version`` wall time against the 0.5 s target.
 
@@ -136,8 +136,8 @@ def video_branch(clip: Path, repeats: int) -> dict[str, dict[str, float]]:
     import torch
 
     from avemotion.config import VideoConfig
+    from avemotion.features.nets.expression_cnn import ExpressionCNN
     from avemotion.features.video.branch import VideoBranch
-    from avemotion.features.video.expression_cnn import ExpressionCNN
     from avemotion.media import video
 
     torch.set_num_threads(1)
@@ -260,6 +260,33 @@ class RssSampler:
         self._thread.join()
 
 
+def per_window_timeline(predictor, path: Path, window: float, hop: float) -> list:  # noqa: ANN001
+    """The reference timeline: each window extracted from the file on its own (decoded again from a seek) with
+    ``Extractor.extract`` and a ``start``/``end`` window in the record, then predicted."""
+    from avemotion.data.extract import borrow_extractor
+    from avemotion.data.manifest import ClipRecord
+    from avemotion.errors import AvemotionError
+    from avemotion.features.windows import windows
+    from avemotion.inference.timeline import WindowPrediction
+    from avemotion.media import VIDEO_EXTENSIONS, probe
+
+    path = Path(path)
+    info = probe(path)
+    is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video
+    modality = predictor.bundle.selection.modality
+    out = []
+    with borrow_extractor(predictor.config) as extractor:
+        for start, end in windows(info.duration, window, hop):
+            record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,
+                                str(path) if info.has_audio else None, {"start": start, "end": end})
+            try:
+                features = extractor.extract(record, modality).features
+                out.append(WindowPrediction(start, end, predictor.predict(features, source=str(path))))
+            except AvemotionError as exc:
+                out.append(WindowPrediction(start, end, None, f"{exc.reason}: {exc.detail}"))
+    return out
+
+
 def timeline_child(args: argparse.Namespace) -> None:
     """One timeline run in this (fresh) process; prints a JSON line with times and peak memory."""
     import torch
@@ -272,9 +299,14 @@ def timeline_child(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     predictor = Predictor.load(args.model)
     mode = args.child
-    kwargs = {"per_window": True} if mode == "old" else {"workers": 2 if mode == "new2" else 1}
+    if mode == "old":
+        def run():  # noqa: ANN202
+            return per_window_timeline(predictor, args.path, 3.0, 1.5)
+    else:
+        def run():  # noqa: ANN202
+            return predict_timeline(predictor, args.path, 3.0, 1.5, workers=2 if mode == "new2" else 1)
     with RssSampler() as rss:
-        cpu, wall, timeline = timed(lambda: predict_timeline(predictor, args.path, 3.0, 1.5, **kwargs))
+        cpu, wall, timeline = timed(run)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     print("RESULT " + json.dumps({
         "cpu": cpu, "wall": wall, "child_cpu": children.ru_utime + children.ru_stime,

@@ -76,8 +76,8 @@ def pooled(states: list[np.ndarray], level_db: np.ndarray) -> dict[str, np.ndarr
 
 def extract(files: list[Path], variant: str, cache: Path) -> dict[str, np.ndarray]:
     """combo -> (n_clips, len(POOLS), d), cached in ``cache/{variant}.npz``."""
-    from avemotion.features.audio import whisper as W
     from avemotion.features.audio.common import condition
+    from avemotion.features.nets import whisper as W
     from avemotion.media import load_audio
 
     file = cache / f"{variant}-v2.npz"
@@ -151,8 +151,8 @@ def cv_ua(x: np.ndarray, y: np.ndarray, actors: np.ndarray, cs: tuple[float, ...
 def extractor_vectors(files: list[Path], cache: Path, thresholds: tuple[float | None, ...]) -> dict[str, np.ndarray]:
     """The extractor's clip vector with the default config, for several ``whisper_active_db`` values."""
     from avemotion.config import AudioConfig
-    from avemotion.features.audio import whisper as W
     from avemotion.features.audio.common import condition
+    from avemotion.features.audio.whisper import WhisperExtractor
     from avemotion.media import load_audio
 
     file = cache / "extractor.npz"
@@ -162,7 +162,7 @@ def extractor_vectors(files: list[Path], cache: Path, thresholds: tuple[float | 
         if all(k in data for k in keys) and len(data[keys[0]]) == len(files):
             return {k: data[k] for k in keys}
     torch.set_num_threads(1)
-    extractors = {k: W.WhisperExtractor(AudioConfig(whisper_active_db=t)) for k, t in zip(keys, thresholds, strict=True)}
+    extractors = {k: WhisperExtractor(AudioConfig(whisper_active_db=t)) for k, t in zip(keys, thresholds, strict=True)}
     rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for f in files:
         x = condition(load_audio(f, SR), SR, f)
@@ -230,7 +230,8 @@ def run_speed(args: argparse.Namespace) -> None:
 
     from avemotion.config import AudioConfig
     from avemotion.features.audio import AudioBranch
-    from avemotion.features.audio import whisper as W
+    from avemotion.features.audio.whisper import WhisperExtractor
+    from avemotion.features.nets import whisper as W
     from avemotion.media import load_audio
 
     torch.set_num_threads(1)
@@ -257,8 +258,8 @@ def run_speed(args: argparse.Namespace) -> None:
         "whole branch, mfcc + whisper": AudioBranch(with_w.model_copy(update={"extractors": ["mfcc", "whisper"]})),
     }
     encoder = W.shared_encoder()
-    ext = W.WhisperExtractor(paper)
-    ext4 = W.WhisperExtractor(paper.model_copy(update={"whisper_layers": [4]}))
+    ext = WhisperExtractor(paper)
+    ext4 = WhisperExtractor(paper.model_copy(update={"whisper_layers": [4]}))
     print(f"# CPU seconds per audio second (min over {args.repeats} repeats after a warm-up), one thread, "
           f"torch {torch.__version__}; load average {os.getloadavg()[0]:.2f}")
     print()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from avemotion.errors import ModelFileMissing
-from avemotion.features.video.expression_cnn import (
+from avemotion.features.nets.expression_cnn import (
     BN_EPS,
     FER_CLASSES,
     INPUT_SIZE,

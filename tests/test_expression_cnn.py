@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from expression_cnn_reference import TFLiteReference, keras_numpy_forward
+from video_helpers import astronaut
 
 from avemotion.config import VideoConfig
-from avemotion.features.video.expression_cnn import (
+from avemotion.features.nets.expression_cnn import (
     FER_CLASSES,
     ExpressionCNN,
     default_weights_path,
@@ -19,9 +21,6 @@ from avemotion.features.video.expression_cnn import (
 from avemotion.features.video.extractor import align_face
 from avemotion.features.video.face import FaceFinder
 from avemotion.media import iter_frames
-
-from expression_cnn_reference import TFLiteReference, keras_numpy_forward
-from video_helpers import astronaut
 
 torch.set_num_threads(1)
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from audio_helpers import noise, speech_like, tone
 
-from avemotion.features.audio import soundnet as sn
+from avemotion.features.audio.soundnet import layer_stream
+from avemotion.features.nets import soundnet as sn
 
 SR = sn.SAMPLE_RATE
 
@@ -90,8 +91,8 @@ def test_frozen_by_default(model: sn.SoundNet8) -> None:
 
 def test_deterministic(model: sn.SoundNet8) -> None:
     x = speech_like(3.0, SR, seed=3)
-    a = sn.layer_stream(x, "conv7", model)
-    b = sn.layer_stream(x, "conv7", sn.SoundNet8.pretrained().eval())
+    a = layer_stream(x, "conv7", model)
+    b = layer_stream(x, "conv7", sn.SoundNet8.pretrained().eval())
     assert np.array_equal(a.values, b.values) and np.array_equal(a.times, b.times)
 
 
@@ -160,7 +161,7 @@ def test_heads_tell_speech_tone_and_noise_apart(model: sn.SoundNet8) -> None:
 def test_edge_rows_are_not_artefacts(model: sn.SoundNet8) -> None:
     """Zero-padded ends produce conv7 rows with activations far above normal; wrap padding must not."""
     x = noise(9.5, SR, seed=5, amp=0.3)
-    stream = sn.layer_stream(x, "conv7", model)
+    stream = layer_stream(x, "conv7", model)
     level = stream.values.mean(axis=1)
     assert level.max() < 3 * np.median(level) + 1e-3
     assert ((stream.times >= 0) & (stream.times < 9.5)).all()
@@ -168,7 +169,7 @@ def test_edge_rows_are_not_artefacts(model: sn.SoundNet8) -> None:
 
 def test_short_clip_gives_a_row(model: sn.SoundNet8) -> None:
     for layer in ("conv5", "conv7"):
-        s = sn.layer_stream(speech_like(0.2, SR, seed=6), layer, model)
+        s = layer_stream(speech_like(0.2, SR, seed=6), layer, model)
         assert s.values.shape[0] >= 1 and np.isfinite(s.values).all()
 
 

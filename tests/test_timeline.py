@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avemotion.errors import ConfigError
-from avemotion.inference.timeline import windows
+from avemotion.features.windows import windows
 
 
 def test_windows_cover_the_recording() -> None:
@@ -27,7 +27,7 @@ def test_bad_window() -> None:
         windows(10.0, 0.0, 1.0)
 
 
-# --- one decoding pass: windows cut from the stream match per-window extraction -------------------------
+# --- one decoding pass (extract_windows): windows cut from the stream match per-window extraction ---------
 def _talking_clip(path: Path, seconds: float = 4.0, fps: float = 15.0) -> Path:
     """The astronaut's face drifting over a textured background, with a voiced, pitch-gliding tone."""
     from video_helpers import canvas, face_patch, paste
@@ -59,18 +59,18 @@ def test_window_features_match_per_window_extraction(talking: Path) -> None:
     import torch
 
     from avemotion.config import Config
-    from avemotion.data.extract import Extractor
+    from avemotion.data.extract import Extractor, extract_windows
     from avemotion.data.manifest import ClipRecord
-    from avemotion.inference.timeline import iter_window_features
 
     torch.set_num_threads(1)
     config = Config()
     spans = windows(4.0, 2.0, 1.0)
-    streamed = list(iter_window_features(config, talking, spans, "av", workers=1))
+    streamed = list(extract_windows(talking, spans, config, "av", workers=1))
     assert [(a, b) for a, b, _ in streamed] == spans
-    extractor = Extractor(config)
-    singles = [extractor.extract(ClipRecord(f"w{a}", "", None, str(talking), str(talking), {"start": a, "end": b}))
-               .features for a, b in spans]
+    # the reference: each window extracted from the file on its own (decoded again from a seek)
+    with Extractor(config) as extractor:
+        singles = [extractor.extract(ClipRecord(f"w{a}", "", None, str(talking), str(talking),
+                                                {"start": a, "end": b})).features for a, b in spans]
     vecs = np.stack([s.audio_vec for s in singles])
     scale = vecs.std(axis=0) + 1e-3 * np.abs(vecs).mean(axis=0)
     for (a, b, got), ref in zip(streamed, singles, strict=True):
@@ -93,12 +93,12 @@ def test_window_features_match_per_window_extraction(talking: Path) -> None:
 
 def test_audio_process_gives_the_same_windows(talking: Path) -> None:
     from avemotion.config import Config
-    from avemotion.inference.timeline import iter_window_features
+    from avemotion.data.extract import extract_windows
 
     config = Config()
     spans = windows(4.0, 2.0, 1.5)
-    here = list(iter_window_features(config, talking, spans, "audio", workers=1))
-    there = list(iter_window_features(config, talking, spans, "audio", workers=2))
+    here = list(extract_windows(talking, spans, config, "audio", workers=1))
+    there = list(extract_windows(talking, spans, config, "audio", workers=2))
     for (_, _, x), (_, _, y) in zip(here, there, strict=True):
         assert np.allclose(x.audio_vec, y.audio_vec, rtol=1e-5, atol=1e-6)
         assert np.allclose(x.audio_seq, y.audio_seq, rtol=1e-5, atol=1e-6)
@@ -107,7 +107,7 @@ def test_audio_process_gives_the_same_windows(talking: Path) -> None:
 def test_audio_only_recording_and_silent_windows(tmp_path: Path) -> None:
     """A wav: audio windows only; a digitally silent stretch fails its windows, the others go on."""
     from avemotion.config import Config
-    from avemotion.inference.timeline import iter_window_features
+    from avemotion.data.extract import extract_windows
     from avemotion.media.write import write_media
 
     sr = 16000
@@ -116,7 +116,7 @@ def test_audio_only_recording_and_silent_windows(tmp_path: Path) -> None:
     audio[2 * sr :] = 0.0  # the last second is silent
     wav = write_media(tmp_path / "speech.wav", None, audio=audio, sample_rate=sr)
     spans = [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
-    got = list(iter_window_features(Config(), wav, spans, "av", workers=1))
+    got = list(extract_windows(wav, spans, Config(), "av", workers=1))
     assert [(a, b) for a, b, _ in got] == spans
     for _, _, item in got[:2]:
         assert not isinstance(item, Exception) and item.has_audio and not item.has_video

@@ -292,7 +292,7 @@ def test_serve_command(web_run: Path, tmp_path: Path, monkeypatch) -> None:
 def test_segments_merge_runs() -> None:
     from avemotion.inference.predict import Prediction
     from avemotion.inference.timeline import WindowPrediction
-    from avemotion.web.engine import segments
+    from avemotion.inference.timeline_report import segments
 
     def wp(start: float, emotion: str | None) -> WindowPrediction:
         pred = Prediction("x", emotion, 0.8, {}, {}, {}, "av") if emotion else None

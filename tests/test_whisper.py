@@ -14,8 +14,8 @@ from avemotion.config import AudioConfig
 from avemotion.errors import CheckpointError, ConfigError
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio import AudioBranch
-from avemotion.features.audio import whisper as W
 from avemotion.features.audio.common import condition
+from avemotion.features.nets import whisper as W
 
 SR = 16000
 

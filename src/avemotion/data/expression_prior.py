@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from avemotion.features.nets.expression_cnn import FER_CLASSES
 from avemotion.features.record import Groups
-from avemotion.features.video.expression_cnn import FER_CLASSES
 
 #: label names each of the CNN's classes maps to (the matrix follows the CNN's own order, ``FER_CLASSES``)
 FER_SYNONYMS: dict[str, tuple[str, ...]] = {

@@ -1,15 +1,16 @@
 """Per-clip feature extraction: media files -> :class:`ClipFeatures` (audio X^a and video x_t).
 
-``extract_clip`` is what both the corpus pipeline (``avemotion extract``) and prediction on new files use.
+``extract_clip`` is what both the corpus pipeline (``avemotion extract``) and prediction on new files use;
+``extract_windows`` gives the features of many windows of one file (the timeline) from one decoding pass.
 A clip may lose one modality (no audio track, digital silence, no face): it is kept with that modality
 absent and a warning; it fails only when neither modality is usable.
 
 Extractors hold native resources (MediaPipe graphs with their threads, openSMILE instances, the expression
 CNN): building one per clip and dropping it leaked about 47 MiB and 4 threads per video. Code that extracts
 clip after clip in one process borrows an extractor from the process-wide pool (:func:`borrow_extractor`,
-which ``extract_clip`` and the timeline use): one per config and concurrent user, reused, and closed when its
-config drops out of the pool. An :class:`Extractor` made directly is closed with :meth:`Extractor.close` (or
-``with``).
+which ``extract_clip`` and ``extract_windows`` use): one per config and concurrent user, reused, and closed
+when its config drops out of the pool. An :class:`Extractor` made directly is closed with
+:meth:`Extractor.close` (or ``with``).
 """
 
 from __future__ import annotations
@@ -18,18 +19,23 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avemotion.config import Config
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError, NoAudioStream, NoFaceFound, NoVideoStream, SilentAudio
 from avemotion.features.record import ClipFeatures
+from avemotion.features.windows import Span
 from avemotion.modality import Modality, uses_audio, uses_video
 from avemotion.utils.hashing import json_digest, text_digest
+
+if TYPE_CHECKING:
+    from avemotion.media.probe import MediaInfo
 
 #: bump when extractor code changes in a way that changes stored features
 FEATURE_VERSION = 1
@@ -99,6 +105,49 @@ class Extractor:
 
         return self.combine(record, audio_part, video_part, modality)
 
+    def extract_windows(
+        self, path: str | Path, spans: Sequence[Span], modality: Modality = "av", *, workers: int = 1,
+        info: MediaInfo | None = None,
+    ) -> Iterator[tuple[float, float, ClipFeatures | AvemotionError]]:
+        """``(start, end, features or the window's error)`` per span (sorted by start) of one media file.
+
+        The branches compute all windows from one decoding pass (:meth:`VideoBranch.extract_windows`,
+        :meth:`AudioBranch.extract_windows`); each window's features match :meth:`extract` of that window
+        (a record with its ``start``/``end``) within decoder and sampling-grid tolerances, and the rules for
+        a missing modality are those of :meth:`combine`. ``workers >= 2``: the audio features come from a
+        second process, beside the video here. ``info``: the file's :func:`~avemotion.media.probe` result.
+        """
+        from avemotion.media.probe import VIDEO_EXTENSIONS, probe
+
+        path = Path(path)
+        info = info if info is not None else probe(path)
+        is_video = path.suffix.lower() in VIDEO_EXTENSIONS and info.has_video
+        audio_parts = video_parts = None
+        try:
+            if info.has_audio and uses_audio(modality):
+                if workers >= 2:  # the second process builds its own branch: none is needed here
+                    from avemotion.features.audio.branch import extract_windows_in_process
+
+                    audio_parts = extract_windows_in_process(self.config.audio, path, spans)
+                else:
+                    audio_parts = self.audio.extract_windows(path, spans)
+            if is_video and uses_video(modality):
+                video_parts = self.video.extract_windows(path, spans)
+            for start, end in spans:
+                # video first: the audio process starts up and runs ahead meanwhile
+                v = next(video_parts) if video_parts is not None else None
+                a = next(audio_parts) if audio_parts is not None else None
+                record = ClipRecord(f"{path.stem}@{start:.2f}", "", None, str(path) if is_video else None,
+                                    str(path) if info.has_audio else None, {"start": start, "end": end})
+                try:
+                    yield start, end, self.combine(record, _part(a), _part(v), modality).features
+                except AvemotionError as exc:
+                    yield start, end, exc
+        finally:
+            for parts in (audio_parts, video_parts):
+                if parts is not None:
+                    parts.close()  # type: ignore[attr-defined]
+
     def combine(self, record: ClipRecord, audio_part: Callable[[], object], video_part: Callable[[], object],
                 modality: Modality = "av") -> ExtractResult:
         """One clip's :class:`ClipFeatures` from its audio and video parts (``AudioFeatures`` /
@@ -162,6 +211,26 @@ def extract_clip(path: str | Path, config: Config | None = None, modality: Modal
     record = ClipRecord(path.stem, "", None, str(path) if is_video else None, str(path))
     with borrow_extractor(config or Config()) as extractor:
         return extractor.extract(record, modality).features
+
+
+def extract_windows(
+    path: str | Path, spans: Sequence[Span], config: Config | None = None, modality: Modality = "av", *,
+    workers: int = 1, info: MediaInfo | None = None,
+) -> Iterator[tuple[float, float, ClipFeatures | AvemotionError]]:
+    """:meth:`Extractor.extract_windows` with an extractor of ``config`` borrowed from the pool for as long
+    as the iteration runs."""
+    with borrow_extractor(config or Config()) as extractor:  # reused across recordings, one user at a time
+        yield from extractor.extract_windows(path, spans, modality, workers=workers, info=info)
+
+
+def _part(item: object) -> Callable[[], object]:
+    """A callable for :meth:`Extractor.combine`: returns the features or raises the window's error."""
+    def get() -> object:
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    return get
 
 
 # --- the process-wide pool ------------------------------------------------------------------------------

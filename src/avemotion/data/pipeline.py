@@ -3,19 +3,17 @@
 Each clip is one task: extract, then write ``clips/KEY.npz`` atomically (in the worker). Clips whose entry
 exists are skipped, so a killed run resumes where it stopped. ``local`` runs tasks in this process
 (1 worker) or a process pool; ``ray`` runs the same tasks on Ray actors (a local instance or a cluster at
-``address``; on a cluster the store must be on a filesystem every node sees).
+``address``; on a cluster the store must be on a filesystem every node sees). Both executors are those of
+:mod:`avemotion.utils.workers`.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from avemotion.labels import LabelSet
 from avemotion.modality import Modality
 from avemotion.utils.atomic import atomic_open, atomic_write_json
 from avemotion.utils.progress import progress
+from avemotion.utils.workers import limit_threads, map_unordered, ray_map_unordered
 
 Task = tuple[dict[str, str], str]  # (ClipRecord row, key)
 
@@ -54,22 +53,8 @@ class ExtractionSummary:
 _WORKER: dict[str, Any] = {}
 
 
-def _limit_threads() -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def _init_worker(config_dict: dict[str, Any], store_root: str, modality: str) -> None:
-    _limit_threads()
+    limit_threads()
     from avemotion.utils.progress import set_quiet
 
     set_quiet(True)
@@ -103,53 +88,9 @@ def _run_task(task: Task) -> dict[str, Any]:
     return out
 
 
-# --- executors ---------------------------------------------------------------------------------------------
-def _run_local(tasks: list[Task], init_args: tuple, workers: int) -> Iterator[dict[str, Any]]:
-    if workers <= 1:
-        _init_worker(*init_args)
-        try:
-            for task in tasks:
-                yield _run_task(task)
-        finally:  # in this process: release the MediaPipe graphs (a worker process ends with them)
-            _WORKER.pop("extractor").close()
-        return
-    ctx = get_context("spawn")  # fork after torch/mediapipe initialisation is unsafe
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=init_args) as pool:
-        futures = [pool.submit(_run_task, t) for t in tasks]
-        for fut in as_completed(futures):
-            yield fut.result()
-
-
-def _run_ray(tasks: list[Task], init_args: tuple, workers: int, address: str | None) -> Iterator[dict[str, Any]]:
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError:
-        raise ConfigError("--executor ray needs the ray package (pip install 'avemotion[ray]')") from None
-
-    @ray.remote(num_cpus=1)
-    class _ExtractActor:
-        def __init__(self, *args: Any) -> None:
-            _init_worker(*args)
-
-        def run(self, task: Task) -> dict[str, Any]:
-            return _run_task(task)
-
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=max(workers, 1), **kwargs)
-        started = True
-    try:
-        actors = [_ExtractActor.remote(*init_args) for _ in range(max(workers, 1))]
-        pool = ActorPool(actors)
-        yield from pool.map_unordered(lambda actor, task: actor.run.remote(task), tasks)
-    finally:
-        if started:
-            ray.shutdown()
+def _close_worker() -> None:
+    """In this process (one worker): release the MediaPipe graphs (a worker process ends with them)."""
+    _WORKER.pop("extractor").close()
 
 
 # --- driver ------------------------------------------------------------------------------------------------
@@ -184,9 +125,12 @@ def run_extraction(
     skipped = len(records) - len(todo)
     init_args = (config.model_dump(mode="json"), str(out), modality)
     if executor == "local":
-        results: Iterable[dict[str, Any]] = _run_local(todo, init_args, workers)
+        results: Iterable[dict[str, Any]] = map_unordered(
+            _run_task, todo, workers=workers, initializer=_init_worker, initargs=init_args,
+            finalizer=_close_worker)
     elif executor == "ray":
-        results = _run_ray(todo, init_args, workers, address)
+        results = ray_map_unordered(_run_task, todo, workers=workers, initializer=_init_worker,
+                                    initargs=init_args, address=address)
     else:
         raise ConfigError(f"unknown executor {executor!r}: use local or ray")
     t0 = time.perf_counter()

@@ -27,7 +27,7 @@ from avemotion.inference.bundled import BundledModel, bundled_model_at, describe
 from avemotion.inference.predict import Prediction, Predictor
 from avemotion.inference.relabel import Relabeller, model_label_set, relabeller
 from avemotion.inference.timeline import WindowPrediction, predict_timeline
-from avemotion.models.base import HEADS
+from avemotion.inference.timeline_report import timeline_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,22 +147,3 @@ def timeline(path: str | Path, *, window: float = 3.0, hop: float | None = None,
     loaded = load_model(model)
     return timeline_frame(predict_windows(loaded, path, window, hop, labels=labels, workers=workers),
                           loaded.output_labels(labels))
-
-
-def timeline_frame(windows: list[WindowPrediction], labels: list[str]) -> pd.DataFrame:
-    import numpy as np
-    import pandas as pd
-
-    rows = []
-    for w in windows:
-        p = w.prediction
-        row: dict[str, object] = {"start": w.start, "end": w.end, "emotion": p.emotion if p else None,
-                                  "confidence": p.confidence if p else np.nan}
-        row.update({f"p_{lab}": p.probabilities[lab] if p else np.nan for lab in labels})
-        row.update({f"contribution_{h}": p.contributions.get(h, np.nan) if p else np.nan for h in HEADS})
-        row.update({"modalities_used": p.modalities_used if p else None, "note": p.note if p else "",
-                    "error": w.error})
-        rows.append(row)
-    columns = ["start", "end", "emotion", "confidence", *(f"p_{lab}" for lab in labels),
-               *(f"contribution_{h}" for h in HEADS), "modalities_used", "note", "error"]
-    return pd.DataFrame(rows, columns=columns)

@@ -25,8 +25,8 @@ from fastapi_offline import FastAPIOffline
 
 from avemotion import __version__
 from avemotion.errors import AvemotionError
+from avemotion.features.windows import windows
 from avemotion.inference.predict import Predictor
-from avemotion.inference.timeline import windows
 from avemotion.web.engine import Engine
 from avemotion.web.jobs import Job, JobManager, QueueFull
 from avemotion.web.messages import web_message

@@ -1,31 +1,33 @@
 """The model side of the web app: whole-file predictions and timelines, on the same code paths as the CLI.
 
 ``avemotion predict FILE`` extracts features with ``extract_clip(path, run config)`` and calls
-``Predictor.predict``; ``--window`` calls ``predict_timeline`` / ``summarise`` / ``write_csv`` / ``plot``. The
-engine calls exactly these. Torch modules and MediaPipe graphs are not re-entrant, so each worker borrows a
-*slot* (one Predictor) for the whole request: with a run folder there is one Predictor per worker, with a
-ready Predictor instance one slot that the workers take in turn. Feature extractors (MediaPipe graphs,
-openSMILE, the expression CNN) come from the process-wide pool (:func:`avemotion.data.extract.borrow_extractor`):
-each request borrows one for its duration, so the server holds at most one set per worker thread however many
-requests it answers.
+``Predictor.predict``; ``--window`` calls ``predict_timeline`` and the writers of
+:mod:`avemotion.inference.timeline_report`. The engine calls exactly these. Torch modules and MediaPipe
+graphs are not re-entrant, so each worker borrows a *slot* (one Predictor, from
+:class:`avemotion.utils.workers.Slots`) for the whole request: with a run folder there is one Predictor per
+worker, with a ready Predictor instance one slot that the workers take in turn. Feature extractors
+(MediaPipe graphs, openSMILE, the expression CNN) come from the process-wide pool
+(:func:`avemotion.data.extract.borrow_extractor`): each request borrows one for its duration, so the server
+holds at most one set per worker thread however many requests it answers.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import queue
 import secrets
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from avemotion.errors import AvemotionError
 from avemotion.inference.bundled import uncertain_below
 from avemotion.inference.predict import Prediction, Predictor
-from avemotion.inference.timeline import WindowPrediction, plot, predict_timeline, summarise, write_csv
+from avemotion.inference.timeline import predict_timeline
+from avemotion.inference.timeline_report import plot, segments, summarise, window_dict, write_csv
 from avemotion.models.base import HEADS
+from avemotion.utils.workers import Slots
 
 _PLOT_LOCK = threading.Lock()  # pyplot keeps global state
 
@@ -43,9 +45,7 @@ class Engine:
             predictors = [source]
         else:
             predictors = [Predictor.load(source) for _ in range(workers)]
-        self._slots: queue.Queue[Predictor] = queue.Queue()
-        for p in predictors:
-            self._slots.put(p)
+        self._slots = Slots(predictors)
         first = predictors[0]
         self.labels: list[str] = list(first.bundle.labels)
         modality = first.bundle.selection.modality
@@ -53,13 +53,9 @@ class Engine:
                            "labels": self.labels, "run": first.rundir.name if first.rundir else None,
                            "heads": model_heads(first), "uncertain_below": uncertain_below(first.rundir)}
 
-    @contextmanager
-    def predictor(self) -> Iterator[Predictor]:
-        p = self._slots.get()
-        try:
-            yield p
-        finally:
-            self._slots.put(p)
+    def predictor(self) -> AbstractContextManager[Predictor]:
+        """``with engine.predictor() as p:`` a Predictor to oneself until the block ends."""
+        return self._slots.borrow()
 
     def predict(self, path: Path, name: str) -> Prediction:
         """One prediction for the whole file (as ``avemotion predict FILE``)."""
@@ -103,37 +99,3 @@ def model_heads(predictor: Predictor) -> list[str]:
     weights = predictor.bundle.model.fusion_weights().tolist()
     usable = {"av": HEADS, "audio": ("audio",), "video": ("video",)}[modality]
     return [h for h, w in zip(HEADS, weights, strict=True) if w > 0 and h in usable]
-
-
-def window_dict(w: WindowPrediction) -> dict[str, object]:
-    p = w.prediction
-    if p is None:
-        return {"start": w.start, "end": w.end, "emotion": None, "error": w.error}
-    return {"start": w.start, "end": w.end, "emotion": p.emotion, "confidence": p.confidence,
-            "probabilities": p.probabilities, "contributions": p.contributions,
-            "modalities": p.modalities_used, "note": p.note, "error": ""}
-
-
-def segments(timeline: list[WindowPrediction]) -> list[dict[str, object]]:
-    """Merged runs of one emotion. Each window stands for the time nearer to its centre than to its
-    neighbours' (the first from 0, the last to the end); ``emotion`` None is a run without usable signal."""
-    if not timeline:
-        return []
-    centres = [(w.start + w.end) / 2 for w in timeline]
-    bounds = [timeline[0].start] + [(a + b) / 2 for a, b in zip(centres, centres[1:])] + [timeline[-1].end]
-    out: list[dict[str, object]] = []
-    for i, w in enumerate(timeline):
-        emotion = w.prediction.emotion if w.prediction else None
-        conf = w.prediction.confidence if w.prediction else 0.0
-        if out and out[-1]["emotion"] == emotion:
-            seg = out[-1]
-            seg["end"] = round(bounds[i + 1], 6)
-            seg["windows"] += 1  # type: ignore[operator]
-            seg["_conf"] += conf  # type: ignore[operator]
-        else:
-            out.append({"start": round(bounds[i], 6), "end": round(bounds[i + 1], 6), "emotion": emotion,
-                        "windows": 1, "_conf": conf})
-    for seg in out:
-        total = seg.pop("_conf")
-        seg["mean_confidence"] = total / seg["windows"] if seg["emotion"] else None  # type: ignore[operator]
-    return out

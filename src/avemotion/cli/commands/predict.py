@@ -123,7 +123,7 @@ def _run_timeline(args: argparse.Namespace, loaded) -> int:  # noqa: ANN001 - Lo
     from rich.table import Table
 
     from avemotion.inference.api import predict_windows
-    from avemotion.inference.timeline import plot, summarise, write_csv
+    from avemotion.inference.timeline_report import plot, summarise, write_csv
 
     if not args.files:
         raise AvemotionError("--window needs FILE... (media files)")

@@ -7,11 +7,14 @@
 - ``seq_groups`` / ``vec_groups``: extractor name -> [start, stop) columns, for ablations;
 - ``views``: the same features of the signal played at each speed of ``config.speed_views`` (test-time
   augmentation; each view's own ``views`` is empty).
-Standardisation is not done here: the training code fits it on training folds only.
+A span of a file is :meth:`AudioBranch.extract_file` (``start``, ``end``), windows of a file
+:meth:`AudioBranch.extract_windows` (one decoding pass, optionally in a second process). Standardisation is
+not done here: the training code fits it on training folds only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +34,13 @@ from avemotion.features.audio.common import (
     resample,
     to_mono,
 )
+from avemotion.features.windows import Span
+from avemotion.utils.workers import ProcessStream
 
 Groups = dict[str, tuple[int, int]]
+
+#: windows the second process of :meth:`AudioBranch.extract_windows` may run ahead (bounds memory)
+AUDIO_QUEUE = 8
 
 
 @dataclass
@@ -122,10 +130,41 @@ class AudioBranch:
         window = {"start": start or 0.0, "duration": None if end is None else end - (start or 0.0)}
         return self.extract_decoded({rate: load_audio(path, rate, **window) for rate in self.rates}, path)
 
+    def extract_windows(self, path: str | Path, spans: Sequence[Span], *, workers: int = 1
+                        ) -> Iterator[AudioFeatures | AvemotionError]:
+        """Per span (sorted by start; see :func:`avemotion.features.windows.windows`): its features, or the
+        :class:`AvemotionError` that window raised. The file is decoded once per rate and each window's
+        samples are cut from the stream (:func:`avemotion.media.iter_audio_windows`), then analysed as
+        :meth:`extract_decoded` does. ``workers >= 2``: computed by a second (spawned) process with a branch
+        of this config, at most :data:`AUDIO_QUEUE` windows ahead of the caller; it starts at once."""
+        if workers >= 2:
+            return extract_windows_in_process(self.config, path, spans)
+        return self._iter_windows(Path(path), spans)
+
+    def _iter_windows(self, path: Path, spans: Sequence[Span]) -> Iterator[AudioFeatures | AvemotionError]:
+        from avemotion.media import iter_audio_windows
+
+        streams = {rate: iter_audio_windows(path, rate, spans) for rate in self.rates}
+        failed: AvemotionError | None = None
+        for _ in spans:
+            if failed is not None:
+                yield failed
+                continue
+            try:
+                signals = {rate: next(s) for rate, s in streams.items()}
+            except AvemotionError as exc:  # the track cannot be read at all
+                failed = exc
+                yield exc
+                continue
+            try:
+                yield self.extract_decoded(signals, path)
+            except AvemotionError as exc:
+                yield exc
+
     def extract_decoded(self, signals: dict[int, np.ndarray], source: str | Path | None = None) -> AudioFeatures:
         """Features of one clip already decoded at each rate of :attr:`rates` (mono float32, as ``load_audio``
-        returns it): conditioned and analysed exactly as :meth:`extract_file` does. Used by the timeline,
-        which decodes a long recording once and cuts the windows from the stream."""
+        returns it): conditioned and analysed exactly as :meth:`extract_file` does. :meth:`extract_windows`
+        decodes a long recording once and hands each window's cut here."""
         conditioned: dict[int, np.ndarray] = {}
         duration = None
         for rate in self.rates:
@@ -176,4 +215,26 @@ class AudioBranch:
         )
 
 
-__all__ = ["AudioBranch", "AudioFeatures", "to_mono"]
+def extract_windows_in_process(config: AudioConfig, path: str | Path, spans: Sequence[Span]
+                               ) -> ProcessStream[AudioFeatures | AvemotionError]:
+    """:meth:`AudioBranch.extract_windows` of a branch of ``config`` built in a second (spawned) process,
+    which starts at once; no branch (no model) is built in this one."""
+    return ProcessStream(_windows_in_process, (config.model_dump(), str(path), list(spans)),
+                         what="audio feature", path=Path(path), maxsize=AUDIO_QUEUE)
+
+
+def _windows_in_process(config: dict, path: str, spans: list[Span]
+                        ) -> Iterator[AudioFeatures | AvemotionError]:
+    """The second process of :meth:`AudioBranch.extract_windows` (one torch thread: it runs beside the
+    caller)."""
+    import torch
+
+    torch.set_num_threads(1)
+    branch = AudioBranch(AudioConfig(**config))
+    try:
+        yield from branch.extract_windows(Path(path), spans)
+    finally:
+        branch.close()
+
+
+__all__ = ["AudioBranch", "AudioFeatures", "extract_windows_in_process", "to_mono"]

@@ -3,7 +3,9 @@
 ``VideoBranch(config.video).extract_file(path)`` samples frames at ``config.fps`` (at most
 ``config.max_frames``) with :func:`avemotion.media.iter_frames` and runs the extractors named in
 ``config.extractors`` (registered in :data:`avemotion.features.VIDEO_EXTRACTORS`; default ``["face"]``).
-Frames are not kept: only the output rows (T x D float32) grow with the clip.
+Frames are not kept: only the output rows (T x D float32) grow with the clip. A span of a file is
+``extract_file(path, start=, end=)``; windows of a file are :meth:`VideoBranch.extract_windows` (one
+streaming pass for all of them).
 
 Rows where no face was found are all zeros and ``mask`` is False there; a clip without any face comes back
 with an all-False mask (``face_rate == 0``) unless ``require_face`` is set, which raises
@@ -13,17 +15,19 @@ with an all-False mask (``face_rate == 0``) unless ``require_face`` is set, whic
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from avemotion.config import VideoConfig
-from avemotion.errors import NoFaceFound
+from avemotion.errors import AvemotionError, NoFaceFound, ZeroDuration
 from avemotion.features import VIDEO_EXTRACTORS
 from avemotion.features.video import extractor as _extractor  # noqa: F401  (registers "face")
 from avemotion.features.video.base import FrameRow, VideoExtractor
+from avemotion.features.windows import Span
 from avemotion.media import VideoFrame, iter_frames
 
 Groups = dict[str, tuple[int, int]]
@@ -137,6 +141,47 @@ class VideoBranch:
         if self.config.require_face if require_face is None else require_face:
             feats.require_face()
         return feats
+
+    def extract_windows(self, path: str | Path, spans: Sequence[Span]
+                        ) -> Iterator[VideoFeatures | AvemotionError]:
+        """Per span (sorted by start; see :func:`avemotion.features.windows.windows`): its features, or the
+        error that stopped the video. One streaming pass: each frame's x_t is computed once
+        (:meth:`iter_rows`), a window takes the rows of its frames (:meth:`VideoFeatures.window`) and only the
+        rows of windows still in progress are kept. ``max_frames`` applies per window; the pass starts at the
+        first window."""
+        path = Path(path)
+        rows: list[tuple[float, np.ndarray | None, Any]] = []
+        stream = self.iter_rows(iter_frames(path, self.config.fps, start=spans[0][0] if spans else 0.0))
+        exhausted = False
+        error: AvemotionError | None = None
+        for i, (start, end) in enumerate(spans):
+            while not exhausted and error is None and (not rows or rows[-1][0] <= end + 1e-6):
+                try:
+                    rows.append(next(stream))
+                except StopIteration:
+                    exhausted = True
+                except AvemotionError as exc:
+                    error = exc
+            if error is not None and not rows:
+                yield error
+                continue
+            inside = [r for r in rows if start - 1e-6 <= r[0] <= end + 1e-6]
+            if not inside:
+                yield ZeroDuration(f"no video frames between {start:.2f} s and {end:.2f} s", path)
+            else:
+                empty = np.zeros(self.dim, np.float32)
+                no_box = (0.0, 0.0, 0.0, 0.0)
+                whole = VideoFeatures(
+                    seq=np.stack([r[1] if r[1] is not None else empty for r in inside]),
+                    mask=np.array([r[1] is not None for r in inside]),
+                    times=np.array([r[0] for r in inside], np.float64), groups=dict(self.groups),
+                    face_rate=0.0, boxes=np.array([r[2] if r[2] is not None else no_box for r in inside],
+                                                  np.float32),
+                    source=str(path), feature_names=list(self.feature_names),
+                )
+                yield whole.window(start, end, self.config.max_frames)
+            if i + 1 < len(spans):  # keep only the rows later windows still need
+                rows = [r for r in rows if r[0] >= spans[i + 1][0] - 1e-6]
 
     def extract_frames(self, frames: Iterable[VideoFrame], source: str | None = None) -> VideoFeatures:
         from avemotion.utils.quiet_mediapipe import native_stderr_silenced

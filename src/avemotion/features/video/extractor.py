@@ -71,7 +71,7 @@ class FaceFeatureExtractor(VideoExtractor):
         sizes: list[tuple[str, int]] = [("geometry", geo.GEOMETRY_DIM), ("pose", len(geo.POSE_NAMES)),
                                         ("expression", geo.EXPRESSION_DIM)]
         if self.use_cnn:
-            from avemotion.features.video.expression_cnn import EMBEDDING_DIM, FER_CLASSES
+            from avemotion.features.nets.expression_cnn import EMBEDDING_DIM, FER_CLASSES
 
             sizes += [("cnn_probs", len(FER_CLASSES)), ("cnn_embedding", EMBEDDING_DIM)]
         self._static_dim = geo.GEOMETRY_DIM + len(geo.POSE_NAMES) + geo.EXPRESSION_DIM
@@ -106,7 +106,7 @@ class FaceFeatureExtractor(VideoExtractor):
 
     def cnn(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
         if self._cnn is None:
-            from avemotion.features.video.expression_cnn import ExpressionCNN
+            from avemotion.features.nets.expression_cnn import ExpressionCNN
 
             self._cnn = ExpressionCNN(channels_last=True)
         return self._cnn
@@ -116,7 +116,7 @@ class FaceFeatureExtractor(VideoExtractor):
         names = [f"{axis}{i}" for i in geo.GEOMETRY_POINTS for axis in ("x", "y")]
         names += list(geo.POSE_NAMES) + list(geo.EXPRESSION_NAMES)
         if self.use_cnn:
-            from avemotion.features.video.expression_cnn import EMBEDDING_DIM, FER_CLASSES
+            from avemotion.features.nets.expression_cnn import EMBEDDING_DIM, FER_CLASSES
 
             names += [f"p_{c}" for c in FER_CLASSES] + [f"emb{i}" for i in range(EMBEDDING_DIM)]
             base = names[: self._static_dim] + [f"p_{c}" for c in FER_CLASSES]

@@ -271,7 +271,8 @@ class ExpressionCNN:
     ``fold_bn`` (default) folds the batch norms into the convolutions (:func:`fold_batch_norms`).
     """
 
-    def __init__(self, weights: str | Path | None = None, channels_last: bool = False, fold_bn: bool = True) -> None:
+    def __init__(self, weights: str | Path | None = None, channels_last: bool = False,
+                 fold_bn: bool = True) -> None:
         self.model = load_mini_xception(weights)
         if fold_bn:
             self.model = fold_batch_norms(self.model)

@@ -1,0 +1,219 @@
+"""Running work beside this thread or process: the one place for worker processes and shared slots.
+
+- :func:`map_unordered`: a function over many tasks in worker processes (spawned; each set up once by an
+  ``initializer``), or in this process when ``workers <= 1``; :func:`ray_map_unordered` is the same on Ray
+  actors. Corpus extraction uses them.
+- :class:`ProcessStream`: the items a generator function yields in a second (spawned) process, streamed back
+  through a queue while this process works on something else. The timeline uses it for its audio features
+  and for the second half of a recording. :class:`~avemotion.errors.AvemotionError` s the generator yields
+  come back with their class, message and file.
+- :class:`Slots`: a fixed set of objects (e.g. one model per server thread) that threads borrow in turn.
+
+Spawned, not forked: forking after torch or MediaPipe started their threads is unsafe. A script that uses
+these needs the usual ``if __name__ == "__main__":`` guard.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from avemotion.errors import AvemotionError, ConfigError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def limit_threads() -> None:
+    """One thread per worker process for torch, OpenMP/BLAS and OpenCV (the workers share the cores)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+# --- a function over many tasks ----------------------------------------------------------------------------
+def map_unordered(
+    fn: Callable[[T], R],
+    tasks: Iterable[T],
+    *,
+    workers: int,
+    initializer: Callable[..., None],
+    initargs: tuple = (),
+    finalizer: Callable[[], None] | None = None,
+) -> Iterator[R]:
+    """``fn(task)`` for every task, in the order they finish. ``workers <= 1``: here, after
+    ``initializer(*initargs)``, with ``finalizer()`` at the end (a worker process releases its resources by
+    ending). Otherwise ``workers`` spawned processes, each set up by ``initializer(*initargs)``; ``fn`` and
+    ``initializer`` must be module-level functions."""
+    if workers <= 1:
+        initializer(*initargs)
+        try:
+            for task in tasks:
+                yield fn(task)
+        finally:
+            if finalizer is not None:
+                finalizer()
+        return
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer,
+                             initargs=initargs) as pool:
+        futures = [pool.submit(fn, t) for t in tasks]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def ray_map_unordered(
+    fn: Callable[[T], R],
+    tasks: Iterable[T],
+    *,
+    workers: int,
+    initializer: Callable[..., None],
+    initargs: tuple = (),
+    address: str | None = None,
+) -> Iterator[R]:
+    """:func:`map_unordered` on ``workers`` Ray actors (one CPU each), each set up by ``initializer``: a local
+    Ray instance, or the cluster at ``address``. A Ray instance started here is shut down at the end."""
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError:
+        raise ConfigError("--executor ray needs the ray package (pip install 'avemotion[ray]')") from None
+
+    @ray.remote(num_cpus=1)
+    class _Actor:
+        def __init__(self, *args: Any) -> None:
+            initializer(*args)
+
+        def run(self, task: T) -> R:
+            return fn(task)
+
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "logging_level": "ERROR"}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=max(workers, 1), **kwargs)
+        started = True
+    try:
+        actors = [_Actor.remote(*initargs) for _ in range(max(workers, 1))]
+        pool = ActorPool(actors)
+        yield from pool.map_unordered(lambda actor, task: actor.run.remote(task), list(tasks))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# --- a generator in a second process -----------------------------------------------------------------------
+class ProcessStream(Iterator[T]):
+    """What ``produce(*args)`` yields, computed by a spawned process that starts at construction; items are
+    pickled through a queue of at most ``maxsize`` items (0: unbounded), so the process runs that far ahead.
+
+    An :class:`AvemotionError` that ``produce`` *yields* comes back as an item (same class, message and
+    file); one it *raises* ends the stream with an :class:`AvemotionError` carrying the traceback, as does the
+    process dying. ``what`` names the process in those messages, ``path`` the file they concern.
+    :meth:`close` (or the end of the stream) stops the process.
+    """
+
+    def __init__(self, produce: Callable[..., Iterable[Any]], args: tuple, *, what: str,
+                 path: str | Path | None = None, maxsize: int = 0) -> None:
+        ctx = mp.get_context("spawn")
+        self.what = what
+        self.path = path
+        self._results = ctx.Queue(maxsize=maxsize)
+        self._proc = ctx.Process(target=_produce_into, args=(produce, args, self._results), daemon=True)
+        self._proc.start()
+        self._closed = False
+
+    def __next__(self) -> T:
+        if self._closed:
+            raise StopIteration
+        try:
+            while True:
+                try:
+                    kind, payload = self._results.get(timeout=1.0)
+                except queue.Empty:
+                    if not self._proc.is_alive():
+                        code = self._proc.exitcode
+                        raise AvemotionError(f"the {self.what} process stopped (exit code {code})",
+                                             self.path) from None
+                    continue
+                if kind == "done":
+                    raise StopIteration
+                if kind == "fatal":
+                    raise AvemotionError(f"the {self.what} process failed:\n{payload}", self.path)
+                return _rebuild_error(payload) if kind == "error" else payload  # type: ignore[return-value]
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(timeout=5)
+
+
+def _produce_into(produce: Callable[..., Iterable[Any]], args: tuple, out: Any) -> None:
+    """The second process: ``("ok" | "error", item)`` per item, then ``("done", None)`` or
+    ``("fatal", traceback)``."""
+    try:
+        for item in produce(*args):
+            out.put(("error", _error_state(item)) if isinstance(item, AvemotionError) else ("ok", item))
+        out.put(("done", None))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        out.put(("fatal", traceback.format_exc()))
+
+
+def _error_state(exc: AvemotionError) -> tuple[str, str, str, str | None]:
+    return type(exc).__name__, str(exc), exc.detail, None if exc.path is None else str(exc.path)
+
+
+def _rebuild_error(state: tuple[str, str, str, str | None]) -> AvemotionError:
+    """The error made in the worker: same class, message and file (pickling would lose the file)."""
+    name, _, detail, path = state
+    classes = [AvemotionError]
+    cls: type[AvemotionError] = AvemotionError
+    while classes:
+        c = classes.pop()
+        if c.__name__ == name:
+            cls = c
+            break
+        classes.extend(c.__subclasses__())
+    return cls(detail, path)
+
+
+# --- objects that threads borrow in turn -------------------------------------------------------------------
+class Slots(Generic[T]):
+    """A fixed set of objects, each used by one thread at a time: :meth:`borrow` waits for a free one."""
+
+    def __init__(self, items: Iterable[T]) -> None:
+        self._free: queue.Queue[T] = queue.Queue()
+        for item in items:
+            self._free.put(item)
+
+    @contextmanager
+    def borrow(self) -> Iterator[T]:
+        item = self._free.get()
+        try:
+            yield item
+        finally:
+            self._free.put(item)
