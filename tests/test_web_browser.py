@@ -27,6 +27,8 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
                                 "chromium; `make test` does it as root)")
 SCREENSHOT_COPY = Path("/tmp/avemotion_web_screenshot.png")
 SAMPLE_SHOTS = (Path("/tmp/avemotion_web_sample_desktop.png"), Path("/tmp/avemotion_web_sample_phone.png"))
+UNCERTAIN_SHOT = Path("/tmp/avemotion_web_uncertain.png")
+PHONE_START = Path("/tmp/avemotion_web_phone_start.png")
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True}
 
@@ -195,11 +197,28 @@ def test_second_upload_replaces_the_first(server: str, browser, long_clip: Path,
     context.close()
 
 
-def test_cancel(server: str, browser, long_clip: Path) -> None:  # noqa: ANN001
+def test_queue_and_cancel(server: str, browser, long_clip: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """A second visitor waits behind a running job (place in the queue shown) and cancels: the job never
+    starts. The first cancels theirs: it stops on the server."""
     context, page, outside, errors = _offline_page(browser, server)
     page.goto(server + "/")
     job = _start_long(page, long_clip)
     assert page.locator("#progress-name").inner_text() == "long talk.mp4"
+
+    other, page2, outside2, errors2 = _offline_page(browser, server)
+    page2.goto(server + "/")
+    page2.set_input_files("#file-input", str(face_clip(tmp_path / "waiting.mp4", seconds=1.5)))
+    page2.wait_for_function("() => document.getElementById('progress-text').textContent.includes('queue')",
+                            timeout=30_000)
+    assert page2.locator("#progress-text").inner_text().startswith("waiting: number 1 in the queue")
+    waiting = page2.evaluate("state.job")
+    assert _job_status(server, waiting) == "queued"
+    page2.click("#cancel")
+    _wait_status(server, waiting, "cancelled", timeout=5)
+    assert page2.locator("#upload").is_visible() and page2.locator("#progress-box").is_hidden()
+    assert outside2 == [] and errors2 == []
+    other.close()
+
     page.click("#cancel")
     page.wait_for_selector("#progress-box", state="hidden")
     assert page.locator("#upload").is_visible() and page.locator("#result").is_hidden()
@@ -262,6 +281,7 @@ def test_unicode_name_uncertain_and_decision_level(server: str, browser, tmp_pat
     assert "uncertain" in page.locator("#now-emotion").get_attribute("class")
     assert page.locator("#top3 li").count() == min(3, len(page.evaluate("state.result.labels")))
     assert "(uncertain)" in page.locator("#segments").inner_text()
+    page.screenshot(path=str(UNCERTAIN_SHOT), full_page=True)
     assert outside == [] and errors == []
     context.close()
 
@@ -269,6 +289,9 @@ def test_unicode_name_uncertain_and_decision_level(server: str, browser, tmp_pat
 def test_sample_desktop_and_phone(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
     """The built-in sample with one click, at desktop size (with the timeline's hover tooltip) and on a
     phone (compact header, no 'drop' wording)."""
+    from avemotion.web.sample import MAX_BYTES, SAMPLE
+
+    assert 20_000 < SAMPLE.stat().st_size < MAX_BYTES  # shipped with the package: small (rebuild: see sample.py)
     for shot, options in zip(SAMPLE_SHOTS, ({}, PHONE), strict=True):
         context, page, outside, errors = _offline_page(browser, server, **options)
         page.goto(server + "/")
@@ -278,13 +301,20 @@ def test_sample_desktop_and_phone(server: str, browser, tmp_path: Path) -> None:
         if options:
             assert header["height"] < 60, header
             assert "drop" not in upload_text and "choose a file" in upload_text
+            page.screenshot(path=str(PHONE_START))
         else:
             assert "drop" in upload_text
         page.click("#sample")
         page.wait_for_selector("#result:not([hidden])", timeout=90_000)
         assert page.locator("#result-name").inner_text() == "avemotion-sample.mp4"
+        media = page.evaluate("state.result.media")
+        assert media["has_audio"] and media["has_video"] and media["duration"] == pytest.approx(7.5, abs=0.2)
         assert page.evaluate("state.result.windows.filter((w) => w.emotion).length") >= 3
         assert page.locator("#top3 li").count() == min(3, len(page.evaluate("state.result.labels")))
+        # 'uncertain' exactly when the answer is below the server's threshold (none: never)
+        below = page.evaluate("(() => { const t = state.model.uncertain_below; "
+                              "return t != null && state.result.windows[windowAt(currentTime())].confidence < t; })()")
+        assert page.locator("#now-flag").is_visible() == below
         assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
         page.wait_for_function("() => document.getElementById('video').readyState >= 2", timeout=20_000)
         if not options:  # hover the timeline: time, emotion and p of the window there

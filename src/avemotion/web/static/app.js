@@ -499,7 +499,7 @@ function updateNow(event) {
   if (w && w.emotion) {
     const c = w.contributions || {};
     const shares = heads().filter((h) => h in c).map((h) => `${HEAD_NAMES[h] || h} ${c[h].toFixed(2)}`);
-    const how = heads().includes("fused") ? "share of the decision" : decisionLabel();
+    const how = heads().includes("fused") ? "share of the decision" : `share of the decision (${decisionLabel()})`;
     detail += ` · p ${w.confidence.toFixed(2)}` + (shares.length ? ` · ${how}: ${shares.join(", ")}` : "");
   } else if (w && w.error) {
     detail += " · " + w.error;
