@@ -119,6 +119,7 @@ def test_upload_timeline_seek_download(server: str, browser, tmp_path: Path) -> 
         rows_csv = list(csv.DictReader(fh))
     assert len(rows_csv) == 11 and {f"p_{lab}" for lab in labels} <= set(rows_csv[0])
 
+    box = page.locator("#timeline").bounding_box()  # the download link's click may have scrolled the page
     page.mouse.click(box["x"] + x_of, box["y"] + 60)  # cursor back at 75 % for the picture
     page.wait_for_function("(t) => { const v = document.getElementById('video'); "
                            "return Math.abs(v.currentTime - t) < 0.3 && !v.seeking && v.readyState >= 2; }",
