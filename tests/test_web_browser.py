@@ -233,6 +233,9 @@ def test_queue_and_cancel(server: str, browser, long_clip: Path, tmp_path: Path)
 def test_keyboard_only_upload(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
     clip = face_clip(tmp_path / "keys.mp4", seconds=1.5)
     context, page, outside, errors = _offline_page(browser, server)
+    # intercept file choosers from the start: turning interception on is asynchronous, and a chooser opened
+    # before it is on is dismissed by headless chromium
+    page.on("filechooser", lambda chooser: None)
     page.goto(server + "/")
     page.wait_for_function("() => document.getElementById('model-info').textContent.includes('model')")
     for _ in range(8):
