@@ -5,25 +5,58 @@
 // matplotlib's default colour cycle (tab10), so the page and the downloaded PNG agree
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
   "#bcbd22", "#17becf"];
-const LANES = [["fused", "#555555"], ["audio", "#1b7837"], ["video", "#762a83"]];
+const LANES = { fused: "#555555", audio: "#1b7837", video: "#762a83" };
+const HEAD_NAMES = { fused: "fused", audio: "audio", video: "face" };
 const $ = (id) => document.getElementById(id);
 
-const state = { file: null, url: null, job: null, result: null, player: null, bounds: [], raf: 0, static: null };
+// gen: which page job is current. Every upload or sample increments it; replies, events and polls of an older
+// one see a different number and are ignored (its server job is cancelled).
+const state = { file: null, url: null, job: null, result: null, player: null, bounds: [], raf: 0, static: null,
+  gen: 0, model: null, events: null, upload: null };
 
 function show(id, on) { $(id).hidden = !on; }
-function message(text) { $("message").textContent = text || ""; show("message", !!text); }
+function message(text, note) {
+  $("message").textContent = text || "";
+  $("message").classList.toggle("note", !!note);
+  show("message", !!text);
+}
 function fmtTime(t) {
   const m = Math.floor(t / 60), s = t - 60 * m;
   return `${m}:${s.toFixed(1).padStart(4, "0")}`;
 }
+function fmtWait(s) {
+  if (s == null) return "";
+  return s < 60 ? `about ${Math.max(1, Math.round(s))} s` : `about ${Math.round(s / 60)} min`;
+}
 function colour(label) { return COLOURS[state.result.labels.indexOf(label) % COLOURS.length]; }
+// the heads whose predictions enter the model's decision (the server says; all three when it does not)
+function heads() { return (state.model && state.model.heads) || ["fused", "audio", "video"]; }
+function lanes() { return heads().filter((h) => h in LANES); }
+function decisionLabel() {
+  const h = heads();
+  return h.includes("fused") ? "lanes: share of the fused, audio and face predictions in the decision"
+    : `decision-level: ${h.map((x) => HEAD_NAMES[x] || x).join(" + ")}`;
+}
+function threshold() { return state.model ? state.model.uncertain_below : null; }
+function isUncertain(p) { const t = threshold(); return t != null && p != null && p < t; }
+function thresholdNote() {
+  const t = threshold();
+  const n = state.result ? state.result.labels.length : (state.model ? state.model.labels.length : 0);
+  const chance = n ? ` Chance level with ${n} classes: ${(1 / n).toFixed(2)}.` : "";
+  return t == null ? "This model has no measured confidence threshold, so no answer is marked uncertain." + chance
+    : `Uncertain: confidence below ${t.toFixed(2)}. On speakers held out from training, answers below that `
+      + `confidence were right less than half the time.${chance}`;
+}
 
 // ---- set-up --------------------------------------------------------------------------------------------
 async function init() {
   try {
     const health = await (await fetch("/api/health")).json();
     const m = health.model;
-    $("model-info").textContent = `model: ${m.run || m.model} (${m.modality}; ${m.labels.join(", ")})`;
+    state.model = m;
+    const line = `model: ${m.run || m.model} (${m.modality}; ${m.labels.join(", ")})`;
+    $("model-info").textContent = line;
+    $("model-info").title = line;
     $("limits").textContent = `up to ${health.limits.max_upload_mb} MiB`;
     $("window").placeholder = health.limits.window;
     $("hop").placeholder = health.limits.hop;
@@ -32,8 +65,9 @@ async function init() {
   }
   const drop = $("drop"), input = $("file-input");
   $("pick").addEventListener("click", () => input.click());
-  drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
-  input.addEventListener("change", () => { if (input.files.length) start(input.files[0]); });
+  $("sample").addEventListener("click", trySample);
+  $("cancel").addEventListener("click", cancel);
+  input.addEventListener("change", () => { if (input.files.length) start(input.files[0]); input.value = ""; });
   for (const type of ["dragenter", "dragover"]) {
     drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
   }
@@ -44,6 +78,8 @@ async function init() {
   $("again").addEventListener("click", reset);
   const canvas = $("timeline");
   canvas.addEventListener("click", seekFromCanvas);
+  canvas.addEventListener("mousemove", tooltip);
+  canvas.addEventListener("mouseleave", () => show("tip", false));
   // redraw when the canvas gets its size (or a new one): layout can come after the result is shown
   let lastWidth = 0;
   new ResizeObserver(() => {
@@ -57,6 +93,7 @@ async function init() {
     el.addEventListener("seeked", updateNow);
     el.addEventListener("play", loop);
     el.addEventListener("error", () => {
+      if (!state.player) return;
       $("player-note").textContent = "This browser cannot play this file's format; the timeline is still shown "
         + "(click it to move the cursor).";
       show("player-note", true);
@@ -64,17 +101,58 @@ async function init() {
   }
 }
 
-function reset() {
+function clearResult() {
   for (const el of [$("video"), $("audio")]) { el.pause(); el.removeAttribute("src"); el.load(); el.hidden = true; }
   if (state.url) URL.revokeObjectURL(state.url);
-  Object.assign(state, { file: null, url: null, job: null, result: null, player: null, cursor: null,
-    static: null });
-  show("result", false); show("progress-box", false); show("upload", true); message("");
+  Object.assign(state, { url: null, result: null, player: null, cursor: null, static: null });
+  show("result", false); show("player-note", false); show("tip", false);
+}
+
+// stop following the current job; cancel it on the server when it has not ended
+function abandon() {
+  state.gen += 1;
+  if (state.events) { state.events.close(); state.events = null; }
+  if (state.upload) { state.upload.abort(); state.upload = null; }
+  const job = state.job;
+  state.job = null;
+  if (job) fetch(`/api/jobs/${job}`, { method: "DELETE" }).catch(() => {});
+}
+
+function reset() {
+  abandon();
+  clearResult();
+  state.file = null;
+  show("progress-box", false); show("upload", true); message("");
   $("file-input").value = "";
+}
+
+function cancel() {
+  const name = state.file ? state.file.name : "the recording";
+  reset();
+  message(`Cancelled: ${name} is not analysed.`, true);
+  $("pick").focus();
+}
+
+async function trySample() {
+  const button = $("sample");
+  button.disabled = true;
+  try {
+    const reply = await fetch("/static/sample.mp4");
+    if (!reply.ok) throw new Error(`the server answered ${reply.status}`);
+    const blob = await reply.blob();
+    start(new File([blob], "avemotion-sample.mp4", { type: "video/mp4" }));
+  } catch (err) {
+    message("Could not load the sample: " + err);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ---- upload and progress -----------------------------------------------------------------------------------
 async function start(file) {
+  abandon();  // one job per page: a new file replaces the one in progress
+  const gen = state.gen;
+  clearResult();
   message("");
   state.file = file;
   $("progress-name").textContent = file.name;
@@ -84,58 +162,80 @@ async function start(file) {
   const body = new FormData();
   body.append("file", file);
   for (const name of ["window", "hop"]) { if ($(name).value) body.append(name, $(name).value); }
-  let reply;
+  const upload = new AbortController();
+  state.upload = upload;
+  let reply, data;
   try {
-    reply = await fetch("/api/timeline", { method: "POST", body });
+    reply = await fetch("/api/timeline", { method: "POST", body, signal: upload.signal });
+    data = await reply.json().catch(() => ({}));
   } catch (err) {
-    return fail("Upload failed: " + err);
+    if (gen === state.gen) fail("Upload failed: " + err);
+    return;
   }
-  const data = await reply.json().catch(() => ({}));
+  if (gen !== state.gen) {  // replaced or cancelled while uploading: the job is not wanted
+    if (reply.ok && data.job) fetch(`/api/jobs/${data.job}`, { method: "DELETE" }).catch(() => {});
+    return;
+  }
+  state.upload = null;
   if (!reply.ok) return fail(data.detail || `the server answered ${reply.status}`);
   state.job = data.job;
-  follow(data.job);
+  follow(data.job, gen);
 }
 
 function fail(text) {
+  state.job = null;
   show("progress-box", false);
   message(text);
 }
 
 function onProgress(job) {
   const p = job.progress;
-  if (p.total) {
+  if (job.status === "queued") {
+    const q = job.queue || {};
+    const wait = fmtWait(q.wait_estimate_s);
+    $("progress-text").textContent = q.position ? `waiting: number ${q.position} in the queue`
+      + (wait ? `, starts in ${wait}` : "") : "waiting for a worker…";
+    $("progress").removeAttribute("value");
+  } else if (p.total) {
     $("progress").max = p.total;
     $("progress").value = p.done;
-    $("progress-text").textContent = job.status === "queued" ? "waiting for a worker…"
-      : `window ${p.done} of ${p.total}`;
+    const left = fmtWait(job.remaining_estimate_s);
+    $("progress-text").textContent = `window ${p.done} of ${p.total}` + (left ? ` · ${left} left` : "");
   }
 }
 
-function follow(id) {
+function follow(id, gen) {
   let finished = false;
+  const current = () => gen === state.gen && state.job === id;
   const finish = async (job) => {
-    if (finished) return;
+    if (finished || !current()) return;
     finished = true;
     if (job.status === "failed") return fail(job.error);
-    const full = await (await fetch(`/api/jobs/${id}`)).json();
+    if (job.status === "cancelled") { reset(); message("The job was cancelled.", true); return; }
+    const reply = await fetch(`/api/jobs/${id}`);
+    const full = await reply.json().catch(() => ({}));
+    if (!current()) return;
+    if (!reply.ok || !full.result) return fail(full.detail || `the server answered ${reply.status}`);
     render(full.result);
   };
-  if (!window.EventSource) return poll(id, finish);
+  if (!window.EventSource) return poll(id, finish, current);
   const events = new EventSource(`/api/jobs/${id}/events`);
-  events.addEventListener("progress", (e) => onProgress(JSON.parse(e.data)));
-  for (const kind of ["done", "failed"]) {
+  state.events = events;
+  events.addEventListener("progress", (e) => { if (current()) onProgress(JSON.parse(e.data)); });
+  for (const kind of ["done", "failed", "cancelled"]) {
     events.addEventListener(kind, (e) => { events.close(); finish(JSON.parse(e.data)); });
   }
-  events.onerror = () => { events.close(); if (!finished) poll(id, finish); };
+  events.onerror = () => { events.close(); if (!finished && current()) poll(id, finish, current); };
 }
 
-async function poll(id, finish) {
-  for (;;) {
+async function poll(id, finish, current) {
+  while (current()) {
     const reply = await fetch(`/api/jobs/${id}`);
-    const job = await reply.json();
-    if (!reply.ok) return fail(job.detail);
+    const job = await reply.json().catch(() => ({}));
+    if (!current()) return;
+    if (!reply.ok) return fail(job.detail || `the server answered ${reply.status}`);
     onProgress(job);
-    if (job.status === "done" || job.status === "failed") return finish(job);
+    if (["done", "failed", "cancelled"].includes(job.status)) return finish(job);
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -152,7 +252,9 @@ function render(result) {
   player.src = state.url;
   player.hidden = false;
   state.player = player;
+  $("result-name").textContent = result.filename;
   show("progress-box", false); show("upload", false); show("result", true);
+  state.shown = null;
   renderLegend(); renderSegments(); renderSummary(); setDownloads();
   drawTimeline();
   updateNow();
@@ -170,11 +272,14 @@ function renderLegend() {
   }));
   const none = document.createElement("span");
   none.className = "key";
-  none.innerHTML = '<i class="nosignal"></i>no usable signal';
-  const lanes = document.createElement("span");
-  lanes.className = "muted";
-  lanes.textContent = "lanes: share of the fused, audio and video predictions in the decision";
-  box.append(none, lanes);
+  const grey = document.createElement("i");
+  grey.className = "nosignal";
+  none.append(grey, "no usable signal");
+  const note = document.createElement("span");
+  note.id = "lanes-note";
+  note.className = "muted";
+  note.textContent = decisionLabel();
+  box.append(none, note);
 }
 
 function renderSegments() {
@@ -185,6 +290,10 @@ function renderSegments() {
     const cells = [fmtTime(s.start), fmtTime(s.end), s.emotion || "no usable signal",
       s.mean_confidence == null ? "–" : s.mean_confidence.toFixed(2)];
     for (const text of cells) { const td = document.createElement("td"); td.textContent = text; row.append(td); }
+    if (isUncertain(s.mean_confidence)) {
+      for (const k of [2, 3]) { row.cells[k].classList.add("uncertain"); row.cells[k].title = thresholdNote(); }
+      row.cells[3].append(" (uncertain)");
+    }
     if (s.emotion) {
       const dot = document.createElement("i");
       dot.className = "dot";
@@ -221,7 +330,7 @@ const LAYOUT = { left: 58, right: 24, top: 8, area: 140, gap: 10, lane: 22, lane
 function geometry() {
   const canvas = $("timeline");
   const width = canvas.clientWidth;
-  const height = LAYOUT.top + LAYOUT.area + LAYOUT.gap + LANES.length * (LAYOUT.lane + LAYOUT.laneGap) + LAYOUT.axis;
+  const height = LAYOUT.top + LAYOUT.area + LAYOUT.gap + lanes().length * (LAYOUT.lane + LAYOUT.laneGap) + LAYOUT.axis;
   const duration = state.result.duration || 1;
   const x = (t) => LAYOUT.left + (width - LAYOUT.left - LAYOUT.right) * t / duration;
   const t = (px) => Math.min(duration, Math.max(0, (px - LAYOUT.left) * duration / (width - LAYOUT.left - LAYOUT.right)));
@@ -276,7 +385,8 @@ function drawTimeline() {
   ctx.fillText("probability", 0, 0);
   ctx.restore();
   // one lane per head: the share of the decision from the fused, audio and video predictions
-  LANES.forEach(([name, tint], j) => {
+  lanes().forEach((name, j) => {
+    const tint = LANES[name];
     const ly = bottom + LAYOUT.gap + j * (LAYOUT.lane + LAYOUT.laneGap);
     ctx.fillStyle = "#f4f4f4";
     ctx.fillRect(LAYOUT.left, ly, g.x(g.duration) - LAYOUT.left, LAYOUT.lane);
@@ -289,7 +399,7 @@ function drawTimeline() {
     });
     ctx.fillStyle = "#333";
     ctx.textAlign = "right";
-    ctx.fillText(name, LAYOUT.left - 6, ly + LAYOUT.lane / 2);
+    ctx.fillText(HEAD_NAMES[name], LAYOUT.left - 6, ly + LAYOUT.lane / 2);
   });
   // time axis
   const axisY = g.height - LAYOUT.axis + 4;
@@ -298,7 +408,7 @@ function drawTimeline() {
   ctx.textBaseline = "top";
   for (let t = 0; t <= g.duration + 1e-9; t += step) {
     ctx.fillRect(g.x(t), axisY - 4, 1, 4);
-    ctx.fillText(step < 1 ? `${t.toFixed(1)} s` : `${Math.round(t)} s`, g.x(t), axisY);
+    ctx.fillText(step < 1 ? `${t.toFixed(1)} s` : `${Math.round(t)} s`, g.x(t), axisY + 3);
   }
   state.static = off;
   paintCursor();
@@ -365,20 +475,82 @@ function updateNow(event) {
   if (!state.result) return;
   if (event && state.player && (event.type === "timeupdate" || event.type === "seeked")) state.cursor = null;
   const t = currentTime();
-  const w = state.result.windows[windowAt(t)];
+  const i = windowAt(t);
+  const w = state.result.windows[i];
   const el = $("now-emotion");
-  if (w && w.emotion) {
-    el.textContent = w.emotion;
-    el.style.color = colour(w.emotion);
-    const c = w.contributions;
-    $("now-detail").textContent = `${fmtTime(t)} · p ${w.confidence.toFixed(2)} · share of the decision: fused `
-      + `${c.fused.toFixed(2)}, audio ${c.audio.toFixed(2)}, video ${c.video.toFixed(2)}`;
-  } else {
-    el.textContent = "no usable signal";
-    el.style.color = "#777";
-    $("now-detail").textContent = `${fmtTime(t)}${w && w.error ? " · " + w.error : ""}`;
+  if (i !== state.shown) {  // the panel changes with the window, not with each frame
+    state.shown = i;
+    const uncertain = !!(w && w.emotion && isUncertain(w.confidence));
+    el.classList.toggle("uncertain", uncertain);
+    show("now-flag", uncertain);
+    $("now-flag").title = thresholdNote();
+    $("top3").classList.toggle("uncertain", uncertain);
+    if (w && w.emotion) {
+      el.textContent = w.emotion;
+      el.style.color = uncertain ? "#8a8a8f" : colour(w.emotion);  // muted: not a confident answer
+      renderTop3(w);
+    } else {
+      el.textContent = "no usable signal";
+      el.style.color = "#777";
+      $("top3").replaceChildren();
+    }
   }
+  let detail = fmtTime(t);
+  if (w && w.emotion) {
+    const c = w.contributions || {};
+    const shares = heads().filter((h) => h in c).map((h) => `${HEAD_NAMES[h] || h} ${c[h].toFixed(2)}`);
+    const how = heads().includes("fused") ? "share of the decision" : `share of the decision (${decisionLabel()})`;
+    detail += ` · p ${w.confidence.toFixed(2)}` + (shares.length ? ` · ${how}: ${shares.join(", ")}` : "");
+  } else if (w && w.error) {
+    detail += " · " + w.error;
+  }
+  $("now-detail").textContent = detail;
   paintCursor();
+}
+
+function renderTop3(w) {
+  const top = Object.entries(w.probabilities).sort((a, b) => b[1] - a[1]).slice(0, 3);
+  $("top3").title = thresholdNote();
+  $("top3").replaceChildren(...top.map(([label, p]) => {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = label;
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    const fill = document.createElement("i");
+    fill.style.width = `${(100 * p).toFixed(1)}%`;  // CSSOM: allowed by the server's style policy
+    fill.style.background = colour(label);
+    bar.append(fill);
+    const value = document.createElement("span");
+    value.className = "p";
+    value.textContent = p.toFixed(2);
+    item.append(name, bar, value);
+    return item;
+  }));
+}
+
+// hover: time, emotion and p of the window under the pointer
+function tooltip(event) {
+  if (!state.result) return;
+  const rect = event.currentTarget.getBoundingClientRect();
+  const g = geometry();
+  const px = event.clientX - rect.left;
+  if (px < LAYOUT.left || px > g.width - LAYOUT.right) { show("tip", false); return; }
+  const t = g.t(px);
+  const w = state.result.windows[windowAt(t)];
+  let text = fmtTime(t);
+  if (w && w.emotion) {
+    text += ` · ${w.emotion} · p ${w.confidence.toFixed(2)}` + (isUncertain(w.confidence) ? " (uncertain)" : "");
+  } else {
+    text += " · no usable signal";
+  }
+  const tip = $("tip");
+  tip.textContent = text;
+  show("tip", true);
+  const box = $("timeline-box").getBoundingClientRect();
+  const x = Math.min(event.clientX - box.left + 12, box.width - tip.offsetWidth - 4);
+  tip.style.left = `${Math.max(0, x)}px`;
+  tip.style.top = `${Math.max(0, event.clientY - box.top - tip.offsetHeight - 10)}px`;
 }
 
 function loop() {
