@@ -27,9 +27,9 @@ from avemotion.errors import ConfigError
 
 DEVICES = ("cpu", "cuda", "auto")
 _ENV = "AVEMOTION_DEVICE"
-CUDA_HINT = ("install a CUDA build of torch (e.g. pip install torch=={version} --index-url "
-             "https://download.pytorch.org/whl/cu124, see docs/method/model.md) on a machine with an NVIDIA "
-             "GPU, or use --device cpu")
+CUDA_HINT = ("install a CUDA build of torch on a machine with an NVIDIA GPU (pip install --force-reinstall "
+             "--no-deps torch=={version} --index-url https://download.pytorch.org/whl/cuXXX, see "
+             "docs/method/model.md), or use --device cpu")
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
