@@ -5,7 +5,8 @@ processes (``--workers N``), on a toy feature store (or a real one), run back to
         [--repeats 2] [--features FEATDIR] [--set KEY=VALUE ...]
 
 Each run is a fresh ``python -m avemotion --quiet train`` (process start-up, worker spawn and the final
-model included) into a new folder. Prints every wall time, the median ratio sequential / parallel with its
+model included) into a new folder. Prints every wall time (and CPU time: the gain needs idle cores, and
+the machine's load average says how many others use), the median ratio sequential / parallel with its
 spread (min-max over the pairs), and checks that both give the same metrics and predictions (target, issue
 #26: the same numbers to the last digit). The default (a toy store, the default inner folds) takes a few
 minutes on 2 cores; the models are the tests' tiny sizes unless ``--full-size``.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,12 +36,16 @@ def _strip(metrics: dict) -> dict:
             if not any(t in k.lower() for t in timed)}
 
 
-def _train(features: Path, out: Path, workers: int, extra: list[str]) -> float:
+def _train(features: Path, out: Path, workers: int, extra: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (the run's processes together, user + system) of one ``train``."""
     cmd = [sys.executable, "-m", "avemotion", "--quiet", "train", "--features", str(features),
            "--out", str(out), "--workers", str(workers), *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -73,10 +79,13 @@ def main() -> None:
             order = [1, args.workers] if r % 2 == 0 else [args.workers, 1]  # alternate who goes first
             for w in order:
                 out = root / f"run-w{w}-r{r}"
-                times[w].append(_train(features, out, w, extra))
+                load = os.getloadavg()[0]
+                wall, cpu = _train(features, out, w, extra)
+                times[w].append(wall)
                 outputs[w] = (_strip(json.loads((out / "metrics.json").read_text())),
                               (out / "predictions.csv").read_text())
-                print(f"repeat {r + 1}: --workers {w}: {times[w][-1]:.1f} s", flush=True)
+                print(f"repeat {r + 1}: --workers {w}: {wall:.1f} s wall, {cpu:.1f} s CPU "
+                      f"(load average before: {load:.2f})", flush=True)
         ratios = [a / b for a, b in zip(times[1], times[args.workers], strict=True)]
         print(f"--workers 1: median {statistics.median(times[1]):.1f} s; --workers {args.workers}: median "
               f"{statistics.median(times[args.workers]):.1f} s")

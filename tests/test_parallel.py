@@ -96,7 +96,7 @@ def test_ray_executor_gives_the_sequential_outputs(store_dir: Path, sequential: 
     assert not ray.is_initialized() and _outputs(out) == _outputs(sequential)
 
 
-def test_execution_options_are_checked() -> None:
+def test_execution_options_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="at least 1"):
         Execution(workers=0)
     with pytest.raises(ConfigError, match="--executor ray"):
@@ -107,6 +107,13 @@ def test_execution_options_are_checked() -> None:
     assert not Execution(executor="ray").sequential
     assert worker_threads(1, 2) == 1 and worker_threads(8, 2) == 4 and worker_threads(3, 4) == 1
     assert worker_threads(0, 1) >= 1
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"avemotion\[ray\]"):
+        Execution(executor="ray")
 
 
 # --- devices ----------------------------------------------------------------------------------------------

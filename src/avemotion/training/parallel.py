@@ -17,6 +17,7 @@ The epoch hook (``on_epoch_end``) is called for folds trained in this process on
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ class Execution:
             raise ConfigError(f"unknown executor {self.executor!r}; known: {', '.join(EXECUTORS)}")
         if self.address and self.executor != "ray":
             raise ConfigError("--address names a Ray cluster: use it with --executor ray")
+        if self.executor == "ray" and importlib.util.find_spec("ray") is None:
+            raise ConfigError("--executor ray needs the ray package (pip install 'avemotion[ray]')")
 
     @property
     def sequential(self) -> bool:
