@@ -23,6 +23,7 @@ from avemotion.features.record import ClipFeatures
 from avemotion.modality import Modality, modality_of
 from avemotion.models.base import HEADS
 from avemotion.models.bundle import ModelBundle, checkpoint_exists
+from avemotion.models.device import inference_device, place
 from avemotion.models.predict import predict_clips
 
 
@@ -60,7 +61,9 @@ class Predictor:
         if rundir.is_dir() and not checkpoint_exists(stem):
             raise CheckpointError("no trained model here (model.json + model.safetensors); train with "
                                   "`avemotion train --out RUNDIR` first, or let the run finish", rundir)
-        return cls(ModelBundle.load(stem), rundir)
+        bundle = ModelBundle.load(stem)  # on the CPU, then on this process's device (--device)
+        place(bundle.model, inference_device())
+        return cls(bundle, rundir)
 
     @property
     def config(self):  # noqa: ANN201 - the run's Config (used to extract features the same way)

@@ -18,6 +18,7 @@ each model's fold checkpoints; a rerun skips finished folds and resumes an unfin
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from rich.console import Console
 
 from avemotion.config import Config
 from avemotion.data.clipset import ClipSet
+from avemotion.data.dims import FeatureDims
 from avemotion.data.normalize import normalize_clipset
 from avemotion.data.selection import FeatureSelection
 from avemotion.data.store import FeatureStore
@@ -34,9 +36,10 @@ from avemotion.models.classical import CLASSICAL
 from avemotion.training.classical import classical_latency
 from avemotion.training.compare_report import METRICS, print_compare_table, write_outputs
 from avemotion.training.fit import EpochHook, TrainSetup
-from avemotion.training.folds import FoldJob, run_fold
+from avemotion.training.folds import FoldJob
 from avemotion.training.latency import time_clips
 from avemotion.training.metrics import compute_metrics
+from avemotion.training.parallel import SEQUENTIAL, Execution, run_folds
 from avemotion.training.results import FoldResult, ModelResult
 from avemotion.training.run_setup import (
     RUN_RECORD,
@@ -90,8 +93,11 @@ def volume_latency(bundle: ModelBundle, clipset: ClipSet, volumes: tuple[int, ..
 def run_compare(features: str | Path, out: str | Path, config: Config, models: list[str], groups: int = 15,
                 latency_clips: tuple[int, ...] = LATENCY_CLIPS, reference: str | None = None,
                 on_epoch_end: EpochHook | None = None, console: Console | None = None,
-                auto_modality: bool = False) -> dict:
+                auto_modality: bool = False, execution: Execution = SEQUENTIAL) -> dict:
     """Train and evaluate ``models`` on identical folds and write every output under ``out``.
+
+    ``execution``: where the folds run (:mod:`~avemotion.training.parallel`); in parallel every model's folds
+    are tasks of one pool, with the same numbers as one model after another.
 
     ``auto_modality``: when ``train.modality`` is "av", use what the store has ("audio" for an audio-only store).
     """
@@ -135,12 +141,23 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
     log(f"compare: {len(base)} clips, {len(labels)} classes, modality {config.train.modality}; {splits.describe()}")
 
     results: list[ModelResult] = []
+    # sequentially one model after another; in parallel every model's folds at once
+    batches = [[v] for v in variants] if execution.sequential else [variants]
     with training_torch_settings(config.train):
-        for v in variants:
-            log(f"compare: model {v.name} ({v.description})")
-            results.append(_run_variant(v, configs[v.name], selections[v.name], records, feats, label_set, splits,
-                                        order, fold_of, y, out / "runs" / v.name, store, groups, latency_clips,
-                                        on_epoch_end))
+        for batch in batches:
+            runs = []
+            for v in batch:
+                log(f"compare: model {v.name} ({v.description})")
+                runs.append(_prepare_variant(v, configs[v.name], selections[v.name], records, feats, label_set,
+                                             splits, out / "runs" / v.name, store, on_epoch_end,
+                                             execution.device))
+            tasks = [(run.job, fold) for run in runs for fold in run.tested]
+            done = iter(run_folds(tasks, execution))
+            for run in runs:
+                fold_results = [next(done) if fold.test else FoldResult.untested(fold.index, len(labels))
+                                for fold in run.subfolds.values()]
+                results.append(_finish_variant(run, fold_results, label_set, order, fold_of, y, groups,
+                                               latency_clips))
     ref = next(r for r in results if r.name == ref_name)
     tests = [paired_tests(ref, r, y) for r in results if r is not ref]
     summary = write_outputs(out, results, tests, ref, y, order, fold_of, labels, grades, splits, config, store,
@@ -149,11 +166,26 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
     return summary
 
 
-def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: list, feats: list, label_set,
-                 splits: Splits, order: list[str], fold_of: np.ndarray, y: np.ndarray, rundir: Path,
-                 store: FeatureStore, n_groups: int, latency_clips: tuple[int, ...],
-                 on_epoch_end: EpochHook | None) -> ModelResult:
-    labels, grades = list(label_set.labels), label_set.grade_values()
+@dataclass
+class _VariantRun:
+    """One model of the comparison, ready for its folds: its fold job, its folds (the clips it can use) and
+    those with test clips."""
+
+    variant: Variant
+    cfg: Config
+    clipset: ClipSet
+    dims: FeatureDims
+    pos: dict[str, int]
+    run_hash: str
+    job: FoldJob
+    subfolds: dict[int, Fold]
+    tested: list[Fold]
+
+
+def _prepare_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: list, feats: list, label_set,
+                     splits: Splits, rundir: Path, store: FeatureStore, on_epoch_end: EpochHook | None,
+                     device: str) -> _VariantRun:
+    labels = list(label_set.labels)
     clipset = ClipSet.build(records, feats, selection, labels, store.root, group_by=resolve_group_by(cfg.train, store))
     dims = selection.dims
     clipset, _ = normalize_clipset(clipset, records, cfg.train.normalize, dims)
@@ -166,14 +198,9 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
                                  "description": v.description, "dims": dims.to_dict(), "n_clips": len(clipset)})
     cfg.save(rundir / "config.yaml")
     pos = {c: i for i, c in enumerate(clipset.clip_ids)}
-    n_cls = len(labels)
-    probs = np.zeros((len(order), n_cls))
-    covered = np.zeros(len(order), bool)
-    fold_results = []
-    classical = v.model in CLASSICAL
     cfg = resolve_readout(cfg, [clipset.labels[[pos[c] for c in f.train if c in pos]] for f in splits.folds])
     subfolds = {}
-    job = FoldJob(TrainSetup(v.model, cfg, clipset, dims, on_epoch_end), selection, label_set, rundir,
+    job = FoldJob(TrainSetup(v.model, cfg, clipset, dims, on_epoch_end, device), selection, label_set, rundir,
                   len(splits.folds), pos)
     for fold in splits.folds:
         keep = lambda ids: [c for c in ids if c in pos]  # noqa: E731
@@ -181,14 +208,23 @@ def _run_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: 
         if not train:
             raise AvemotionError(f"{v.name}: fold {fold.index + 1} has no training clip this variant can use")
         val = keep(fold.val) or train
-        test = keep(fold.test)
-        sub = subfolds[fold.index] = Fold(fold.index, train, val, test)
-        if test:
-            r = run_fold(job, sub)
-        else:
-            r = FoldResult.untested(fold.index, n_cls)
-        fold_results.append(r)
-        prior = np.bincount(clipset.labels[[pos[c] for c in train]], minlength=n_cls).astype(np.float64)
+        subfolds[fold.index] = Fold(fold.index, train, val, keep(fold.test))
+    return _VariantRun(v, cfg, clipset, dims, pos, run_hash, job, subfolds,
+                       [f for f in subfolds.values() if f.test])
+
+
+def _finish_variant(run: _VariantRun, fold_results: list[FoldResult], label_set, order: list[str],
+                    fold_of: np.ndarray, y: np.ndarray, n_groups: int,
+                    latency_clips: tuple[int, ...]) -> ModelResult:
+    v, cfg, clipset, dims, pos, run_hash = run.variant, run.cfg, run.clipset, run.dims, run.pos, run.run_hash
+    subfolds, rundir = run.subfolds, run.job.rundir
+    labels, grades = list(label_set.labels), label_set.grade_values()
+    n_cls = len(labels)
+    probs = np.zeros((len(order), n_cls))
+    covered = np.zeros(len(order), bool)
+    classical = v.model in CLASSICAL
+    for fold, r in zip(subfolds.values(), fold_results, strict=True):
+        prior = np.bincount(clipset.labels[[pos[c] for c in fold.train]], minlength=n_cls).astype(np.float64)
         prior /= prior.sum()
         got = dict(zip(r.test, r.probs.reshape(-1, n_cls), strict=True))
         for j in np.flatnonzero(fold_of == fold.index):

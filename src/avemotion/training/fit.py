@@ -23,6 +23,7 @@ from avemotion.data.clipset import ClipSet
 from avemotion.data.dims import FeatureDims
 from avemotion.data.standardize import Standardizer
 from avemotion.models.base import EmotionModel
+from avemotion.models.device import place
 from avemotion.models.readout import ReadoutMixin
 from avemotion.models.registry import build_model
 from avemotion.models.ensemble import Ensemble
@@ -48,10 +49,12 @@ class TrainSetup:
     clipset: ClipSet
     dims: FeatureDims
     on_epoch_end: EpochHook | None = None
+    device: str = "cpu"  # where the model computes (avemotion.models.device; batches stay on the CPU)
 
     def build(self) -> EmotionModel:
-        """A new, untrained model (its initialisation draws from the global torch RNG)."""
-        return build_model(self.model_name, self.dims, len(self.clipset.label_names), self.config.model)
+        """A new, untrained model (its initialisation draws from the global torch RNG), on ``device``."""
+        return place(build_model(self.model_name, self.dims, len(self.clipset.label_names), self.config.model),
+                     self.device)
 
 
 @dataclass(frozen=True)

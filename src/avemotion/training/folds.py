@@ -53,10 +53,11 @@ class FoldJob:
 def run_fold(job: FoldJob, fold: Fold) -> FoldResult:
     """The fold's result: read from ``folds/k/result.json`` when it exists, else trained (a classical baseline
     by :mod:`avemotion.training.classical`, a deep model as described above), written there and returned."""
+    done = finished_fold(job, fold)
+    if done is not None:
+        return done
     fdir = job.rundir / "folds" / str(fold.index)
     result_path = fdir / "result.json"
-    if result_path.is_file():
-        return FoldResult.from_dict(json.loads(result_path.read_text()))
     seed = job.setup.config.train.seed + 1000 * fold.index
     if job.setup.model_name in CLASSICAL:
         result, extra = classical_fold_result(job.setup.model_name, fold, job.pos, job.setup.clipset,
@@ -69,6 +70,14 @@ def run_fold(job: FoldJob, fold: Fold) -> FoldResult:
     atomic_write_json(result_path, result.to_dict())
     _drop_states(fdir, job.setup.config.train.ensemble, job.setup.config.train.inner_folds)
     return result
+
+
+def finished_fold(job: FoldJob, fold: Fold) -> FoldResult | None:
+    """The fold's result when ``folds/k/result.json`` holds it (the fold is done), else None."""
+    result_path = job.rundir / "folds" / str(fold.index) / "result.json"
+    if result_path.is_file():
+        return FoldResult.from_dict(json.loads(result_path.read_text()))
+    return None
 
 
 def _deep_fold(job: FoldJob, fold: Fold, fdir: Path, seed: int) -> FoldResult:

@@ -26,14 +26,15 @@ from pathlib import Path
 from avemotion.config import Config
 from avemotion.data.clipset import ClipSet
 from avemotion.data.dims import FeatureDims
+from avemotion.data.normalize import MIN_CLIPS, normalize_clipset
 from avemotion.data.selection import FeatureSelection
 from avemotion.data.standardize import Standardizer
-from avemotion.data.normalize import MIN_CLIPS, normalize_clipset
 from avemotion.data.store import FeatureStore
 from avemotion.models.base import EmotionModel
 from avemotion.training.fit import EpochHook, TrainSetup
-from avemotion.training.folds import FoldJob, final_model, run_fold
+from avemotion.training.folds import FoldJob, final_model
 from avemotion.training.latency import time_clips
+from avemotion.training.parallel import SEQUENTIAL, Execution, run_folds
 from avemotion.training.run_setup import (
     RUN_RECORD,
     load_or_make_splits,
@@ -55,9 +56,10 @@ class RunResult:
 
 
 def run_training(features: str | Path, rundir: str | Path, config: Config, model_name: str | None = None,
-                 on_epoch_end: EpochHook | None = None) -> RunResult:
+                 on_epoch_end: EpochHook | None = None, execution: Execution = SEQUENTIAL) -> RunResult:
     """Train ``model_name`` (default ``model.name``) on the store ``features`` into ``rundir``: the folds, the
-    final model and the report; resumes a run of the same setup, refuses a folder holding another."""
+    final model and the report; resumes a run of the same setup, refuses a folder holding another.
+    ``execution``: where the folds run (:mod:`~avemotion.training.parallel`; the same numbers every way)."""
     from avemotion.training.report import write_report
 
     t_start = time.perf_counter()
@@ -101,9 +103,9 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     with training_torch_settings(config.train):
         pos = {c: i for i, c in enumerate(clipset.clip_ids)}
         config = resolve_readout(config, [clipset.labels[[pos[c] for c in f.train]] for f in splits.folds])
-        setup = TrainSetup(model_name, config, clipset, dims, on_epoch_end)
+        setup = TrainSetup(model_name, config, clipset, dims, on_epoch_end, execution.device)
         job = FoldJob(setup, selection, label_set, rundir, len(splits.folds), pos)
-        fold_results = [run_fold(job, fold) for fold in splits.folds]
+        fold_results = run_folds([(job, fold) for fold in splits.folds], execution)
         bundle = final_model(job, fold_results)
         latency = measure_latency(bundle.model, clipset, dims, bundle.standardizer)
     metrics = write_report(rundir, clipset, label_set, fold_results, config, model_name, splits, latency,

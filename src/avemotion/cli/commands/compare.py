@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from avemotion.cli.commands._execution_args import add_execution_options, execution_from_args
 from avemotion.cli.common import add_config_options, config_from_args
 
 
@@ -42,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--groups", type=int, default=15, help="random groups of the pooled test clips (paper: 15)")
     p.add_argument("--latency-clips", type=_int_list, default=[100, 200, 300, 400, 500], metavar="N,N,...",
                    help="data volumes for the latency table (default 100,200,300,400,500; empty string: skip)")
+    add_execution_options(p, "model folds trained at once in N processes (default 1: one after another); the "
+                          "same numbers either way")
     add_config_options(p)
     p.set_defaults(func=run)
 
@@ -63,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     run_compare(args.features, args.out, config, models, groups=args.groups,
                 latency_clips=tuple(args.latency_clips), reference=args.reference,
-                auto_modality=args.modality == "auto")
+                auto_modality=args.modality == "auto", execution=execution_from_args(args))
     print(f"{args.out}: report.md, results.csv, results.json and figures written")
     return 0

@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from avemotion.cli.commands._execution_args import add_device_option
 from avemotion.cli.common import add_model_argument
 from avemotion.errors import AvemotionError
 
@@ -35,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeline-dir", type=Path, metavar="DIR",
                    help="with --window: write FILE.timeline.csv and FILE.timeline.png here (default: RUNDIR/timelines "
                         "for a run folder, ./timelines for a bundled model)")
+    add_device_option(p, "prediction")
     p.set_defaults(func=run)
 
 
@@ -66,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from avemotion.inference.api import load_model
+    from avemotion.models.device import set_inference_device
 
     if not args.files and not args.clip:
         raise AvemotionError("give FILE... or --features FEATDIR --clip CLIP_ID")
     if args.clip and not args.features:
         raise AvemotionError("--clip needs --features FEATDIR")
+    set_inference_device(args.device)
     loaded = load_model(args.model)
     mapper = loaded.relabeller(args.labels)
     predictor = loaded.predictor

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from avemotion.cli.commands._execution_args import add_device_option
 from avemotion.cli.common import add_model_argument
 
 
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--token", default=None,
                    help="access token every request must carry (default: none on loopback; off loopback "
                         "one is generated and printed)")
+    add_device_option(p, "prediction")
     p.set_defaults(func=run)
 
 
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from avemotion.errors import ConfigError
     from avemotion.inference import resolve_model
     from avemotion.inference.bundled import describe_model
+    from avemotion.models.device import set_inference_device
     from avemotion.utils.progress import set_quiet
     from avemotion.web.app import create_app
     from avemotion.web.settings import LOOPBACK_HOSTS, WebSettings
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise ConfigError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
                                     for e in exc.errors())) from None
+    set_inference_device(args.device)
     model = resolve_model(args.model)
     app = create_app(model, settings)
     print(f"avemotion: model: {describe_model(model)}")

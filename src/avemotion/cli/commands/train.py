@@ -6,6 +6,8 @@ card.json; ``--install`` copies it into the package (``avemotion/pretrained/<nam
 
 Writes under ``--out``: config.yaml, run.json, splits.json, per-fold checkpoints, model.* (for ``predict``),
 metrics.json, predictions.csv, confusion.png; prints the metrics table. Rerunning the same command resumes.
+``--workers N`` trains N folds at once (``--executor ray [--address HOST:PORT]``: as Ray tasks), with the same
+numbers as one after another; ``--device cuda|cpu|auto`` picks where the model computes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from avemotion.cli.commands._execution_args import add_execution_options, execution_from_args
 from avemotion.cli.common import add_config_options, config_from_args
 
 
@@ -26,7 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --recipe: folder holding the recipe's corpora (default ../shared/data)")
     p.add_argument("--install", action="store_true",
                    help="with --recipe: copy model.json, model.safetensors and card.json into the package")
-    p.add_argument("--workers", type=int, default=2, help="with --recipe: extraction processes (default 2)")
     p.add_argument("--model", default=None, help="registered model name (default: model.name, 'bimodal')")
     p.add_argument("--modality", choices=["av", "audio", "video"], default=None,
                    help="use both modalities (default) or one")
@@ -39,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help='what folds keep together: "auto" (default: session for IEMOCAP, else speaker), '
                    '"speaker" or a corpus field such as "session"')
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold")
+    add_execution_options(p, "folds trained at once in N processes (default 1: one after another; the same "
+                          "numbers either way); with --recipe: extraction processes (default 2)")
     add_config_options(p)
     p.set_defaults(func=run)
 
@@ -50,8 +54,8 @@ def _run_recipe(args: argparse.Namespace) -> int:
 
     recipe = get_recipe(args.recipe)
     install = Path(str(resources.files("avemotion").joinpath("pretrained", recipe.name))) if args.install else None
-    rundir = build(recipe, args.data, args.out or Path("runs") / f"recipe-{recipe.name}", workers=args.workers,
-                   install=install)
+    rundir = build(recipe, args.data, args.out or Path("runs") / f"recipe-{recipe.name}",
+                   workers=args.workers or 2, install=install)
     card = json.loads((rundir / "card.json").read_text())
     for name, m in card["metrics"].items():
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in m.items() if k in ("n", "wa", "ua")))
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         from avemotion.errors import ConfigError
 
         raise ConfigError(f"unknown model {config.model.name!r}; known: {', '.join(MODELS.names())}")
-    result = run_training(args.features, args.out, config)
+    result = run_training(args.features, args.out, config, execution=execution_from_args(args))
     m = result.metrics
     print(f"{args.out}: UA {m['ua']:.3f}  WA {m['wa']:.3f}  F1 {m['f1_macro']:.3f}  "
           f"CC {m['cc'] if m['cc'] is None else round(m['cc'], 3)}  ({m['n']} test predictions)")

@@ -1,0 +1,128 @@
+"""Where the fold tasks of ``avemotion train`` and ``compare`` run: one after another in this process (the
+default, ``--workers 1``), in ``--workers N`` spawned processes on this machine, or as Ray tasks
+(``--executor ray [--address HOST:PORT]``) on a local Ray instance or a cluster.
+
+Every way gives the same numbers: a fold's randomness comes from its seed alone (:func:`~avemotion.training.
+fit.fit` seeds the global torch RNG per training run and draws batch orders and mixup from generators seeded
+by (seed, epoch)), each worker runs with deterministic algorithms and ``max(1, train.threads // workers)``
+torch threads (the default ``train.threads`` 1 gives every worker the one thread the sequential run has), and
+the results come back in fold order whatever order they finish in. A fold writes its own folder with atomic
+checkpoints, so an interrupted parallel run resumes like a sequential one; finished folds are read back here
+without starting a worker. With Ray on several machines the feature store and the run folder must be on a
+filesystem every machine sees at the same path.
+
+The epoch hook (``on_epoch_end``) is called for folds trained in this process only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from avemotion.errors import ConfigError
+from avemotion.models.device import resolve_device
+from avemotion.training.folds import FoldJob, finished_fold, run_fold
+from avemotion.training.results import FoldResult
+from avemotion.training.splits import Fold
+from avemotion.utils.progress import log
+from avemotion.utils.workers import map_unordered, ray_map_unordered
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How fold tasks run: ``workers`` processes (1: here, in order) on this machine (``executor`` "local")
+    or Ray workers (``executor`` "ray", on the cluster at ``address`` or a local instance), and on which
+    ``device`` the models compute ("cpu", "cuda", "auto"; checked here, so that a wrong one fails first)."""
+
+    workers: int = 1
+    executor: str = "local"
+    address: str | None = None
+    device: str = "cpu"  # where the models compute (avemotion.models.device)
+
+    def __post_init__(self) -> None:
+        if self.executor != "ray" or not self.address:  # (a cluster's workers may have GPUs the driver lacks)
+            resolve_device(self.device)
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1 (got {self.workers})")
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"unknown executor {self.executor!r}; known: {', '.join(EXECUTORS)}")
+        if self.address and self.executor != "ray":
+            raise ConfigError("--address names a Ray cluster: use it with --executor ray")
+        if self.executor == "ray" and importlib.util.find_spec("ray") is None:
+            raise ConfigError("--executor ray needs the ray package (pip install 'avemotion[ray]')")
+
+    @property
+    def sequential(self) -> bool:
+        return self.executor == "local" and self.workers <= 1
+
+
+SEQUENTIAL = Execution()
+
+
+def worker_threads(train_threads: int, workers: int) -> int:
+    """Torch threads of each of ``workers`` processes: ``train.threads`` shared out (0, the library default,
+    counts as the machine's cores), at least one."""
+    total = train_threads or os.cpu_count() or 1
+    return max(1, total // max(workers, 1))
+
+
+def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQUENTIAL) -> list[FoldResult]:
+    """:func:`~avemotion.training.folds.run_fold` for every (job, fold), the results in the order given."""
+    if execution.sequential:
+        return [run_fold(job, fold) for job, fold in tasks]
+    results: list[FoldResult | None] = [finished_fold(job, fold) for job, fold in tasks]
+    pending = [i for i, r in enumerate(results) if r is None]
+    if not pending:
+        return results  # type: ignore[return-value]
+    # each job once per worker (its clip set can be large), without the hook a worker could not call back
+    jobs: list[FoldJob] = []
+    job_index: dict[int, int] = {}
+    specs = []
+    for i in pending:
+        job, fold = tasks[i]
+        if id(job) not in job_index:
+            job_index[id(job)] = len(jobs)
+            jobs.append(dataclasses.replace(job, setup=dataclasses.replace(job.setup, on_epoch_end=None)))
+        specs.append((i, job_index[id(job)], fold))
+    workers = min(execution.workers, len(specs))
+    threads = worker_threads(jobs[0].setup.config.train.threads, workers)
+    where = (f"{workers} Ray workers" + (f" at {execution.address}" if execution.address else "")
+             if execution.executor == "ray" else f"{workers} worker processes")
+    log(f"{len(specs)} fold tasks on {where} ({threads} torch thread{'s' if threads > 1 else ''} each); "
+        f"{len(tasks) - len(specs)} read back")
+    if execution.executor == "ray":
+        stream = ray_map_unordered(_run_task, specs, workers=workers, initializer=_init_worker,
+                                   initargs=(jobs, threads), address=execution.address)
+    else:
+        stream = map_unordered(_run_task, specs, workers=workers, initializer=_init_worker,
+                               initargs=(jobs, threads))
+    for done, (i, result) in enumerate(stream, 1):
+        results[i] = result
+        job, fold = tasks[i]
+        log(f"{job.setup.model_name} fold {fold.index + 1}/{job.n_folds} done ({done}/{len(specs)})")
+    return results  # type: ignore[return-value]
+
+
+# --- in each worker ---------------------------------------------------------------------------------------
+_JOBS: list[FoldJob] = []
+
+
+def _init_worker(jobs: list[FoldJob], threads: int) -> None:
+    global _JOBS
+    _JOBS = jobs
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def _run_task(spec: tuple[int, int, Fold]) -> tuple[int, FoldResult]:
+    i, j, fold = spec
+    return i, run_fold(_JOBS[j], fold)

@@ -1,0 +1,176 @@
+"""Folds in parallel (``--workers``, ``--executor ray``) give the sequential run's numbers, resume as it does;
+``--device`` picks where the models compute (CPU here: no GPU in the tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from model_helpers import TINY_ARGS, quiet_torch, tiny_config, toy_clips
+
+from avemotion.cli.main import main
+from avemotion.data.batch import collate
+from avemotion.errors import ConfigError
+from avemotion.models.device import attach, inference_device, place, resolve_device, set_inference_device
+from avemotion.models.registry import build_model
+from avemotion.training.parallel import Execution, worker_threads
+from avemotion.training.trainer import run_training
+from avemotion.utils.progress import set_quiet
+
+quiet_torch()
+set_quiet(True)
+
+ARGS = ["--cv", "2", "--epochs", "2", *TINY_ARGS]  # inner folds on (the default): every fold trains 4 times
+
+
+def _strip(metrics: dict) -> dict:
+    """metrics.json without what depends on the clock."""
+    timed = ("latency", "seconds", "time", "elapsed")
+    return {k: _strip(v) if isinstance(v, dict) else v for k, v in metrics.items()
+            if not any(t in k.lower() for t in timed)}
+
+
+def _outputs(rundir: Path) -> tuple[dict, str]:
+    return (_strip(json.loads((rundir / "metrics.json").read_text())),
+            (rundir / "predictions.csv").read_text())
+
+
+@pytest.fixture(scope="module")
+def sequential(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("seq") / "run"
+    assert main(["--quiet", "train", "--features", str(store_dir), "--out", str(out), *ARGS]) == 0
+    return out
+
+
+def test_two_workers_give_the_sequential_metrics_and_predictions(store_dir: Path, sequential: Path,
+                                                                 tmp_path: Path) -> None:
+    out = tmp_path / "par"
+    assert main(["--quiet", "train", "--features", str(store_dir), "--out", str(out), *ARGS,
+                 "--workers", "2"]) == 0
+    assert _outputs(out) == _outputs(sequential)
+    assert (out / "model.safetensors").read_bytes() == (sequential / "model.safetensors").read_bytes()
+
+
+def test_an_interrupted_run_resumes_with_workers(store_dir: Path, sequential: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(**{"train.scheme": "kfold", "train.folds": 2, "train.epochs": 2})
+
+    def interrupt(stage: str, epoch: int) -> None:
+        if stage.startswith("fold 1/2 inner 2") and epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_training(store_dir, tmp_path / "cut", cfg, on_epoch_end=interrupt)
+    assert list((tmp_path / "cut/folds/0").rglob("state.json"))  # the unfinished fold's training state
+    assert not (tmp_path / "cut/folds/0/result.json").exists() and not (tmp_path / "cut/folds/1").exists()
+    # both folds at once: the first resumes in a worker, the second starts there
+    run_training(store_dir, tmp_path / "cut", cfg, execution=Execution(workers=2))
+    assert _outputs(tmp_path / "cut") == _outputs(sequential)
+
+
+def test_compare_models_by_folds_in_parallel_gives_the_sequential_outputs(store_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    args = ["--quiet", "compare", "--features", str(store_dir), "--cv", "2", "--epochs", "2",
+            "--models", "bimodal,logreg", "--latency-clips", "", "--set", "train.inner_folds=0",
+            "--set", "train.refit=false",
+            *TINY_ARGS]
+    assert main([*args, "--out", str(tmp_path / "seq")]) == 0
+    assert main([*args, "--out", str(tmp_path / "par"), "--workers", "2"]) == 0
+    for name in ("results.csv", "folds.csv", "groups.csv", "predictions.csv", "significance.csv"):
+        assert (tmp_path / "par" / name).read_text() == (tmp_path / "seq" / name).read_text(), name
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_sequential_outputs(store_dir: Path, sequential: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    assert main(["--quiet", "train", "--features", str(store_dir), "--out", str(out), *ARGS,
+                 "--executor", "ray", "--workers", "2"]) == 0
+    assert _outputs(out) == _outputs(sequential)
+    # a rerun reads the finished folds back and starts no Ray instance
+    import ray
+
+    assert main(["--quiet", "train", "--features", str(store_dir), "--out", str(out), *ARGS,
+                 "--executor", "ray", "--workers", "2"]) == 0
+    assert not ray.is_initialized() and _outputs(out) == _outputs(sequential)
+
+
+def test_execution_options_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="at least 1"):
+        Execution(workers=0)
+    with pytest.raises(ConfigError, match="--executor ray"):
+        Execution(address="10.0.0.1:6379")
+    with pytest.raises(ConfigError, match="unknown executor"):
+        Execution(executor="dask")
+    assert Execution().sequential and not Execution(workers=2).sequential
+    assert not Execution(executor="ray").sequential
+    assert worker_threads(1, 2) == 1 and worker_threads(8, 2) == 4 and worker_threads(3, 4) == 1
+    assert worker_threads(0, 1) >= 1
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"avemotion\[ray\]"):
+        Execution(executor="ray")
+
+
+# --- devices ----------------------------------------------------------------------------------------------
+def test_auto_falls_back_to_the_cpu_and_cuda_without_a_gpu_says_what_to_install(
+            monkeypatch: pytest.MonkeyPatch, store_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu") and resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="CUDA build of torch"):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device"):
+        resolve_device("tpu")
+    with pytest.raises(ConfigError, match="CUDA build of torch"):
+        Execution(device="cuda")
+    rc = main(["train", "--features", str(store_dir), "--out", str(tmp_path / "gpu"), *ARGS,
+               "--device", "cuda"])
+    assert rc == 1 and "CUDA build of torch" in capsys.readouterr().err
+    assert not (tmp_path / "gpu").exists()  # refused before any work
+    monkeypatch.delenv("AVEMOTION_DEVICE", raising=False)
+    with pytest.raises(ConfigError, match="CUDA build of torch"):
+        set_inference_device("cuda")
+    assert inference_device() == "cpu"
+    set_inference_device("auto")  # (monkeypatch restores the variable)
+    assert inference_device() == "auto"
+
+
+def test_train_with_device_auto_on_a_cpu_machine_gives_the_cpu_numbers(
+        monkeypatch: pytest.MonkeyPatch, store_dir: Path, sequential: Path, tmp_path: Path) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "auto"
+    assert main(["--quiet", "train", "--features", str(store_dir), "--out", str(out), *ARGS,
+                 "--device", "auto"]) == 0
+    assert _outputs(out) == _outputs(sequential)
+
+
+def test_a_placed_model_takes_and_gives_cpu_tensors_and_trains_the_same() -> None:
+    """The device hooks (exercised on the CPU): the same outputs and gradients as the bare model."""
+    clips, labels = toy_clips(6)
+    cfg = tiny_config()
+    from model_helpers import DIMS
+
+    batch = collate(clips, DIMS, None)
+    outs = []
+    for placed in (False, True):
+        torch.manual_seed(0)
+        model = build_model("bimodal", DIMS, 4, cfg.model)
+        if placed:
+            model = attach(model, torch.device("cpu"))
+            assert len(model._avemotion_device_hooks) == 2
+            attach(model, torch.device("cpu"))  # placing again replaces the hooks
+            assert len(model._forward_pre_hooks) == 1 and len(model._forward_hooks) == 1
+        model.train()
+        torch.manual_seed(1)
+        out = model(batch)
+        out.probs[torch.arange(6), torch.as_tensor(labels)].log().sum().backward()
+        outs.append((out.probs.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    assert torch.equal(outs[0][0], outs[1][0])
+    assert all(torch.equal(a, b) for a, b in zip(outs[0][1], outs[1][1], strict=True))
+    bare = build_model("bimodal", DIMS, 4, cfg.model)
+    assert place(bare, "cpu") is bare and not hasattr(bare, "_avemotion_device_hooks")
