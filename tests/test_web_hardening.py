@@ -203,6 +203,9 @@ def test_serve_makes_a_token_off_loopback(monkeypatch) -> None:
     assert seen["settings"].token and len(seen["settings"].token) >= 20
     assert main(["serve", "--port", "8123"]) == 0
     assert seen["settings"].token is None
+    from avemotion.web.settings import available_cores
+
+    assert seen["settings"].workers == available_cores(8)  # one model copy per core by default
 
 
 def test_security_headers(web_run: Path) -> None:

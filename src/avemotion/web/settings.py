@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def available_cores(cap: int) -> int:
+    """CPU cores this process may run on (its affinity), at most ``cap``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cap, cores))
 
 
 class WebSettings(BaseModel):
@@ -16,7 +26,9 @@ class WebSettings(BaseModel):
                                  description="largest accepted upload in MiB; larger: HTTP 413 (ours)")
     queue_size: int = Field(32, ge=1, description="jobs waiting or running (predict and timeline) before new "
                             "requests get HTTP 503 (ours)")
-    workers: int = Field(1, ge=1, le=8, description="worker threads, each with its own model copy (ours)")
+    workers: int = Field(default_factory=lambda: available_cores(8), ge=1, le=8,
+                         description="worker threads, each with its own model copy and feature extractors; "
+                         "default: the cores available, at most 8 (ours)")
     retained_jobs: int = Field(1000, ge=1, description="at most this many finished timeline jobs are kept "
                                "in memory (the oldest dropped first), whatever their age (ours)")
     job_ttl_s: float = Field(3600.0, gt=0, description="a finished timeline job and its downloads stay "

@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, default=None, help="largest accepted upload (default 200)")
     p.add_argument("--queue-size", type=int, default=None,
                    help="jobs waiting or running before HTTP 503 (default 32)")
-    p.add_argument("--workers", type=int, default=None, help="worker threads, a model copy each (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker threads, a model copy and feature extractors each (default: the cores available, "
+                        "at most 8)")
     p.add_argument("--window", type=float, default=None,
                    help="default timeline window in seconds (default 3)")
     p.add_argument("--hop", type=float, default=None, help="default timeline hop in seconds (default 1.5)")
@@ -73,5 +75,14 @@ def run(args: argparse.Namespace) -> int:
               "cookie that link sets, or 'Authorization: Bearer TOKEN')", flush=True)
     else:
         print(f"avemotion: open {url}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    import torch
+
+    from avemotion.web.settings import available_cores
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, available_cores(64) // settings.workers))  # the workers share the cores
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    finally:
+        torch.set_num_threads(threads)
     return 0
