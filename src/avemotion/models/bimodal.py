@@ -32,6 +32,7 @@ from avemotion.data.dims import FeatureDims
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean
 from avemotion.models.readout import LinearReadout, ReadoutMixin, balanced_class_weights, fit_readout
+from avemotion.models.recurrent import packed_rnn, pad_packed
 from avemotion.models.registry import MODELS
 
 
@@ -70,10 +71,13 @@ class VideoEncoder(nn.Module):
         else:
             lens = lengths.clamp_min(1).cpu()
             packed = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
-            s, _ = self.rnn(packed)
+            # with gradients, the recurrences at linear backward cost (models/recurrent.py), same numbers
+            recur = packed_rnn if torch.is_grad_enabled() else (lambda module, seq: module(seq)[0])
+            s = recur(self.rnn, packed)
             s = s._replace(data=torch.tanh(self.out(s.data)))
-            h, _ = self.lstm(s)
-            h, _ = pad_packed_sequence(h, batch_first=True, total_length=tmax)
+            h = recur(self.lstm, s)
+            h = pad_packed(h, tmax) if torch.is_grad_enabled() else \
+                pad_packed_sequence(h, batch_first=True, total_length=tmax)[0]
         return self.norm(self.proj(h)), new_mask
 
 
