@@ -3,7 +3,11 @@ audio-only, on one feature store, at one torch thread (``train.threads``, the de
 
     PYTHONPATH=src python benchmarks/training_epoch.py                       # synthetic store, ~2 minutes
     PYTHONPATH=src python benchmarks/training_epoch.py --features /tmp/jav_feat --epochs 4 --repeats 3
-    PYTHONPATH=src python benchmarks/training_epoch.py --clips 500 --length cremad --profile av
+    PYTHONPATH=src python benchmarks/training_epoch.py --clips 500 --length cremad --modality av \
+        --epochs 3 --repeats 1 --project                                     # CREMA-D-size projection
+    PYTHONPATH=src python benchmarks/training_epoch.py --clips 64 --modality av --profile av
+
+Measurements and the profile behind them: docs/experiments/2026-12-06-training-epoch-cost.md.
 
 The default store is made here (``synthetic_store``, 240 clips as the issue's Javanese corpus): the
 default extraction's sizes as measured on the Javanese audio-video clips (javanese_av_01_05): a 384-dim
@@ -37,12 +41,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-#: today's figures (ms per training clip and epoch; median of 3 runs) before issue 26: commit fbb5923,
-#: measured on the 2-core development machine on 2026-12-06 with the defaults of this script
-#: (store -> modality -> ms)
+#: today's figures before issue 26 (commit fbb5923), measured with this script on the 2-core development
+#: machine on 2026-12-06 (ms per training clip and epoch, median of 3 runs; 1 run for cremad-500). The
+#: machine was shared (load average about 7 on 2 cores): the wall figures are inflated and vary from run to
+#: run; compare the CPU ones (one thread: the wall time on an idle core).
 BASELINE: dict[str, dict[str, float]] = {
-    "synthetic-javanese-240": {},
-    "jav_feat": {},
+    "synthetic-javanese-240": {"av wall": 76.88, "av cpu": 21.74, "av + validation wall": 76.11,
+                               "av + validation cpu": 23.24, "audio wall": 1.79, "audio cpu": 1.17,
+                               "audio + validation wall": 2.62, "audio + validation cpu": 1.56},
+    "synthetic-cremad-500": {"av wall": 68.34, "av cpu": 13.75, "av + validation wall": 75.62,
+                             "av + validation cpu": 14.77},
 }
 
 LABELS = ["anger", "disgust", "fear", "happiness", "neutral", "sadness"]
@@ -122,6 +130,7 @@ class Timing:
     n_train: int
     n_val: int
     first_s: float
+    val_cpu_ms: float = 0.0  # CPU ms per validation clip and epoch (epochs 2..N)
     profile: cProfile.Profile | None = None
 
 
@@ -129,8 +138,18 @@ def time_fit(features: Path, modality: str, epochs: int, workdir: Path, seed: in
              validation: bool = False, profile: bool = False) -> Timing:
     """Time one :func:`fit`. ``validation``: on 70 % training and 10 % validation clips (the inner folds'
     runs), else on 80 % training clips (the refits and the final model)."""
+    import avemotion.training.fit as fit_module
     from avemotion.training.fit import FitPlan, TrainSetup, fit
     from avemotion.training.run_setup import training_torch_settings
+
+    validate, val_cpu = fit_module._validate_epoch, []
+
+    def timed_validate(*args, **kwargs):  # the CPU time of each epoch's validation
+        t0 = time.process_time()
+        try:
+            return validate(*args, **kwargs)
+        finally:
+            val_cpu.append(time.process_time() - t0)
 
     config, clipset, dims = load_clipset(features, modality)
     config = config.with_overrides({"train.checkpoint_seconds": 1e9})
@@ -147,12 +166,18 @@ def time_fit(features: Path, modality: str, epochs: int, workdir: Path, seed: in
         if prof is not None:
             prof.enable()
         stamps.append((time.perf_counter(), time.process_time()))  # the start: the read-outs' fit follows
-        fit(setup, plan)
+        fit_module._validate_epoch = timed_validate
+        try:
+            fit(setup, plan)
+        finally:
+            fit_module._validate_epoch = validate
         if prof is not None:
             prof.disable()
     per = (len(stamps) - 2) * len(train_idx) / 1000
+    n_val = 0 if val_idx is None else len(val_idx)
+    val_ms = sum(val_cpu[1:]) / ((len(val_cpu) - 1) * n_val) * 1000 if n_val and len(val_cpu) > 1 else 0.0
     return Timing((stamps[-1][0] - stamps[1][0]) / per, (stamps[-1][1] - stamps[1][1]) / per, len(train_idx),
-                  0 if val_idx is None else len(val_idx), stamps[1][1] - stamps[0][1], prof)
+                  n_val, stamps[1][1] - stamps[0][1], val_ms, prof)
 
 
 def project(train: list[Timing], with_val: list[Timing], n_clips: int = 7442, folds: int = 5, inner: int = 3,
@@ -164,8 +189,7 @@ def project(train: list[Timing], with_val: list[Timing], n_clips: int = 7442, fo
     steadier than wall time on a shared machine): a training clip-epoch, a validation clip-epoch (its three
     speed versions scored) and the read-outs' fit per training clip (taken as linear in the clips)."""
     t_train = statistics.median(t.cpu_ms for t in train) / 1000
-    t_val = max(0.0, (statistics.median(t.cpu_ms for t in with_val) / 1000 - t_train)
-                * with_val[0].n_train / with_val[0].n_val)
+    t_val = statistics.median(t.val_cpu_ms for t in with_val) / 1000
     prefit = statistics.median(max(0.0, t.first_s - t.cpu_ms * t.n_train / 1000) / t.n_train for t in train)
     pool = n_clips * (folds - 1) / folds  # a fold's training + validation clips
     inner_train, inner_val = pool * (inner - 1) / inner, pool / inner
