@@ -42,15 +42,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 #: today's figures before issue 26 (commit fbb5923), measured with this script on the 2-core development
-#: machine on 2026-12-06 (ms per training clip and epoch, median of 3 runs; 1 run for cremad-500). The
-#: machine was shared (load average about 7 on 2 cores): the wall figures are inflated and vary from run to
-#: run; compare the CPU ones (one thread: the wall time on an idle core).
+#: machine on 2026-12-06 (ms per training clip and epoch, median of 2-3 runs), with the machine nearly idle
+#: (load average 2) for synthetic-javanese-240; cremad-500 (CPU only, one run) while it was shared (load
+#: average about 7), where wall times are inflated: compare CPU times then (one thread: the wall time on an
+#: idle core).
 BASELINE: dict[str, dict[str, float]] = {
-    "synthetic-javanese-240": {"av wall": 76.88, "av cpu": 21.74, "av + validation wall": 76.11,
-                               "av + validation cpu": 23.24, "audio wall": 1.79, "audio cpu": 1.17,
-                               "audio + validation wall": 2.62, "audio + validation cpu": 1.56},
-    "synthetic-cremad-500": {"av wall": 68.34, "av cpu": 13.75, "av + validation wall": 75.62,
-                             "av + validation cpu": 14.77},
+    "synthetic-javanese-240": {"av wall": 16.19, "av cpu": 16.12, "av + validation wall": 17.55,
+                               "av + validation cpu": 17.44, "audio wall": 1.05, "audio cpu": 1.04,
+                               "audio + validation wall": 1.27, "audio + validation cpu": 1.27},
+    "synthetic-cremad-500": {"av cpu": 9.79, "av + validation cpu": 11.34},
 }
 
 LABELS = ["anger", "disgust", "fear", "happiness", "neutral", "sadness"]

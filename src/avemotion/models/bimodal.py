@@ -168,8 +168,9 @@ class BimodalModel(ReadoutMixin, EmotionModel):
             return [out for _ in weights]
         logits, available, aux = self._heads(batch)
         readout = self.readout_logits(batch) if any(w > 0 for w in weights) else {}
-        return [self.decide(self._mixed(logits, readout, torch.tensor(float(w), dtype=self.readout_weight.dtype))
-                            if w > 0 else logits, available, aux) for w in weights]
+        dtype = self.readout_weight.dtype
+        return [self.decide(self._mixed(logits, readout, torch.tensor(float(w), dtype=dtype)) if w > 0 else logits,
+                            available, aux) for w in weights]
 
     @staticmethod
     def _mixed(logits: dict[str, torch.Tensor], readout: dict[str, tuple[torch.Tensor, torch.Tensor]],

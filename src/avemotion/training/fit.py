@@ -90,10 +90,10 @@ def evaluate(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: Featu
                   clipset.label_names)
 
 
-def evaluate_mixes(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: FeatureDims, std: Standardizer,
-                   batch_size: int, weights: list[float]) -> list[ValScore]:
-    """:func:`evaluate` with each read-out weight in turn (the model's weight is left at the last), the network
-    run once for all."""
+def evaluate_mixes(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: FeatureDims,
+                   std: Standardizer, batch_size: int, weights: list[float]) -> list[ValScore]:
+    """:func:`evaluate` with each read-out weight in turn (the model's weight is left at the last), the
+    network run once for all."""
     preds = predict_clips_mixes(model, clipset.subset(idx), dims, std, batch_size, weights)
     return [_score(p, clipset.labels[idx], clipset.label_names) for p in preds]
 
