@@ -13,6 +13,7 @@ from model_helpers import DIMS, quiet_torch, tiny_config, toy_clips
 
 from avemotion.data.batch import collate
 from avemotion.data.standardize import Standardizer
+from avemotion.models.predict import predict_clips, predict_clips_mixes
 from avemotion.models.readout import balanced_class_weights, fit_logistic
 from avemotion.models.registry import build_model
 from avemotion.training.toy import make_toy_store
@@ -82,6 +83,19 @@ def test_read_outs_are_mixed_into_the_heads_by_their_weight_in_eval_mode_only() 
         assert torch.allclose(torch.softmax(half.logits[head][ok], 1), (p_net + p_read) / 2, atol=1e-5), head
         # clips without the head's inputs keep the network's answer
         assert torch.equal(half.logits[head][~ok], network.logits[head][~ok]), head
+    # the read-out weights in one pass of the network (validation): the same outputs to the bit
+    for weights in ([0.0, 0.5], [1.0, 0.0, 0.5], [0.5]):
+        refs = [{0.0: network, 1.0: alone, 0.5: half}[w] for w in weights]
+        for out, ref in zip(model.forward_mixes(batch, weights), refs, strict=True):
+            assert torch.equal(out.probs, ref.probs) and torch.equal(out.weights, ref.weights)
+            assert all(torch.equal(out.logits[h], ref.logits[h]) for h in ref.logits)
+        assert float(model.readout_weight) == 0.5
+    ours = predict_clips_mixes(model, clips, DIMS, std, 16, [0.0, 0.5])
+    for w, p in zip([0.0, 0.5], ours, strict=True):
+        model.set_readout_weight(w)
+        ref = predict_clips(model, clips, DIMS, std, 16)
+        assert np.array_equal(p.probs, ref.probs) and np.array_equal(p.contributions, ref.contributions)
+        assert all(np.array_equal(p.head_probs[h], ref.head_probs[h], equal_nan=True) for h in ref.head_probs)
     # the read-outs alone already separate the toy classes
     assert (alone.probs.argmax(1) == torch.as_tensor(labels)).float().mean() > 0.8
     # training mode: the network alone, whatever the weight

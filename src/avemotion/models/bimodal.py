@@ -19,7 +19,7 @@ chosen on the validation clips along with the epoch (buffer ``readout_weight``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +32,7 @@ from avemotion.data.dims import FeatureDims
 from avemotion.models.base import EmotionModel, ModelOutput
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean
 from avemotion.models.readout import LinearReadout, ReadoutMixin, balanced_class_weights, fit_readout
+from avemotion.models.recurrent import packed_rnn, pad_packed
 from avemotion.models.registry import MODELS
 
 
@@ -70,10 +71,13 @@ class VideoEncoder(nn.Module):
         else:
             lens = lengths.clamp_min(1).cpu()
             packed = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
-            s, _ = self.rnn(packed)
+            # with gradients, the recurrences at linear backward cost (models/recurrent.py), same numbers
+            recur = packed_rnn if torch.is_grad_enabled() else (lambda module, seq: module(seq)[0])
+            s = recur(self.rnn, packed)
             s = s._replace(data=torch.tanh(self.out(s.data)))
-            h, _ = self.lstm(s)
-            h, _ = pad_packed_sequence(h, batch_first=True, total_length=tmax)
+            h = recur(self.lstm, s)
+            h = pad_packed(h, tmax) if torch.is_grad_enabled() else \
+                pad_packed_sequence(h, batch_first=True, total_length=tmax)[0]
         return self.norm(self.proj(h)), new_mask
 
 
@@ -149,6 +153,41 @@ class BimodalModel(ReadoutMixin, EmotionModel):
                 self.register_buffer("readout_weight", torch.zeros(()))
 
     def forward(self, batch: Batch) -> ModelOutput:
+        logits, available, aux = self._heads(batch)
+        if len(self.readouts) and not self.training and float(self.readout_weight) > 0:
+            logits = self._mixed(logits, self.readout_logits(batch), self.readout_weight)
+        return self.decide(logits, available, aux)
+
+    def forward_mixes(self, batch: Batch, weights: Sequence[float]) -> list[ModelOutput]:
+        """Eval mode: the outputs with each read-out weight (each as :meth:`set_readout_weight` then
+        :meth:`forward` gives it) from one pass of the network."""
+        if self.training:
+            return super().forward_mixes(batch, weights)
+        if not len(self.readouts):  # nothing to mix
+            out = self.forward(batch)
+            return [out for _ in weights]
+        logits, available, aux = self._heads(batch)
+        readout = self.readout_logits(batch) if any(w > 0 for w in weights) else {}
+        dtype = self.readout_weight.dtype
+        return [self.decide(self._mixed(logits, readout, torch.tensor(float(w), dtype=dtype)) if w > 0 else logits,
+                            available, aux) for w in weights]
+
+    @staticmethod
+    def _mixed(logits: dict[str, torch.Tensor], readout: dict[str, tuple[torch.Tensor, torch.Tensor]],
+               w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each head's log of (1 - w) its probabilities + w its read-out's, where the clip has the read-out's
+        inputs."""
+        out = dict(logits)
+        for head, (r, ok) in readout.items():
+            if head in out:
+                mixed = torch.log((1 - w) * torch.softmax(out[head], -1) + w * torch.softmax(r, -1) + 1e-12)
+                out[head] = torch.where(ok.unsqueeze(-1), mixed, out[head])
+        return out
+
+    def _heads(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor],
+                                            dict[str, torch.Tensor]]:
+        """The network's logits per head (read-outs not mixed in), their availability and the auxiliary
+        losses."""
         logits: dict[str, torch.Tensor] = {}
         available: dict[str, torch.Tensor] = {}
         aux: dict[str, torch.Tensor] = {}
@@ -201,13 +240,7 @@ class BimodalModel(ReadoutMixin, EmotionModel):
                 err = ((self.rec_a(x_m) - t_a) ** 2).mean(1) + ((self.rec_v(x_m) - t_v) ** 2).mean(1)
                 w = both.to(err.dtype)
                 aux["rec"] = (err * w).sum() / w.sum().clamp_min(1.0)
-        if len(self.readouts) and not self.training and float(self.readout_weight) > 0:
-            w = self.readout_weight
-            for head, (r, ok) in self.readout_logits(batch).items():
-                if head in logits:
-                    mixed = torch.log((1 - w) * torch.softmax(logits[head], -1) + w * torch.softmax(r, -1) + 1e-12)
-                    logits[head] = torch.where(ok.unsqueeze(-1), mixed, logits[head])
-        return self.decide(logits, available, aux)
+        return logits, available, aux
 
     # --- linear read-outs ---------------------------------------------------------------------------------
     def readout_inputs(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

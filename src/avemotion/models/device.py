@@ -56,6 +56,11 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     raise ConfigError(f"unknown device {name!r}; use one of {', '.join(DEVICES)} (or cuda:N)")
 
 
+def to_device(value: Any, device: str | torch.device) -> Any:
+    """``value`` with every tensor in it (dataclass fields, dicts, lists, tuples) on ``device``."""
+    return _to(value, torch.device(device))
+
+
 def _to(value: Any, device: torch.device) -> Any:
     """``value`` with every tensor in it (dataclass fields, dicts, lists, tuples) on ``device``."""
     if torch.is_tensor(value):

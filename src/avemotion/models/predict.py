@@ -4,15 +4,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from avemotion.data.batch import collate
+from avemotion.data.batch import Batch, collate
 from avemotion.data.dims import FeatureDims
 from avemotion.data.standardize import Standardizer
-from avemotion.models.base import HEADS, EmotionModel
+from avemotion.models.base import HEADS, EmotionModel, ModelOutput
+from avemotion.models.device import to_device
+from avemotion.models.readout import ReadoutMixin
 
 
 @dataclass
@@ -50,23 +53,45 @@ def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Stan
     predicted once per version (:meth:`ClipFeatures.with_views`) and everything averaged over them: the final
     and each head's probabilities, the fusion weights and the contributions."""
     model.eval()
+    return _predict(lambda batch: [model(batch)], 1, clips, dims, std, batch_size)[0]
+
+
+@torch.no_grad()
+def predict_clips_mixes(model: EmotionModel, clips: list, dims: FeatureDims, std: Standardizer | None,
+                        batch_size: int, weights: Sequence[float]) -> list[Predictions]:
+    """:func:`predict_clips` with each read-out weight of a :class:`~avemotion.models.readout.ReadoutMixin`
+    model in turn (its weight is left at the last), the network run once for all of them."""
+    assert isinstance(model, ReadoutMixin)
+    model.eval()
+    device = next(model.parameters()).device  # forward_mixes bypasses the device hooks of forward: move here
+
+    def run(batch: Batch) -> list[ModelOutput]:
+        return [to_device(out, "cpu") for out in model.forward_mixes(to_device(batch, device), weights)]
+
+    return _predict(run, len(weights), clips, dims, std, batch_size)
+
+
+def _predict(run: Callable[[Batch], list[ModelOutput]], n_runs: int, clips: list, dims: FeatureDims,
+             std: Standardizer | None, batch_size: int) -> list[Predictions]:
     versions = [v for c in clips for v in c.with_views()]
     owner = np.repeat(np.arange(len(clips)), [1 + len(c.audio_views) for c in clips])
-    probs, weights, contrib = [], [], []
-    heads: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
+    probs: list[list[np.ndarray]] = [[] for _ in range(n_runs)]
+    weights: list[list[np.ndarray]] = [[] for _ in range(n_runs)]
+    contrib: list[list[np.ndarray]] = [[] for _ in range(n_runs)]
+    heads: list[dict[str, list[np.ndarray]]] = [{h: [] for h in HEADS} for _ in range(n_runs)]
     for start in range(0, len(versions), batch_size):
-        out = model(collate(versions[start:start + batch_size], dims, std))
-        probs.append(out.probs.double().numpy())
-        weights.append(out.weights.double().numpy())
-        contrib.append(out.contributions().double().numpy())
-        hp = out.head_probs()
-        for h in HEADS:
-            if h in hp:
-                p = hp[h].double().numpy().copy()
-                p[~out.available[h].numpy()] = np.nan
-            else:
-                p = np.full_like(probs[-1], np.nan)
-            heads[h].append(p)
+        for k, out in enumerate(run(collate(versions[start:start + batch_size], dims, std))):
+            probs[k].append(out.probs.double().numpy())
+            weights[k].append(out.weights.double().numpy())
+            contrib[k].append(out.contributions().double().numpy())
+            hp = out.head_probs()
+            for h in HEADS:
+                if h in hp:
+                    p = hp[h].double().numpy().copy()
+                    p[~out.available[h].numpy()] = np.nan
+                else:
+                    p = np.full_like(probs[k][-1], np.nan)
+                heads[k][h].append(p)
 
     def mean(parts: list[np.ndarray]) -> np.ndarray:  # per clip, over its versions (NaN stays NaN)
         rows = np.concatenate(parts)
@@ -76,4 +101,5 @@ def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Stan
         np.add.at(total, owner, rows)
         return total / np.bincount(owner, minlength=len(clips))[:, None]
 
-    return Predictions(mean(probs), {h: mean(v) for h, v in heads.items()}, mean(weights), mean(contrib))
+    return [Predictions(mean(probs[k]), {h: mean(v) for h, v in heads[k].items()}, mean(weights[k]),
+                        mean(contrib[k])) for k in range(n_runs)]

@@ -13,7 +13,7 @@ two clips per class the L2 penalty keeps it close to the CNN's zero-shot answer.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -22,6 +22,7 @@ from torch import nn
 
 from avemotion.data.batch import Batch
 from avemotion.models.accuracy import unweighted_accuracy
+from avemotion.models.base import ModelOutput
 from avemotion.models.classical import CLASSICAL
 
 #: regularisation strengths tried on the validation clips (the logreg baseline's grid)
@@ -55,6 +56,15 @@ class ReadoutMixin(ABC):
     @abstractmethod
     def readout_c(self) -> dict[str, float]:
         """The L2 strength C each fitted read-out used."""
+
+    def forward_mixes(self, batch: Batch, weights: Sequence[float]) -> list[ModelOutput]:
+        """The outputs with each read-out weight in turn (the weight is left at the last); a model may compute
+        its network once for all of them."""
+        outs = []
+        for w in weights:
+            self.set_readout_weight(w)
+            outs.append(self(batch))  # type: ignore[operator]
+        return outs
 
 
 @runtime_checkable

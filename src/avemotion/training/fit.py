@@ -24,10 +24,10 @@ from avemotion.data.dims import FeatureDims
 from avemotion.data.standardize import Standardizer
 from avemotion.models.base import EmotionModel
 from avemotion.models.device import place
+from avemotion.models.ensemble import Ensemble
+from avemotion.models.predict import Predictions, predict_clips, predict_clips_mixes
 from avemotion.models.readout import ReadoutMixin
 from avemotion.models.registry import build_model
-from avemotion.models.ensemble import Ensemble
-from avemotion.models.predict import predict_clips
 from avemotion.training.checkpoint import Checkpointer
 from avemotion.training.losses import balanced_weights, total_loss
 from avemotion.training.metrics import compute_metrics
@@ -89,10 +89,21 @@ class ValScore:
 def evaluate(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: FeatureDims, std: Standardizer,
              batch_size: int) -> ValScore:
     """``model`` scored on the clips ``idx`` of ``clipset``."""
-    preds = predict_clips(model, clipset.subset(idx), dims, std, batch_size)
-    y = clipset.labels[idx]
+    return _score(predict_clips(model, clipset.subset(idx), dims, std, batch_size), clipset.labels[idx],
+                  clipset.label_names)
+
+
+def evaluate_mixes(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: FeatureDims,
+                   std: Standardizer, batch_size: int, weights: list[float]) -> list[ValScore]:
+    """:func:`evaluate` with each read-out weight in turn (the model's weight is left at the last), the
+    network run once for all."""
+    preds = predict_clips_mixes(model, clipset.subset(idx), dims, std, batch_size, weights)
+    return [_score(p, clipset.labels[idx], clipset.label_names) for p in preds]
+
+
+def _score(preds: Predictions, y: np.ndarray, label_names: list[str]) -> ValScore:
     pred = preds.probs.argmax(1)
-    m = compute_metrics(y, pred, None, clipset.label_names, None)
+    m = compute_metrics(y, pred, None, label_names, None)
     nll = float(-np.log(np.clip(preds.probs[np.arange(len(y)), y], 1e-8, None)).mean())
     return ValScore(m["ua"], nll, pred == y)
 
@@ -240,10 +251,12 @@ def _validate_epoch(setup: TrainSetup, model: EmotionModel, val_idx: np.ndarray,
     epoch = entry.epoch
     improved = False
     kept = None
-    for mix in candidate_mixes(mixes):
+    cands = candidate_mixes(mixes)
+    scores = (evaluate_mixes(model, clipset, val_idx, setup.dims, std, tc.batch_size, cands) if mixes
+              else [evaluate(model, clipset, val_idx, setup.dims, std, tc.batch_size)])
+    for mix, score in zip(cands, scores, strict=True):
         if mixes:
-            model.set_readout_weight(mix)
-        score = evaluate(model, clipset, val_idx, setup.dims, std, tc.batch_size)
+            model.set_readout_weight(mix)  # the weight the kept state carries
         ua, vloss = score.ua, score.loss
         if mix == 0.0:
             entry.val_ua, entry.val_loss = ua, vloss
