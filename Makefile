@@ -68,9 +68,10 @@ lock:
 	.lock-venv/bin/pip freeze --all | grep -Eiv '$(LOCK_DROP)' > .lock-venv/web.txt
 	.lock-venv/bin/pip install --quiet -r requirements/core.in -r requirements/web.in -r requirements/test.in
 	.lock-venv/bin/pip freeze --all | grep -Eiv '$(LOCK_DROP)' > .lock-venv/test.txt
-	{ grep '^#' requirements/core.lock; cat .lock-venv/core.txt; } > requirements/core.lock
-	{ grep '^#' requirements/web.lock; grep -vxFf .lock-venv/core.txt .lock-venv/web.txt; } > requirements/web.lock
-	{ grep '^#' requirements/test.lock; grep -vxFf .lock-venv/web.txt .lock-venv/test.txt; } > requirements/test.lock
+	{ grep '^#' requirements/core.lock; cat .lock-venv/core.txt; } > .lock-venv/core.lock
+	{ grep '^#' requirements/web.lock; grep -vxFf .lock-venv/core.txt .lock-venv/web.txt; } > .lock-venv/web.lock
+	{ grep '^#' requirements/test.lock; grep -vxFf .lock-venv/web.txt .lock-venv/test.txt; } > .lock-venv/test.lock
+	mv .lock-venv/core.lock .lock-venv/web.lock .lock-venv/test.lock requirements/
 	rm -rf .lock-venv
 	@dup=$$(cat requirements/*.lock | grep -v '^#' | cut -d= -f1 | sort -f | uniq -di); \
 	  test -z "$$dup" || { echo "error: pinned in two locks (a later step changed them): $$dup"; exit 1; }
