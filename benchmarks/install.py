@@ -4,7 +4,7 @@ Builds the wheel (``pip wheel --no-deps .``), creates a venv in a temporary fold
 and the wheel with ``--no-deps`` (timed), measures the venv's size, predicts a clip with the installed CLI
 from outside the source tree (default: the web page's sample clip, which the wheel carries), then adds
 ``web.lock`` and checks that ``avemotion serve`` answers with the page. Prints size and install time beside
-the full install before the lock split (commit fbb5923, ``requirements.lock``: 3,311 MB, 340 s on the 2-core
+the full install before the lock split (commit fbb5923, ``requirements.lock``: 3,311 MB, 133 s on the 2-core
 machine, docs/experiments/2026-12-06-slim-install.md) as ratios. About 3-5 minutes, mostly the install.
 
     .venv/bin/python benchmarks/install.py [--clip FILE] [--no-web] [--keep DIR]
@@ -24,9 +24,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the full install before the split (commit fbb5923), measured on the project's 2-core machine
+#: the full install before the split (commit fbb5923) on the project's 2-core machine: venv +
+#: requirements.lock, 135 s and 130 s, each back to back with the core install (91 s, 88 s)
 BEFORE_MB = 3311.0
-BEFORE_S = 340.0
+BEFORE_S = 133.0
 PIP = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
 
 
