@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,38 @@ def test_mfcc_matches_librosa(speech3: np.ndarray) -> None:
     np.testing.assert_allclose(feats[:, :13] * (10.0 / np.log(10.0)), ref, atol=2e-3 * np.abs(ref).max())
     assert feats.shape == (301, 39)
     np.testing.assert_allclose(times[:3], [0.0, 0.01, 0.02])
+
+
+@pytest.mark.parametrize("n", [300, 511, 4000, 48001])
+@pytest.mark.parametrize(("sr", "frame_ms", "hop_ms"),
+                         [(16000, 25.0, 10.0), (22050, 30.0, 12.5), (8000, 25.0, 10.0)])
+def test_mfcc_is_the_librosa_computation_bit_for_bit(sr: int, frame_ms: float, hop_ms: float, n: int) -> None:
+    """The numpy STFT and scipy's Savitzky-Golay deltas replace librosa.stft / librosa.feature.delta (librosa
+    is a test dependency only) without changing a bit of the features (so FEATURE_VERSION stays)."""
+    import librosa
+    import scipy.fft
+
+    from avemotion.features.audio.common import finite, mel_filters
+    from avemotion.features.audio.mfcc import DYNAMIC_RANGE, mfcc_frames
+
+    config = AudioConfig(sample_rate=sr, frame_ms=frame_ms, hop_ms=hop_ms)
+    x = np.asarray((speech_like(1.0, sr, seed=n) + noise(1.0, sr, seed=1, amp=0.01))[:n], dtype=np.float32)
+    win, hop = round(frame_ms * sr / 1000), round(hop_ms * sr / 1000)
+    n_fft = 1 << (win - 1).bit_length()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa: n_fft larger than a short signal
+        spec = librosa.stft(x, n_fft=n_fft, hop_length=hop, win_length=win, window="hamming", center=True,
+                            pad_mode="constant")
+    mel = mel_filters(sr, n_fft, config.n_mels) @ (spec.real**2 + spec.imag**2)
+    ceps = scipy.fft.dct(np.log(np.maximum(mel, max(float(mel.max()) * DYNAMIC_RANGE, 1e-12))), type=2,
+                         norm="ortho", axis=0)[: config.n_mfcc]
+    width = min(9, ceps.shape[1] if ceps.shape[1] % 2 else ceps.shape[1] - 1)
+    parts = [ceps] + [librosa.feature.delta(ceps, width=width, order=o, axis=1, mode="interp") if width >= 3
+                      else np.zeros_like(ceps) for o in (1, 2)]
+    ref = finite(np.concatenate(parts, axis=0).T)
+    feats, _ = mfcc_frames(x, sr, config)
+    assert feats.dtype == ref.dtype and feats.shape == ref.shape
+    assert np.array_equal(feats.view(np.uint32), ref.view(np.uint32))
 
 
 # --- the token grid ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``avemotion serve [--model RUNDIR|NAME] [--host 127.0.0.1] [--port 8000]``: the web app (see docs/web.md).
 
-FastAPI and uvicorn are imported only when the command runs, so ``avemotion --help`` stays fast. ``--model``
+FastAPI and uvicorn are imported only when the command runs, so ``avemotion --help`` stays fast, and they are
+the ``[web]`` extra: without it the command says what to install. ``--model``
 is a run folder or the name of a bundled model; without it the bundled ``default`` is used
 (``avemotion.inference.resolve_model``).
 """
@@ -11,6 +12,9 @@ import argparse
 
 from avemotion.cli.commands._execution_args import add_device_option
 from avemotion.cli.common import add_model_argument
+
+#: modules of the ``[web]`` extra (``pip install 'avemotion[web]'``) the web app imports
+WEB_MODULES = ("fastapi", "fastapi_offline", "uvicorn", "python_multipart")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,9 +42,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def require_web_extra() -> None:
+    """Raise :class:`ConfigError` naming the extra to install when a module of the web app is missing."""
+    import importlib.util
+
+    from avemotion.errors import ConfigError
+
+    missing = [m for m in WEB_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"avemotion serve needs the web extra ({', '.join(missing)} not installed): "
+            "pip install 'avemotion[web]' (in a clone: make install-web)")
+
+
 def run(args: argparse.Namespace) -> int:
     import secrets
 
+    require_web_extra()
     import uvicorn
     from pydantic import ValidationError
 

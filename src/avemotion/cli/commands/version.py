@@ -8,7 +8,9 @@ from importlib import metadata
 
 from avemotion import __version__
 
-_DEPS = ("torch", "numpy", "av", "librosa", "opensmile", "mediapipe", "opencv-contrib-python", "scikit-learn")
+_DEPS = ("torch", "numpy", "av", "opensmile", "mediapipe", "opencv-contrib-python", "scikit-learn")
+#: packages of the extras (``pip install 'avemotion[web,ray]'``): listed, or "not installed"
+_EXTRAS = ("fastapi", "uvicorn", "ray")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     print(f"avemotion {__version__} (Python {platform.python_version()})")
-    for dist in _DEPS:
+    for dist in _DEPS + _EXTRAS:
         try:
             print(f"  {dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
