@@ -33,7 +33,9 @@ class WebSettings(BaseModel):
                                "in memory (the oldest dropped first), whatever their age (ours)")
     job_ttl_s: float = Field(3600.0, gt=0, description="a finished timeline job and its downloads stay "
                              "available this many seconds, then GET /api/jobs/ID answers 404 (ours)")
-    max_uploads: int = Field(4, ge=1, description="uploads streaming in at once; more get HTTP 503 (ours)")
+    max_uploads: int = Field(32, ge=1, description="uploads streaming in at once (each also holds a queue "
+                             "place); more get HTTP 503. Temporary disk is at most this times max_upload_mb "
+                             "(ours)")
     upload_idle_s: float = Field(30.0, gt=0, description="an upload that sends nothing for this many seconds "
                                  "is dropped with HTTP 408 (ours)")
     upload_total_s: float = Field(600.0, gt=0, description="an upload must arrive within this many seconds, "

@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="address to bind (default 127.0.0.1: only this machine)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=float, default=None, help="largest accepted upload (default 200)")
+    p.add_argument("--max-uploads", type=int, default=None,
+                   help="uploads streaming in at once before HTTP 503 (default 32)")
     p.add_argument("--queue-size", type=int, default=None,
                    help="jobs waiting or running before HTTP 503 (default 32)")
     p.add_argument("--workers", type=int, default=None,
@@ -73,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     token = args.token
     if token is None and args.host not in LOOPBACK_HOSTS:
         token = secrets.token_urlsafe(24)
-    options = {"max_upload_mb": args.max_upload_mb, "queue_size": args.queue_size, "workers": args.workers,
+    options = {"max_upload_mb": args.max_upload_mb, "max_uploads": args.max_uploads,
+               "queue_size": args.queue_size, "workers": args.workers,
                "window": args.window, "hop": args.hop, "allowed_hosts": args.allow_host,
                "bind_host": args.host, "token": token}
     try:
