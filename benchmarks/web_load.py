@@ -122,7 +122,8 @@ def main() -> int:
     clip = face_clip(tmp / "clip3s.mp4", 3.0, seed=5)
     body, ctype = multipart(clip)
     try:
-        with local_server(model, workers=args.workers, queue_size=max(32, n), log=tmp / "server.log") as srv:
+        with local_server(model, workers=args.workers, queue_size=max(32, n), log=tmp / "server.log",
+                          args=["--max-uploads", str(max(32, n))]) as srv:
             server, url, labels = srv.process, srv.url, srv.health["model"]["labels"]
             # one request first: the first call builds the extractors (MediaPipe, openSMILE); not counted
             t0 = time.perf_counter()
