@@ -66,6 +66,8 @@ def predict_clips_mixes(model: EmotionModel, clips: list, dims: FeatureDims, std
     device = next(model.parameters()).device  # forward_mixes bypasses the device hooks of forward: move here
 
     def run(batch: Batch) -> list[ModelOutput]:
+        if device.type == "cpu":
+            return model.forward_mixes(batch, weights)
         return [to_device(out, "cpu") for out in model.forward_mixes(to_device(batch, device), weights)]
 
     return _predict(run, len(weights), clips, dims, std, batch_size)
