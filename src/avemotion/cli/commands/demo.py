@@ -5,7 +5,7 @@ Stages run in order and each writes under ``--out``; the effective config is sav
 1. ``corpus/``   the synthetic corpus (9 emotions x 20 clips, 5 speakers);
 2. ``features/`` audio X^a and video x_t of every clip (``avemotion extract``);
 3. ``run_av/``, ``run_audio/``, ``run_video/``: 5-fold speaker-grouped training and evaluation of the bimodal
-   model on both modalities and on each alone (``avemotion train``);
+   model on both modalities and on each alone (``avemotion train``; ``--workers`` folds at once);
 4. ``heldout/``  one clip per emotion by a speaker never seen in training, predicted with ``run_av``;
 5. ``report.md`` / ``report.html``: metrics, confusion matrix and the held-out predictions.
 
@@ -98,6 +98,7 @@ def stage_extract(ctx: DemoContext) -> None:
 
 def stage_train(ctx: DemoContext) -> None:
     """k-fold (speaker-grouped) training and evaluation, for both modalities together and each alone."""
+    from avemotion.training.parallel import Execution
     from avemotion.training.run_setup import holds_other_run
     from avemotion.training.trainer import run_training
 
@@ -111,7 +112,8 @@ def stage_train(ctx: DemoContext) -> None:
             log(f"    {rundir} holds a run with other settings (an earlier demo?): training it again")
             shutil.rmtree(rundir)
         log(f"    training the bimodal model on {modality} features ({ctx.folds} folds) -> {rundir}")
-        m = run_training(ctx.features_dir, rundir, config).metrics
+        # the folds in --workers processes: the same numbers as one after another
+        m = run_training(ctx.features_dir, rundir, config, execution=Execution(workers=ctx.workers)).metrics
         ctx.runs[modality] = rundir
         rows.append((modality, m))
         ctx.results[f"metrics_{modality}"] = {k: m[k] for k in ("wa", "ua", "f1_macro", "cc", "n")}
