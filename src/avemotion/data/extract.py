@@ -60,7 +60,7 @@ class Extractor:
         self._video = None
 
     @property
-    def audio(self):  # noqa: ANN201 - AudioBranch, imported lazily (heavy dependencies)
+    def audio(self):  # returns an AudioBranch, imported lazily (heavy dependencies)
         if self._audio is None:
             from avemotion.features.audio.branch import AudioBranch
 
@@ -68,7 +68,7 @@ class Extractor:
         return self._audio
 
     @property
-    def video(self):  # noqa: ANN201 - VideoBranch
+    def video(self):  # returns a VideoBranch
         if self._video is None:
             from avemotion.features.video.branch import VideoBranch
 
@@ -97,10 +97,10 @@ class Extractor:
         a_start, a_end = _window(record.extra, "audio")
         v_start, v_end = _window(record.extra, "video")
 
-        def audio_part():  # noqa: ANN202 - AudioFeatures
+        def audio_part():  # returns AudioFeatures
             return self.audio.extract_file(record.audio_path, start=a_start, end=a_end)
 
-        def video_part():  # noqa: ANN202 - VideoFeatures
+        def video_part():  # returns VideoFeatures
             return self.video.extract_file(record.video_path, start=v_start or 0.0, end=v_end)
 
         return self.combine(record, audio_part, video_part, modality)
@@ -186,7 +186,8 @@ class Extractor:
         if audio is None and video is None:
             if first_error is not None:
                 raise first_error
-            raise AvemotionError(f"no usable modality for --modality {modality}", record.audio_path or record.video_path)
+            raise AvemotionError(f"no usable modality for --modality {modality}",
+                                 record.audio_path or record.video_path)
         features = ClipFeatures.from_branches(
             record.clip_id, audio, video,
             meta={
@@ -304,7 +305,7 @@ class ExtractorPool:
 POOL = ExtractorPool()
 
 
-def borrow_extractor(config: Config):  # noqa: ANN201 - a context manager yielding an Extractor
+def borrow_extractor(config: Config):  # returns a context manager yielding an Extractor
     """``with borrow_extractor(config) as ex:`` an :class:`Extractor` of this config from the process-wide
     pool, to oneself until the block ends."""
     return POOL.borrow(config)

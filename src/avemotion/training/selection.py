@@ -138,7 +138,8 @@ def crossfit_ua(y: np.ndarray, candidates: np.ndarray, reference: np.ndarray, se
             if not pick.any() or not held.any():
                 continue
             best = int(np.argmax(unweighted_accuracies(cand, y, pick)))
-            c_ua, r_ua = float(unweighted_accuracies(cand[best:best + 1], y, held)[0]), float(unweighted_accuracies(ref, y, held)[0])
+            c_ua = float(unweighted_accuracies(cand[best:best + 1], y, held)[0])
+            r_ua = float(unweighted_accuracies(ref, y, held)[0])
             chosen.append(c_ua)
             refs.append(r_ua)
             wins += c_ua > r_ua + 1e-9
@@ -175,7 +176,8 @@ class PooledChoice:
 def choose_pooled(runs: list[ValAnswers], mixes: list[float]) -> PooledChoice:
     """Pool ``runs`` (disjoint validation clips) over the epochs all of them ran; the network's candidate with the
     best pooled UA (ties: the earliest), kept over the read-outs only if its cross-fitted pooled UA
-    (:func:`crossfit_ua`, random halves) beats theirs. ``mixes``: the read-out weights tried each epoch, in the recorded order."""
+    (:func:`crossfit_ua`, random halves) beats theirs. ``mixes``: the read-out weights tried each epoch, in the
+    recorded order."""
     y = np.concatenate([r.labels for r in runs])
     n_epochs = min(r.epochs for r in runs)
     q = n_epochs * len(mixes)

@@ -77,7 +77,11 @@ def corpus_summary(metadata: list[dict[str, str]], durations: dict[str, float]) 
     rows.append(["all", *(str(sum(counts[(lb, s)] for lb in labels)) for s in speakers), str(len(metadata)),
                  f"{sum(all_d) / max(len(all_d), 1):.2f}", f"{sum(all_d):.1f}"])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        cols = enumerate(zip(cells, widths, strict=True))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in cols)
+
     return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 

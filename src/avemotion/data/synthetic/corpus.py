@@ -30,8 +30,7 @@ import numpy as np
 
 from avemotion.data.synthetic import face as face_mod
 from avemotion.data.synthetic.face import BASIS_NAMES, FaceIdentity, FaceRig
-from avemotion.data.synthetic.profiles import (ACTIONS, VISUAL, label_names, sample_audio_profile,
-                                               sample_visual_actions)
+from avemotion.data.synthetic.profiles import ACTIONS, VISUAL, label_names, sample_audio_profile, sample_visual_actions
 from avemotion.data.synthetic.voice import VoiceParams, mouth_opening, synthesize
 from avemotion.errors import AvemotionError
 from avemotion.media.write import write_media
@@ -333,8 +332,8 @@ def generate_corpus(out: str | Path, params: CorpusParams, workers: int = 2,
         else:
             landmarks = face_mod.source_landmarks()
             ctx = multiprocessing.get_context("spawn")
-            with _single_threaded_children(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(landmarks,)) as pool:
+            with _single_threaded_children(), ProcessPoolExecutor(
+                    max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(landmarks,)) as pool:
                 futures = [pool.submit(_work, s, params, str(out)) for s in todo]
                 for fut in as_completed(futures):
                     path = fut.result()

@@ -209,7 +209,7 @@ class FaceRig:
                 c = lm[eye["upper"]]
                 move(c, (0.0, -0.035), 0.26, 0.12, 0.035, pw=4)
         elif name == "cheek":
-            for i, eye in zip(CHEEKS, (EYE_R, EYE_L)):
+            for i, eye in zip(CHEEKS, (EYE_R, EYE_L), strict=True):
                 move(lm[i], (0.0, -0.07), 0.3, 0.25)
                 move(lm[eye["lower"]] + np.array([0.0, 0.03 * u]), (0.0, -0.035), 0.25, 0.05, 0.12, pw=4)
         elif name in ("smile", "depress", "stretch"):

@@ -123,7 +123,7 @@ class SmileRunner:
         times: dict[str, list[np.ndarray]] = {s: [] for s in self._sinks}
 
         def collector(sink: str):
-            def callback(data: np.ndarray, meta) -> None:  # noqa: ANN001 - ctypes struct
+            def callback(data: np.ndarray, meta) -> None:  # meta: a ctypes struct
                 block = np.array(data, dtype=np.float32).reshape(data.shape[0], -1)
                 rows[sink].append(block)
                 # meta describes the block's first frame; frames follow every `period` seconds

