@@ -6,7 +6,8 @@ A clip may lose one modality (no audio track, digital silence, no face): it is k
 absent and a warning; it fails only when neither modality is usable.
 
 Extractors hold native resources (MediaPipe graphs with their threads, openSMILE instances, the expression
-CNN): building one per clip and dropping it leaked about 47 MiB and 4 threads per video. Code that extracts
+CNN): building one per clip and dropping it leaked memory and threads with every video
+(docs/experiments/2026-12-06-web-soak.md). Code that extracts
 clip after clip in one process borrows an extractor from the process-wide pool (:func:`borrow_extractor`,
 which ``extract_clip`` and ``extract_windows`` use): one per config and concurrent user, reused, and closed
 when its config drops out of the pool. An :class:`Extractor` made directly is closed with

@@ -39,8 +39,9 @@ FEATURE_SETS: dict[str, tuple[str, bool]] = {
     "GeMAPSv01b": ("gemaps/v01b/GeMAPSv01b", False),
 }
 _SINKS = ("avelld", "avellde", "avefunc")
-#: LLD frames handed to Python per sink callback: one callback per frame costs ~20% of the run time on 60 s
-#: clips; with blocks, openSMILE's end-of-input flush drops up to a few (<= 5) of the last 10 ms frames.
+#: LLD frames handed to Python per sink callback (one callback per frame is slow: see
+#: docs/experiments/2026-12-06-audio-branch-speed.md); with blocks, openSMILE's end-of-input flush drops up to a
+#: few (<= 5) of the last 10 ms frames.
 LLD_BLOCK = 100
 
 

@@ -282,7 +282,7 @@ class SoundNet8(nn.Module):
 
     def fast_features(self, x: torch.Tensor, layer: str = "conv7") -> torch.Tensor:
         """``features()`` for inference with frozen batch norm: BN folded into the convolutions and the
-        stride-2 convolutions of conv1/conv2 computed in polyphase form (about 3x faster on one core)."""
+        stride-2 convolutions of conv1/conv2 computed in polyphase form (faster; the same function)."""
         if layer not in LAYER_NAMES:
             raise ValueError(f"unknown SoundNet layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
         fused = self._fused()
