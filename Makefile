@@ -37,7 +37,7 @@ demo: install
 
 # The rules are in pyproject.toml ([tool.ruff]); commit subjects are checked by .ci/check_commits.
 lint: install-all
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks evaluations
 	$(BIN)/python .ci/check_commits
 
 test: install-all lint browser
