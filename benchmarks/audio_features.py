@@ -17,26 +17,26 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from audio_helpers import speech_like  # noqa: E402
+from audio_helpers import speech_like
 
-from avemotion.config import AudioConfig  # noqa: E402
-from avemotion.features.audio import AudioBranch  # noqa: E402
-from avemotion.features.audio import smile as sm  # noqa: E402
-from avemotion.features.audio.common import resample  # noqa: E402
-from avemotion.media.write import write_media  # noqa: E402
+from avemotion.config import AudioConfig
+from avemotion.features.audio import AudioBranch
+from avemotion.features.audio import smile as sm
+from avemotion.features.audio.common import resample
+from avemotion.media.write import write_media
 
 SR = 16000
 TARGET_RTF = 0.03
@@ -72,6 +72,30 @@ def timeit(fn: Callable[[], object], repeats: int) -> tuple[float, float, float]
     return float(np.median(walls)), float(np.min(walls)), float(np.min(cpus))
 
 
+def cases(config: AudioConfig, branch: AudioBranch, x: np.ndarray, x22: np.ndarray,
+          wav: Path) -> list[tuple[str, Callable[[], object]]]:
+    """(label, call) of each step timed on one input: ``x`` at 16 kHz, ``x22`` at 22.05 kHz, ``wav`` on disk."""
+    by_name = {e.name: e for e in branch.extractors}
+    out: list[tuple[str, Callable[[], object]]] = [
+        ("mfcc", lambda: by_name["mfcc"].analyse(x)),
+    ]
+    for name in config.opensmile_sets:
+        runner = sm.get_runner(name, SR)
+        label = f"- openSMILE {name} (one pass: LLD + deltas + functionals)"
+        out.append((label, lambda r=runner: r.run(x)))
+    out += [
+        ("opensmile (IS09 + IS11 + IS13)", lambda: by_name["opensmile"].analyse(x)),
+        (f"soundnet ({config.soundnet_layer}, at 22.05 kHz)", lambda: by_name["soundnet"].analyse(x22)),
+        ("resample 16 -> 22.05 kHz", lambda: resample(x, SR, config.soundnet_sample_rate)),
+        ("WHOLE BRANCH extract(array)", lambda: branch.extract(x, SR)),
+        ("WHOLE BRANCH extract_file(wav) incl. decoding", lambda: branch.extract_file(wav)),
+    ]
+    for sets in (["IS09", "IS13"], ["IS09"]):
+        alt = AudioBranch(config.model_copy(update={"opensmile_sets": sets}))
+        out.append((f"whole branch, opensmile_sets={sets}", lambda b=alt: b.extract(x, SR)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -87,7 +111,6 @@ def main() -> None:
     # benchmarks/whisper_features.py speed)
     config = AudioConfig(extractors=["mfcc", "opensmile", "soundnet"], speed_views=[])
     branch = AudioBranch(config)
-    by_name = {e.name: e for e in branch.extractors}
     rows: list[dict[str, object]] = []
     tmp = Path(tempfile.mkdtemp(prefix="avemotion-bench-"))
     for input_label, x in inputs(args.durations, args.real):
@@ -95,24 +118,7 @@ def main() -> None:
         x22 = resample(x, SR, config.soundnet_sample_rate)
         wav = write_media(tmp / f"input_{len(rows)}.wav", None, audio=x, sample_rate=SR)
         reps = args.repeats if duration <= 10 else max(2, args.repeats // 2)
-        cases: list[tuple[str, Callable[[], object]]] = [
-            ("mfcc", lambda: by_name["mfcc"].analyse(x)),
-        ]
-        for name in config.opensmile_sets:
-            runner = sm.get_runner(name, SR)
-            label = f"- openSMILE {name} (one pass: LLD + deltas + functionals)"
-            cases.append((label, lambda r=runner: r.run(x)))
-        cases += [
-            ("opensmile (IS09 + IS11 + IS13)", lambda: by_name["opensmile"].analyse(x)),
-            (f"soundnet ({config.soundnet_layer}, at 22.05 kHz)", lambda: by_name["soundnet"].analyse(x22)),
-            ("resample 16 -> 22.05 kHz", lambda: resample(x, SR, config.soundnet_sample_rate)),
-            ("WHOLE BRANCH extract(array)", lambda: branch.extract(x, SR)),
-            ("WHOLE BRANCH extract_file(wav) incl. decoding", lambda: branch.extract_file(wav)),
-        ]
-        for sets in (["IS09", "IS13"], ["IS09"]):
-            alt = AudioBranch(config.model_copy(update={"opensmile_sets": sets}))
-            cases.append((f"whole branch, opensmile_sets={sets}", lambda b=alt: b.extract(x, SR)))
-        for label, fn in cases:
+        for label, fn in cases(config, branch, x, x22, wav):
             med, best, cpu = timeit(fn, reps)
             rows.append({"input": input_label, "input_s": duration, "step": label,
                          "ms_median": 1e3 * med, "ms_min": 1e3 * best,
@@ -125,7 +131,7 @@ def main() -> None:
           f"soundnet_layer={config.soundnet_layer} token_rate={config.token_rate}")
     print()
     try:
-        load = " (load average %.2f %.2f %.2f)" % os.getloadavg()
+        load = " (load average {:.2f} {:.2f} {:.2f})".format(*os.getloadavg())
     except OSError:
         load = ""
     print(f"# wall-clock median and min over the repeats, and the min CPU time of this process{load}")

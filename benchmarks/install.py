@@ -41,7 +41,7 @@ def venv_mb(path: Path) -> float:
     return total / 2**20
 
 
-def run(cmd: list[str], **kw) -> float:  # noqa: ANN003
+def run(cmd: list[str], **kw) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, check=True, **kw)
     return time.perf_counter() - start

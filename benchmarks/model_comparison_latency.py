@@ -27,7 +27,7 @@ from avemotion.data.dims import FeatureDims
 from avemotion.models.registry import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_latency import make_clips  # noqa: E402  (the same synthetic inputs as the single-model benchmark)
+from model_latency import make_clips  # the same synthetic inputs as the single-model benchmark
 
 MODELS = ("bimodal", "lstm", "dean")
 

@@ -15,8 +15,8 @@ Prints one table; every figure stands beside its reference, as a ratio:
 - **timeline**: ``predict_timeline(window=3, hop=1.5)`` on a generated 720p30 recording of ``--seconds``
   (and ``--long``) seconds (the RAVDESS clip's frames played back and forth, its audio likewise), one
   decoding pass per process, the recording's two halves in two processes (new, ``workers=2``), all in one
-  process (``workers=1``), and the previous per-window extraction (old, :func:`per_window_timeline`); RTF, CPU seconds per
-  second (both processes) and peak resident memory (each run in a fresh process: main and audio process);
+  process (``workers=1``), and the previous per-window extraction (old, :func:`per_window_timeline`); RTF, CPU
+  seconds per second (both processes) and peak resident memory (each run in a fresh process: main and audio process);
 - **CLI start**: ``avemotion --help`` and ``avemotion version`` wall time against the 0.5 s target.
 
 CPU time (``time.process_time``, all threads of the process incl. codec threads) is the figure to compare on
@@ -102,7 +102,7 @@ def tiny_model(directory: Path) -> Path:
 
 
 # --- measurements ---------------------------------------------------------------------------------------
-def timed(fn) -> tuple[float, float, object]:  # noqa: ANN001
+def timed(fn) -> tuple[float, float, object]:
     c0, w0 = time.process_time(), time.perf_counter()
     out = fn()
     return time.process_time() - c0, time.perf_counter() - w0, out
@@ -121,7 +121,7 @@ def decode_floor(clip: Path, repeats: int) -> dict[str, float]:
             grid = video._Grid(0.0, fps, None) if fps else None
             return sum(1 for _ in video._decode(container, stream, grid))
 
-    def best(fn) -> tuple[float, float, object]:  # noqa: ANN001
+    def best(fn) -> tuple[float, float, object]:
         runs = [timed(fn) for _ in range(repeats)]
         return min(r[0] for r in runs), min(r[1] for r in runs), runs[0][2]
 
@@ -144,7 +144,7 @@ def video_branch(clip: Path, repeats: int) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     grid_decode, thread_type = video._decode, video.THREAD_TYPE
 
-    def every_frame(container, stream, grid):  # noqa: ANN001, ANN202  (the decoding before the grid-only one)
+    def every_frame(container, stream, grid):  # the decoding before the grid-only one
         return grid_decode(container, stream, None)
 
     variants = (("old", False, {}), ("new", True, {}), ("new_full_decode", True, {"_decode": every_frame}),
@@ -157,7 +157,7 @@ def video_branch(clip: Path, repeats: int) -> dict[str, dict[str, float]]:
                 setattr(video, attr, value)
             try:
                 branch.extract_file(clip)  # warm-up
-                runs = [timed(lambda: branch.extract_file(clip)) for _ in range(repeats)]  # noqa: B023
+                runs = [timed(lambda: branch.extract_file(clip)) for _ in range(repeats)]
             finally:
                 video._decode, video.THREAD_TYPE = grid_decode, thread_type
         best = min(runs, key=lambda r: r[0])
@@ -260,7 +260,7 @@ class RssSampler:
         self._thread.join()
 
 
-def per_window_timeline(predictor, path: Path, window: float, hop: float) -> list:  # noqa: ANN001
+def per_window_timeline(predictor, path: Path, window: float, hop: float) -> list:
     """The reference timeline: each window extracted from the file on its own (decoded again from a seek) with
     ``Extractor.extract`` and a ``start``/``end`` window in the record, then predicted."""
     from avemotion.data.extract import borrow_extractor
@@ -300,10 +300,10 @@ def timeline_child(args: argparse.Namespace) -> None:
     predictor = Predictor.load(args.model)
     mode = args.child
     if mode == "old":
-        def run():  # noqa: ANN202
+        def run():
             return per_window_timeline(predictor, args.path, 3.0, 1.5)
     else:
-        def run():  # noqa: ANN202
+        def run():
             return predict_timeline(predictor, args.path, 3.0, 1.5, workers=2 if mode == "new2" else 1)
     with RssSampler() as rss:
         cpu, wall, timeline = timed(run)
@@ -319,7 +319,8 @@ def timeline_child(args: argparse.Namespace) -> None:
 
 def timeline(model: Path, path: Path, mode: str) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--child", mode, "--model", str(model), "--path", str(path)]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"timeline run {mode} failed:\n{proc.stderr[-3000:]}")

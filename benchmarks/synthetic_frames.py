@@ -11,9 +11,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from avemotion.data.synthetic.corpus import CorpusParams, plan, render_clip  # noqa: E402
+from avemotion.data.synthetic.corpus import CorpusParams, plan, render_clip
 
 
 def main() -> None:

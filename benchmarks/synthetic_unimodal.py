@@ -56,7 +56,10 @@ def face_measures(lm: np.ndarray) -> np.ndarray:
     ang = np.arctan2(*(eye_l - eye_r)[::-1])
     rot = np.array([[np.cos(-ang), -np.sin(-ang)], [np.sin(-ang), np.cos(-ang)]])
     p = (lm - lm[[33, 133, 263, 362]].mean(0)) @ rot.T / iod  # upright, unit inter-ocular distance
-    d = lambda a, b: np.linalg.norm(p[a] - p[b])  # noqa: E731
+
+    def d(a: int, b: int) -> float:
+        return np.linalg.norm(p[a] - p[b])
+
     mouth_c = 0.5 * (p[13] + p[14])
     return np.array([
         d(105, 159), d(334, 386), d(107, 133), d(336, 362), d(107, 336),  # brows: raise, inner, furrow
@@ -67,7 +70,7 @@ def face_measures(lm: np.ndarray) -> np.ndarray:
     ])
 
 
-def video_features(path: Path, mesh) -> np.ndarray:  # noqa: ANN001
+def video_features(path: Path, mesh) -> np.ndarray:
     rows = []
     for frame in iter_frames(path, 15.0):
         res = mesh.process(frame.image)
@@ -111,7 +114,7 @@ def main() -> None:
     for name in ("audio only", "video only"):
         cm = confusion_matrix(labels, preds[name], labels=order)
         print(f"\nconfusions, {name} (row: true, col: predicted; {', '.join(order)})")
-        for lab, row in zip(order, cm):
+        for lab, row in zip(order, cm, strict=True):
             print(f"{lab:>13} " + " ".join(f"{v:3d}" for v in row))
 
 

@@ -24,18 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from avemotion.config import VideoConfig  # noqa: E402
-from avemotion.features.video.branch import VideoBranch  # noqa: E402
-from avemotion.media import iter_frames, probe  # noqa: E402
+from avemotion.config import VideoConfig
+from avemotion.features.video.branch import VideoBranch
+from avemotion.media import iter_frames, probe
 
 SHARED = ROOT.parent / "shared" / "data"
 RAVDESS = SHARED / "ravdess_sample" / "01-01-01-01-01-01-01.mp4"
 
 
 def generated_720p(directory: Path, seconds: float = 4.0) -> Path:
-    from video_helpers import face_patch, paste, write_clip
-
     import cv2
+    from video_helpers import face_patch, paste, write_clip
 
     rng = np.random.default_rng(0)
     background = cv2.GaussianBlur(rng.integers(40, 200, (720, 1280, 3), dtype=np.uint8), (15, 15), 5)

@@ -77,7 +77,7 @@ def pooled(states: list[np.ndarray], level_db: np.ndarray) -> dict[str, np.ndarr
 def extract(files: list[Path], variant: str, cache: Path) -> dict[str, np.ndarray]:
     """combo -> (n_clips, len(POOLS), d), cached in ``cache/{variant}.npz``."""
     from avemotion.features.audio.common import condition
-    from avemotion.features.nets import whisper as W
+    from avemotion.features.nets import whisper as wh
     from avemotion.media import load_audio
 
     file = cache / f"{variant}-v2.npz"
@@ -86,14 +86,14 @@ def extract(files: list[Path], variant: str, cache: Path) -> dict[str, np.ndarra
         if len(data["files"]) == len(files):
             return {k: data[k] for k in COMBOS}
     torch.set_num_threads(1)
-    encoder = W.shared_encoder()
+    encoder = wh.shared_encoder()
     rows: dict[str, list[np.ndarray]] = {k: [] for k in COMBOS}
     t0, c0 = time.perf_counter(), time.process_time()
     seconds = 0.0
     for i, f in enumerate(files):
         x = condition(load_audio(f, SR), SR, f)
         seconds += len(x) / SR
-        enc = W.encode(x, (0, 1, 2, 3, 4), encoder, padded=variant == "padded")
+        enc = wh.encode(x, (0, 1, 2, 3, 4), encoder, padded=variant == "padded")
         for k, v in pooled(enc.states, enc.level_db).items():
             rows[k].append(v)
         if (i + 1) % 100 == 0:
@@ -117,7 +117,8 @@ def speaker_z(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     return out
 
 
-def cv_ua(x: np.ndarray, y: np.ndarray, actors: np.ndarray, cs: tuple[float, ...] = (0.01, 0.1, 1.0)) -> tuple[float, float, list[float]]:
+def cv_ua(x: np.ndarray, y: np.ndarray, actors: np.ndarray,
+          cs: tuple[float, ...] = (0.01, 0.1, 1.0)) -> tuple[float, float, list[float]]:
     """(UA, WA, chosen C per fold) of nested speaker-grouped CV (outer: actor pairs; inner: the remaining pairs)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
@@ -199,7 +200,8 @@ def run_ua(args: argparse.Namespace) -> None:
     feats = {v: extract(files, v, args.cache) for v in args.variants}
     pool_sets = {"mean+std": (0, 1), "mean+std, active steps": (3, 4), "mean": (0,), "mean+std+max": (0, 1, 2)}
     print()
-    print("| variant | hidden states | pooling | dims | UA global | UA per-speaker z | WA per-speaker z | C chosen (per-speaker z) |")
+    print("| variant | hidden states | pooling | dims | UA global | UA per-speaker z | WA per-speaker z "
+          "| C chosen (per-speaker z) |")
     print("|---|---|---|---:|---:|---:|---:|---|")
     for variant in args.variants:
         for combo in args.combos or COMBOS:
@@ -231,7 +233,7 @@ def run_speed(args: argparse.Namespace) -> None:
     from avemotion.config import AudioConfig
     from avemotion.features.audio import AudioBranch
     from avemotion.features.audio.whisper import WhisperExtractor
-    from avemotion.features.nets import whisper as W
+    from avemotion.features.nets import whisper as wh
     from avemotion.media import load_audio
 
     torch.set_num_threads(1)
@@ -257,7 +259,7 @@ def run_speed(args: argparse.Namespace) -> None:
             AudioBranch(with_w.model_copy(update={"opensmile_sets": ["IS09"]})),
         "whole branch, mfcc + whisper": AudioBranch(with_w.model_copy(update={"extractors": ["mfcc", "whisper"]})),
     }
-    encoder = W.shared_encoder()
+    encoder = wh.shared_encoder()
     ext = WhisperExtractor(paper)
     ext4 = WhisperExtractor(paper.model_copy(update={"whisper_layers": [4]}))
     print(f"# CPU seconds per audio second (min over {args.repeats} repeats after a warm-up), one thread, "
@@ -270,13 +272,13 @@ def run_speed(args: argparse.Namespace) -> None:
         dur = len(x) / SR
         reps = args.repeats if dur <= 10 else max(2, args.repeats // 2)
         cases: list[tuple[str, Callable[[], object]]] = [
-            ("whisper log-mel (numpy)", lambda x=x: W.log_mel(x)),
+            ("whisper log-mel (numpy)", lambda x=x: wh.log_mel(x)),
             ("whisper extractor, default (h2: blocks 3-4 skipped)", lambda x=x: ext.analyse(x)),
             ("whisper extractor, whisper_layers=[4] (all blocks)", lambda x=x: ext4.analyse(x)),
         ]
         if dur <= 30:
             cases.append(("whisper h4, original padded 30-s window (port)",
-                          lambda x=x: W.encode(x, (4,), encoder, padded=True)))
+                          lambda x=x: wh.encode(x, (4,), encoder, padded=True)))
         for name, b in branches.items():
             cases.append((name, lambda b=b, x=x: b.extract(x, SR)))
         for step, fn in cases:

@@ -28,7 +28,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-
 from seed_table import print_table
 
 from avemotion.config import Config
@@ -41,6 +40,7 @@ from avemotion.models.classical import CLASSICAL, ClassicalModel
 from avemotion.models.readout import LinearReadout, balanced_accuracy, balanced_class_weights, fit_readout
 from avemotion.training.splits import make_splits
 from avemotion.training.trainer import resolve_label_set
+
 
 def ua(p: np.ndarray, y: np.ndarray) -> float:
     return balanced_accuracy(y, p.argmax(1))

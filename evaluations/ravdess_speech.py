@@ -26,7 +26,8 @@ from seed_table import print_table
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_AUDIO = ["mfcc", "opensmile", "soundnet", "whisper"]
-DEFAULT_ROOTS = [REPO.parent / "shared" / "data" / "ravdess_sample", REPO.parent / "shared" / "data" / "ravdess_speech_05_12"]
+DEFAULT_ROOTS = [REPO.parent / "shared" / "data" / "ravdess_sample",
+                 REPO.parent / "shared" / "data" / "ravdess_speech_05_12"]
 
 
 def link_actors(roots: list[Path], corpus: Path) -> int:

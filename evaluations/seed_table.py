@@ -11,7 +11,7 @@ def print_table(per_seed: dict[str, Sequence[float]], title: str, reference: str
     """Markdown table of UA per seed and mean; with ``reference``, each model minus the reference (mean over the
     seeds) and the seeds where the model is at least as good."""
     print(f"\n{title}")
-    extra = " minus {0} | seeds >= {0} |".format(reference) if reference else ""
+    extra = f" minus {reference} | seeds >= {reference} |" if reference else ""
     print(f"| model | per seed | mean |{extra}\n|---|---|---|{'---|---|' if reference else ''}")
     for name, values in per_seed.items():
         row = f"| {name} | {' '.join(f'{v:.3f}' for v in values)} | {sum(values) / len(values):.3f} |"

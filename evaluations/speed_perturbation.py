@@ -87,7 +87,7 @@ def fold_scores(xs: dict[str, np.ndarray], y: np.ndarray, tr: np.ndarray, va: np
     def copies(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.concatenate([v[idx] for v in xs.values()]), np.tile(y[idx], len(xs))
 
-    def averaged(predict) -> np.ndarray:  # noqa: ANN001
+    def averaged(predict) -> np.ndarray:
         return np.mean([predict(v[te]) for v in xs.values()], 0)
 
     # C is chosen on the plain validation clips either way (they are then added to the refit as they are)
@@ -110,7 +110,7 @@ def fold_scores(xs: dict[str, np.ndarray], y: np.ndarray, tr: np.ndarray, va: np
         net = mlp(x.shape[1], n_classes)
         train_torch(net, z(xtr), torch.as_tensor(ytr), z(x[va]), y[va], seed)
 
-        def predict(a: np.ndarray, net: torch.nn.Module = net, z=z) -> np.ndarray:  # noqa: ANN001
+        def predict(a: np.ndarray, net: torch.nn.Module = net, z=z) -> np.ndarray:
             return torch.softmax(net(z(a)), -1).detach().numpy()
 
         out[name] = ua(predict(x[te]), y[te])

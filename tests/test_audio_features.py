@@ -18,8 +18,8 @@ from avemotion.features.audio import smile as sm
 from avemotion.features.audio.common import grid_length, pool_to_grid
 from avemotion.features.record import ClipFeatures
 from avemotion.media import probe
-from avemotion.training.variants import PAPER_AUDIO
 from avemotion.media.write import write_media
+from avemotion.training.variants import PAPER_AUDIO
 
 SR = 16000
 

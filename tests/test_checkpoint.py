@@ -34,7 +34,7 @@ def bundle() -> ModelBundle:
 
 
 class _Evil:
-    def __reduce__(self):  # noqa: ANN204 - executed by any unpickler
+    def __reduce__(self):  # executed by any unpickler
         import os
 
         return (os.system, (f"touch {Path(__file__).parent / '.pwned'}",))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_helpers import TINY, TINY_ARGS, quiet_torch, tiny_config
 
 from avemotion.cli.main import main
 from avemotion.errors import AvemotionError
@@ -15,7 +16,6 @@ from avemotion.training.compare import random_groups, run_compare
 from avemotion.training.metrics import compute_metrics
 from avemotion.training.toy import make_toy_store
 from avemotion.utils.progress import set_quiet
-from model_helpers import TINY, TINY_ARGS, quiet_torch, tiny_config
 
 quiet_torch()
 set_quiet(True)

@@ -49,7 +49,8 @@ def test_cremad_tree_and_crowd_labels(tmp_path: Path, media: dict[str, Path]) ->
     put(media["wav"], tmp_path / "AudioWAV" / "1001_DFA_ANG_XX.wav")
     put(media["flv"], tmp_path / "VideoFlash" / "1001_IEO_HAP_HI.flv")  # no separate audio: the flv's own track
     put(media["mp3"], tmp_path / "AudioMP3" / "1002_DFA_SAD_LO.mp3")  # audio only
-    (tmp_path / "VideoDemographics.csv").write_text("ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n")
+    (tmp_path / "VideoDemographics.csv").write_text(
+        "ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n")
     corpus, records = load_corpus("cremad", tmp_path)
     by_id = {r.clip_id: r for r in records}
     assert by_id["1001_DFA_ANG_XX"].audio_path.endswith(".wav") and by_id["1001_DFA_ANG_XX"].label == "anger"

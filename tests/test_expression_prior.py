@@ -94,7 +94,7 @@ def test_paper_setting_has_no_prior_and_a_fused_head() -> None:
                                                                                sel.dims, None).video_prior)
 
 
-def test_video_only_zero_shot_trains_nothing_and_predicts_the_prior(tmp_path) -> None:  # noqa: ANN001
+def test_video_only_zero_shot_trains_nothing_and_predicts_the_prior(tmp_path) -> None:
     from avemotion.data.manifest import ClipRecord
     from avemotion.data.store import FeatureStore
     from avemotion.training.trainer import run_training

@@ -8,7 +8,8 @@ from avemotion.labels import CREMAD6, PAPER9, RAVDESS8, custom_label_set, get_la
 
 
 def test_paper_order_and_grades() -> None:
-    assert PAPER9.labels == ("trust", "joy", "anxiety", "fear", "surprise", "sadness", "anticipation", "anger", "disgust")
+    assert PAPER9.labels == ("trust", "joy", "anxiety", "fear", "surprise", "sadness", "anticipation", "anger",
+                             "disgust")
     assert PAPER9.grades[0] == (0.0, 0.1) and PAPER9.grades[-1] == (0.8, 1.0)
     values = PAPER9.grade_values()
     assert values[0] == pytest.approx(0.05) and values[-1] == pytest.approx(0.9)

@@ -251,7 +251,7 @@ def _frames(path: Path, monkeypatch: pytest.MonkeyPatch, *, full: bool, **kwargs
     original = video._decode
     decoded = 0
 
-    def counting(container, stream, grid):  # noqa: ANN001, ANN202
+    def counting(container, stream, grid):
         nonlocal decoded
         for frame in original(container, stream, None if full else grid):
             decoded += 1

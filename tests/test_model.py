@@ -119,7 +119,8 @@ def test_unimodal_models(dims: FeatureDims, heads: set) -> None:
     model = _model(dims).eval()
     clips, _ = toy_clips(4)
     if not dims.has_audio:
-        clips = [ClipFeatures(c.clip_id, None, None, c.video_seq, c.video_mask) for c in clips if c.video_seq is not None]
+        clips = [ClipFeatures(c.clip_id, None, None, c.video_seq, c.video_mask)
+                 for c in clips if c.video_seq is not None]
     out = model(collate(clips, dims, None))
     assert set(out.logits) == heads
     torch.testing.assert_close(out.probs, out.head_probs()[heads.pop()])
@@ -182,7 +183,8 @@ def test_balanced_class_weights() -> None:
     same, _ = total_loss(out, batch.labels, model.config, torch.ones(4))
     torch.testing.assert_close(plain, same)
     heavy, _ = total_loss(out, batch.labels, model.config, torch.full((4,), 2.0))
-    torch.testing.assert_close(heavy, 2 * plain - model.config.rec_weight * out.aux_losses.get("rec", torch.tensor(0.0)))
+    rec = out.aux_losses.get("rec", torch.tensor(0.0))
+    torch.testing.assert_close(heavy, 2 * plain - model.config.rec_weight * rec)
 
 
 def test_mix_batch_mixes_inputs_over_the_union_of_masks() -> None:

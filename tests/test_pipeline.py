@@ -78,7 +78,8 @@ def test_failures_csv(extracted: Path) -> None:
 
 def test_rerun_skips_everything(corpus: Path, extracted: Path) -> None:
     before = {p.name: p.stat().st_mtime_ns for p in (extracted / "clips").glob("*.npz")}
-    assert main(["--quiet", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(extracted), *FAST]) == 0
+    assert main(["--quiet", "extract", "--corpus", "folder", "--root", str(corpus), "--out", str(extracted),
+                 *FAST]) == 0
     after = {p.name: p.stat().st_mtime_ns for p in (extracted / "clips").glob("*.npz")}
     assert before == after
     summary = json.loads((extracted / "summary.json").read_text())

@@ -76,7 +76,7 @@ def _with_views(clip: ClipFeatures, rng: np.random.Generator) -> ClipFeatures:
                                       1.1: AudioView(noisy(clip.audio_seq, 2), noisy(clip.audio_vec))})
 
 
-def test_views_are_stored_selected_and_share_the_video(tmp_path) -> None:  # noqa: ANN001
+def test_views_are_stored_selected_and_share_the_video(tmp_path) -> None:
     rng = np.random.default_rng(1)
     clips = [_with_views(c, rng) for c in toy_clips(6)[0]]
     clip = clips[0]
@@ -144,7 +144,7 @@ def test_predictions_are_averaged_over_the_versions() -> None:
     assert np.isnan(averaged.head_probs["video"][4]).all(), "a head a clip lacks stays unavailable"
 
 
-def test_training_on_a_store_with_views(tmp_path) -> None:  # noqa: ANN001
+def test_training_on_a_store_with_views(tmp_path) -> None:
     """End to end: a store whose clips carry views trains on the plain clips and validates, tests and predicts
     with the views (speaker-normalised per speed); --set audio.speed_views=[] on the same store turns them off."""
     from avemotion.data.store import FeatureStore

@@ -25,7 +25,7 @@ def test_leave_one_session_out() -> None:
     clipset = ClipSet.build(records, feats, selection, ["neutral", "angry"], group_by="session")
     assert sorted(set(clipset.speakers)) == ["Ses01", "Ses02", "Ses03", "Ses04"]
     splits = make_splits(clipset.clip_ids, clipset.labels, clipset.speakers, TrainConfig(scheme="logo"))
-    session_of = dict(zip(clipset.clip_ids, clipset.speakers))
+    session_of = dict(zip(clipset.clip_ids, clipset.speakers, strict=True))
     assert len(splits.folds) == 4
     for fold in splits.folds:
         test_sessions = {session_of[c] for c in fold.test}

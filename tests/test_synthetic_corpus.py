@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from avemotion.cli.main import main
-from avemotion.data.synthetic.corpus import (ClipSpec, CorpusParams, generate_corpus, is_complete, plan,
-                                             render_clip)
+from avemotion.data.synthetic.corpus import ClipSpec, CorpusParams, generate_corpus, is_complete, plan, render_clip
 from avemotion.data.synthetic.face import detect_landmarks
 from avemotion.errors import AvemotionError
 from avemotion.labels import PAPER9

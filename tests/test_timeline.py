@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ def test_windows_cover_the_recording() -> None:
     assert w[0] == (0.0, 3.0) and w[-1][1] == 10.0
     assert all(b - a <= 3.0 + 1e-9 for a, b in w)
     starts = [a for a, _ in w]
-    assert all(abs((y - x) - 1.5) < 1e-9 for x, y in zip(starts, starts[1:]))
+    assert all(abs((y - x) - 1.5) < 1e-9 for x, y in pairwise(starts))
 
 
 def test_short_tail_dropped_but_short_file_kept() -> None:
@@ -73,7 +74,7 @@ def test_window_features_match_per_window_extraction(talking: Path) -> None:
                                                 {"start": a, "end": b})).features for a, b in spans]
     vecs = np.stack([s.audio_vec for s in singles])
     scale = vecs.std(axis=0) + 1e-3 * np.abs(vecs).mean(axis=0)
-    for (a, b, got), ref in zip(streamed, singles, strict=True):
+    for (_, _, got), ref in zip(streamed, singles, strict=True):
         assert not isinstance(got, Exception), got
         assert got.has_audio and got.has_video and ref.has_video
         # audio: same samples but for the decoder's restart after a seek in the per-window path
@@ -138,7 +139,7 @@ def test_two_processes_split_the_recording_and_agree_with_one(tmp_path: Path, mo
     calls: list[int] = []
     real = tl._timeline_in_process
 
-    def spy(model_dir, path, spans):  # noqa: ANN001, ANN202
+    def spy(model_dir, path, spans):
         calls.append(len(spans))
         return real(model_dir, path, spans)
 

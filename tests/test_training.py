@@ -173,7 +173,8 @@ def test_ensemble_members_average_and_round_trip(store_dir: Path, tmp_path: Path
     # (one validation part: on this toy the inner folds may keep the read-outs alone, which all members share)
     single = run_training(store_dir, tmp_path / "one", _cfg(**{"train.inner_folds": 0}))
     res = run_training(store_dir, tmp_path / "three", _cfg(**{"train.ensemble": 3, "train.inner_folds": 0}))
-    assert (tmp_path / "three/folds/0/result.json").is_file() and not (tmp_path / "three/folds/0/m1/state.json").exists()
+    assert (tmp_path / "three/folds/0/result.json").is_file()
+    assert not (tmp_path / "three/folds/0/m1/state.json").exists()
     pred = Predictor.load(tmp_path / "three")
     model = pred.bundle.model
     assert isinstance(model, Ensemble) and len(model.members) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -58,7 +59,7 @@ def _check_contract(f: VideoFeatures, branch: VideoBranch) -> None:
     # groups tile the columns without gaps or overlaps
     spans = sorted(f.groups.values())
     assert spans[0][0] == 0 and spans[-1][1] == f.dim
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] == b[0] for a, b in pairwise(spans))
     assert len(f.feature_names) == f.dim
 
 

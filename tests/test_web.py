@@ -11,18 +11,19 @@ import subprocess
 import sys
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
-from web_helpers import face_clip, gap_clip, mute_faceless_clip, tiny_run, voice_wav  # noqa: E402
+from fastapi.testclient import TestClient
+from web_helpers import face_clip, gap_clip, mute_faceless_clip, tiny_run, voice_wav
 
-from avemotion.cli.main import main  # noqa: E402
-from avemotion.web.app import create_app  # noqa: E402
-from avemotion.web.settings import WebSettings  # noqa: E402
+from avemotion.cli.main import main
+from avemotion.web.app import create_app
+from avemotion.web.settings import WebSettings
 
 LOCAL = "http://127.0.0.1"  # the Host the server answers to by default (loopback names)
 
@@ -169,7 +170,7 @@ def test_timeline_job_and_downloads(client: TestClient, media: dict[str, Path]) 
     assert failed and all(2.0 - 1e-6 <= w["start"] and w["end"] <= 4.0 + 1e-6 for w in failed)
     segs = res["segments"]
     assert segs[0]["start"] == 0.0 and segs[-1]["end"] == pytest.approx(res["duration"])
-    for a, b in zip(segs, segs[1:]):
+    for a, b in pairwise(segs):
         assert a["end"] == pytest.approx(b["start"]) and a["emotion"] != b["emotion"]
     assert any(s["emotion"] is None for s in segs) and sum(s["windows"] for s in segs) == 11
     assert res["summary"]["failed"] == len(failed) and res["summary"]["predicted"] == 11 - len(failed)
@@ -177,7 +178,7 @@ def test_timeline_job_and_downloads(client: TestClient, media: dict[str, Path]) 
     assert r.status_code == 200 and 'filename="talk.timeline.csv"' in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert len(rows) == 11
-    for row, w in zip(rows, res["windows"]):
+    for row, w in zip(rows, res["windows"], strict=True):
         assert float(row["start"]) == w["start"] and row["emotion"] == (w["emotion"] or "")
         if w["emotion"]:
             assert float(row["p_joy"]) == pytest.approx(w["probabilities"]["joy"], abs=1e-4)
@@ -239,7 +240,7 @@ def test_queue_full_and_failing_jobs(web_run: Path, media: dict[str, Path], monk
             assert c.post("/api/timeline", files=_file(media["face"])).status_code == 503
         assert _wait(c, first)["status"] == "done"
 
-        def boom(*args, **kwargs):  # noqa: ANN002, ANN003
+        def boom(*args, **kwargs):
             raise RuntimeError("simulated crash")
 
         monkeypatch.setattr(engine, "timeline", boom)

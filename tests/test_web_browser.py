@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-from web_helpers import face_clip, gap_clip, tiny_run  # noqa: E402
+from web_helpers import face_clip, gap_clip, tiny_run
 
-from avemotion.web.local import local_server  # noqa: E402
+from avemotion.web.local import local_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install "
@@ -59,13 +59,13 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return face_clip(tmp_path_factory.mktemp("long") / "long talk.mp4", seconds=30.0, seed=4)
 
 
-def _offline_page(browser, url: str, **options):  # noqa: ANN001, ANN003, ANN202
+def _offline_page(browser, url: str, **options):
     options = {"viewport": {"width": 1200, "height": 900}, **options}
     context = browser.new_context(accept_downloads=True, **options)
     page = context.new_page()
     outside: list[str] = []
 
-    def guard(route) -> None:  # noqa: ANN001
+    def guard(route) -> None:
         if route.request.url.startswith(url):
             route.continue_()
         else:
@@ -80,7 +80,7 @@ def _offline_page(browser, url: str, **options):  # noqa: ANN001, ANN003, ANN202
     return context, page, outside, errors
 
 
-def test_upload_timeline_seek_download(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_upload_timeline_seek_download(server: str, browser, tmp_path: Path) -> None:
     clip = gap_clip(tmp_path / "interview.mp4")
     context, page, outside, errors = _offline_page(browser, server)
     page.goto(server + "/")
@@ -133,7 +133,7 @@ def test_upload_timeline_seek_download(server: str, browser, tmp_path: Path) -> 
     context.close()
 
 
-def test_errors_shown_and_docs_offline(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_errors_shown_and_docs_offline(server: str, browser, tmp_path: Path) -> None:
     notes = tmp_path / "notes.mp4"
     notes.write_text("not a video\n" * 50)
     context, page, outside, errors = _offline_page(browser, server)
@@ -160,7 +160,7 @@ def _wait_status(server: str, job: str, status: str, timeout: float = 30.0) -> N
         time.sleep(0.2)
 
 
-def _start_long(page, long_clip: Path) -> str:  # noqa: ANN001
+def _start_long(page, long_clip: Path) -> str:
     """Upload the long clip at a 1 s window; return its job once it is being processed."""
     page.click("#settings summary")
     page.fill("#window", "1")
@@ -171,7 +171,7 @@ def _start_long(page, long_clip: Path) -> str:  # noqa: ANN001
     return page.evaluate("state.job")
 
 
-def test_second_upload_replaces_the_first(server: str, browser, long_clip: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_second_upload_replaces_the_first(server: str, browser, long_clip: Path, tmp_path: Path) -> None:
     second = face_clip(tmp_path / "second.mp4", seconds=2.0, seed=6)
     context, page, outside, errors = _offline_page(browser, server)
     page.goto(server + "/")
@@ -198,7 +198,7 @@ def test_second_upload_replaces_the_first(server: str, browser, long_clip: Path,
     context.close()
 
 
-def test_queue_and_cancel(server: str, browser, long_clip: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_queue_and_cancel(server: str, browser, long_clip: Path, tmp_path: Path) -> None:
     """A second visitor waits behind a running job (place in the queue shown) and cancels: the job never
     starts. The first cancels theirs: it stops on the server."""
     context, page, outside, errors = _offline_page(browser, server)
@@ -230,7 +230,7 @@ def test_queue_and_cancel(server: str, browser, long_clip: Path, tmp_path: Path)
     context.close()
 
 
-def test_keyboard_only_upload(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_keyboard_only_upload(server: str, browser, tmp_path: Path) -> None:
     clip = face_clip(tmp_path / "keys.mp4", seconds=1.5)
     context, page, outside, errors = _offline_page(browser, server)
     # intercept file choosers from the start: turning interception on is asynchronous, and a chooser opened
@@ -253,14 +253,14 @@ def test_keyboard_only_upload(server: str, browser, tmp_path: Path) -> None:  # 
     context.close()
 
 
-def test_unicode_name_uncertain_and_decision_level(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_unicode_name_uncertain_and_decision_level(server: str, browser, tmp_path: Path) -> None:
     """A $/unicode file name; a model without a fused head and with a known 'uncertain' threshold (the
     server's health answer edited on its way to the page: the test run has its own)."""
     name = "Q3 budget $$ review ☺.mp4"
     clip = face_clip(tmp_path / name, seconds=2.0, seed=8)
     context, page, outside, errors = _offline_page(browser, server)
 
-    def edited_health(route) -> None:  # noqa: ANN001
+    def edited_health(route) -> None:
         reply = route.fetch()
         body = reply.json()
         body["model"].update(heads=["audio", "video"], uncertain_below=0.999)
@@ -290,7 +290,7 @@ def test_unicode_name_uncertain_and_decision_level(server: str, browser, tmp_pat
     context.close()
 
 
-def test_sample_desktop_and_phone(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_sample_desktop_and_phone(server: str, browser, tmp_path: Path) -> None:
     """The built-in sample with one click, at desktop size (with the timeline's hover tooltip) and on a
     phone (compact header, no 'drop' wording)."""
     from avemotion.web.sample import MAX_BYTES, SAMPLE

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
-import uvicorn  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from web_helpers import face_clip, tiny_run  # noqa: E402
+import uvicorn
+from fastapi.testclient import TestClient
+from web_helpers import face_clip, tiny_run
 
-from avemotion.web.app import create_app  # noqa: E402
-from avemotion.web.local import free_port  # noqa: E402
-from avemotion.web.settings import WebSettings  # noqa: E402
+from avemotion.web.app import create_app
+from avemotion.web.local import free_port
+from avemotion.web.settings import WebSettings
 
 LOCAL = "http://127.0.0.1"
 
@@ -74,7 +74,8 @@ def _response(sock: socket.socket, timeout: float) -> tuple[int, dict, bool]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split()[1])
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
     while len(body) < length:
         body += sock.recv(65536)
     try:
@@ -127,7 +128,8 @@ def test_whole_body_counts_against_the_size_limit(web_run: Path) -> None:
         part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"window\"\r\n\r\n1\r\n").encode()
         body = part * 20000 + f"--{boundary}--\r\n".encode()  # 1.3 MB of small fields, no file
         chunks = (body[i : i + 8192] for i in range(0, len(body), 8192))  # chunked: no Content-Length
-        r = c.post("/api/predict", content=chunks, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        r = c.post("/api/predict", content=chunks,
+                   headers={"content-type": f"multipart/form-data; boundary={boundary}"})
         assert r.status_code in (413, 422)
         assert r.status_code == 413 or "too many form fields" in r.json()["detail"]
         r = c.post("/api/predict", files={"notfile": ("a.mp4", b"123", "video/mp4")})
@@ -195,11 +197,11 @@ def test_serve_makes_a_token_off_loopback(monkeypatch) -> None:
 
     seen = {}
 
-    def fake_run(app, host, port, log_level):  # noqa: ANN001
+    def fake_run(app, host, port, log_level):
         seen.update(settings=app.state.settings, host=host)
 
     monkeypatch.setattr("uvicorn.run", fake_run)
-    assert main(["serve", "--host", "0.0.0.0", "--port", "8123"]) == 0  # noqa: S104
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123"]) == 0
     assert seen["settings"].token and len(seen["settings"].token) >= 20
     assert main(["serve", "--port", "8123"]) == 0
     assert seen["settings"].token is None

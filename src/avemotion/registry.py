@@ -13,11 +13,16 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
+    """Named entries of one kind (extractor, model, corpus...), registered by a decorator."""
+
     def __init__(self, kind: str) -> None:
+        """An empty registry; ``kind`` names the entries in error messages."""
         self.kind = kind
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
+        """A decorator registering its object as ``name`` (a second, different object under it is an error)."""
+
         def decorator(obj: T) -> T:
             if name in self._items and self._items[name] is not obj:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
@@ -27,6 +32,7 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> T:
+        """The entry ``name``; a KeyError listing the known names when there is none."""
         try:
             return self._items[name]
         except KeyError:
@@ -34,10 +40,13 @@ class Registry(Generic[T]):
             raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def names(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        """Whether ``name`` is registered."""
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
+        """The registered names, sorted."""
         return iter(sorted(self._items))

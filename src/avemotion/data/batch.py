@@ -66,7 +66,7 @@ def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Stan
             labels: Sequence[int] | None = None) -> Batch:
     """Pad and standardise a list of selected clips into a :class:`Batch` (time padding at the end)."""
     b = len(clips)
-    z = (lambda n, x: standardizer.transform(n, x)) if standardizer is not None else (lambda n, x: x)  # noqa: E731
+    z = (lambda n, x: standardizer.transform(n, x)) if standardizer is not None else (lambda n, x: x)
     audio_seq = audio_seq_mask = audio_vec = audio_vec_mask = video_seq = video_mask = None
     if dims.audio_seq:
         t = max([c.audio_seq.shape[0] for c in clips if c.audio_seq is not None] or [1])

@@ -51,7 +51,8 @@ def prior_columns(groups: Groups) -> np.ndarray | None:
     return None
 
 
-def clip_prior(video_seq: np.ndarray, video_mask: np.ndarray, cols: np.ndarray, matrix: np.ndarray) -> np.ndarray | None:
+def clip_prior(video_seq: np.ndarray, video_mask: np.ndarray, cols: np.ndarray,
+               matrix: np.ndarray) -> np.ndarray | None:
     """(C,) prior of one clip: the mean CNN probabilities over its face frames mapped onto the labels."""
     valid = np.asarray(video_mask, bool)
     if not valid.any():

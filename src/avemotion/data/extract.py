@@ -6,7 +6,8 @@ A clip may lose one modality (no audio track, digital silence, no face): it is k
 absent and a warning; it fails only when neither modality is usable.
 
 Extractors hold native resources (MediaPipe graphs with their threads, openSMILE instances, the expression
-CNN): building one per clip and dropping it leaked about 47 MiB and 4 threads per video. Code that extracts
+CNN): building one per clip and dropping it leaked memory and threads with every video
+(docs/experiments/2026-12-06-web-soak.md). Code that extracts
 clip after clip in one process borrows an extractor from the process-wide pool (:func:`borrow_extractor`,
 which ``extract_clip`` and ``extract_windows`` use): one per config and concurrent user, reused, and closed
 when its config drops out of the pool. An :class:`Extractor` made directly is closed with
@@ -60,7 +61,7 @@ class Extractor:
         self._video = None
 
     @property
-    def audio(self):  # noqa: ANN201 - AudioBranch, imported lazily (heavy dependencies)
+    def audio(self):  # returns an AudioBranch, imported lazily (heavy dependencies)
         if self._audio is None:
             from avemotion.features.audio.branch import AudioBranch
 
@@ -68,7 +69,7 @@ class Extractor:
         return self._audio
 
     @property
-    def video(self):  # noqa: ANN201 - VideoBranch
+    def video(self):  # returns a VideoBranch
         if self._video is None:
             from avemotion.features.video.branch import VideoBranch
 
@@ -97,10 +98,10 @@ class Extractor:
         a_start, a_end = _window(record.extra, "audio")
         v_start, v_end = _window(record.extra, "video")
 
-        def audio_part():  # noqa: ANN202 - AudioFeatures
+        def audio_part():  # returns AudioFeatures
             return self.audio.extract_file(record.audio_path, start=a_start, end=a_end)
 
-        def video_part():  # noqa: ANN202 - VideoFeatures
+        def video_part():  # returns VideoFeatures
             return self.video.extract_file(record.video_path, start=v_start or 0.0, end=v_end)
 
         return self.combine(record, audio_part, video_part, modality)
@@ -186,7 +187,8 @@ class Extractor:
         if audio is None and video is None:
             if first_error is not None:
                 raise first_error
-            raise AvemotionError(f"no usable modality for --modality {modality}", record.audio_path or record.video_path)
+            raise AvemotionError(f"no usable modality for --modality {modality}",
+                                 record.audio_path or record.video_path)
         features = ClipFeatures.from_branches(
             record.clip_id, audio, video,
             meta={
@@ -304,7 +306,7 @@ class ExtractorPool:
 POOL = ExtractorPool()
 
 
-def borrow_extractor(config: Config):  # noqa: ANN201 - a context manager yielding an Extractor
+def borrow_extractor(config: Config):  # returns a context manager yielding an Extractor
     """``with borrow_extractor(config) as ex:`` an :class:`Extractor` of this config from the process-wide
     pool, to oneself until the block ends."""
     return POOL.borrow(config)

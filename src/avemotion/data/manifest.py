@@ -55,7 +55,8 @@ class ClipRecord:
 FIELDS = ["clip_id", "label", "speaker", "video_path", "audio_path", "extra"]
 
 
-def write_manifest(path: str | Path, records: list[ClipRecord], extra_fields: dict[str, list[str]] | None = None) -> Path:
+def write_manifest(path: str | Path, records: list[ClipRecord],
+                   extra_fields: dict[str, list[str]] | None = None) -> Path:
     """Write records as CSV (atomically). ``extra_fields`` adds columns, one value per record."""
     extra_fields = extra_fields or {}
     with atomic_open(path, "w", newline="", encoding="utf-8") as fh:

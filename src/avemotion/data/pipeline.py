@@ -81,7 +81,7 @@ def _run_task(task: Task) -> dict[str, Any]:
         )
     except AvemotionError as exc:
         out.update(status="failed", reason=exc.reason, message=str(exc))
-    except Exception as exc:  # noqa: BLE001 - one bad clip must not end the run; the reason is recorded
+    except Exception as exc:  # one bad clip must not end the run; the reason is recorded
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
         out.update(status="failed", reason="internal_error", message=f"{out['path']}: {tb}")
     out["seconds"] = time.perf_counter() - t0
@@ -121,7 +121,7 @@ def run_extraction(
     }
     store = FeatureStore.create(out, meta, records, keys)
     config.save(out / "config.yaml")
-    todo = [(r.to_row(), k) for r, k in zip(records, keys) if not store.has(k)]
+    todo = [(r.to_row(), k) for r, k in zip(records, keys, strict=True) if not store.has(k)]
     skipped = len(records) - len(todo)
     init_args = (config.model_dump(mode="json"), str(out), modality)
     if executor == "local":

@@ -150,7 +150,10 @@ class ClipFeatures:
     def load(cls, path: str | Path) -> ClipFeatures:
         with np.load(path, allow_pickle=False) as data:
             header = json.loads(bytes(data["header"]).decode())
-            get = lambda k: data[k] if k in data.files else None  # noqa: E731
+
+            def get(k: str) -> np.ndarray | None:
+                return data[k] if k in data.files else None
+
             return cls(
                 clip_id=header["clip_id"],
                 audio_seq=get("audio_seq"),

@@ -48,6 +48,7 @@ class LoadedModel:
 
     @property
     def labels(self) -> list[str]:
+        """The model's class labels, in its output order."""
         return list(self.predictor.bundle.labels)
 
     @property
@@ -61,6 +62,7 @@ class LoadedModel:
         return None if labels is None else relabeller(self.labels, self.label_set, labels)
 
     def output_labels(self, labels: str | None) -> list[str]:
+        """The labels answers are reported in: ``labels``' set when given, else the model's own."""
         r = self.relabeller(labels)
         return self.labels if r is None else list(r.target_labels)
 
@@ -81,6 +83,7 @@ def load_model(model: str | Path | None = None) -> LoadedModel:
 
 
 def clear_cache() -> None:
+    """Forget the loaded models (the next call loads them again)."""
     _CACHE.clear()
 
 
@@ -92,7 +95,7 @@ def predict(path: Sequence[str | Path], *, model: str | Path | None = ..., label
             errors: Literal["return", "raise"] = ...) -> list[Prediction | AvemotionError]: ...
 
 
-def predict(path, *, model=None, labels=None, errors="return"):  # noqa: ANN001, ANN201 - typed by the overloads
+def predict(path, *, model=None, labels=None, errors="return"):  # typed by the overloads
     """The emotion of one media file (a :class:`Prediction`), or of each file of a list.
 
     One path: an unreadable file, or one with nothing the model can use, raises the :class:`AvemotionError`
@@ -134,12 +137,12 @@ def predict_windows(loaded: LoadedModel, path: str | Path, window: float = 3.0, 
 
 def timeline(path: str | Path, *, window: float = 3.0, hop: float | None = None, model: str | Path | None = None,
              labels: str | None = None, workers: int = 1) -> pd.DataFrame:
-    """The emotion per moment of a recording: a DataFrame with one row per window of ``window`` seconds every
-    ``hop`` seconds (default half the window).
+    """The emotion per moment of a recording, as a DataFrame.
 
-    Columns: ``start``, ``end`` (seconds), ``emotion``, ``confidence``, ``p_<label>`` per class,
-    ``contribution_fused`` / ``_audio`` / ``_video``, ``modalities_used``, ``note``, ``error``. A window without
-    usable signal (silence and no face, say) has no emotion, NaN probabilities and its reason in ``error``.
+    One row per window of ``window`` seconds every ``hop`` seconds (default half the window). Columns:
+    ``start``, ``end`` (seconds), ``emotion``, ``confidence``, ``p_<label>`` per class, ``contribution_fused`` /
+    ``_audio`` / ``_video``, ``modalities_used``, ``note``, ``error``. A window without usable signal (silence and
+    no face, say) has no emotion, NaN probabilities and its reason in ``error``.
     ``workers=2`` analyses the second half of a video recording (the audio features of an audio file) in a
     second, spawned process, faster on long recordings; a script doing so needs the
     ``if __name__ == "__main__":`` guard.

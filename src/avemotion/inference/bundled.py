@@ -29,16 +29,20 @@ CARD = "card.json"
 
 @dataclass(frozen=True)
 class BundledModel:
+    """A model shipped with the package: its name, folder and card (``card.json``)."""
+
     name: str
     folder: Path
     card: dict[str, Any]
 
     @property
     def label_set(self) -> str | None:
+        """The label set its card names, or None."""
         value = self.card.get("label_set")
         return value if isinstance(value, str) and value else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The card with the model's name and folder, for JSON output."""
         return {**self.card, "name": self.name, "folder": str(self.folder)}
 
 
@@ -72,6 +76,7 @@ def bundled_models() -> list[BundledModel]:
 
 
 def bundled_model(name: str) -> BundledModel | None:
+    """The bundled model called ``name``, or None."""
     return next((m for m in bundled_models() if m.name == name), None)
 
 
@@ -85,9 +90,11 @@ def bundled_model_at(folder: str | Path) -> BundledModel | None:
 
 
 def uncertain_below(folder: str | Path | None) -> float | None:
-    """The model's confidence threshold under which answers are shown as uncertain
-    (:mod:`avemotion.utils.confidence`): a bundled model's card states it; a run folder's held-out
-    ``predictions.csv`` gives it. None when neither is there."""
+    """The model's confidence threshold under which answers are shown as uncertain.
+
+    See :mod:`avemotion.utils.confidence`: a bundled model's card states it; a run folder's held-out
+    ``predictions.csv`` gives it. None when neither is there.
+    """
     if folder is None:
         return None
     folder = Path(folder)
@@ -102,8 +109,11 @@ def uncertain_below(folder: str | Path | None) -> float | None:
 
 
 def resolve_model(spec: str | Path | None) -> Path:
-    """The model folder ``spec`` names: None -> the bundled ``default``; an existing path -> itself; the name
-    of a bundled model -> its folder. Anything else is a :class:`CheckpointError` listing the bundled names."""
+    """The model folder ``spec`` names.
+
+    None -> the bundled ``default``; an existing path -> itself; the name of a bundled model -> its folder.
+    Anything else is a :class:`CheckpointError` listing the bundled names.
+    """
     if spec is None:
         model = bundled_model(DEFAULT_NAME)
         if model is None:
@@ -123,7 +133,9 @@ def resolve_model(spec: str | Path | None) -> Path:
 
 
 def describe_model(folder: str | Path, bundled: BundledModel | None = None) -> str:
-    """How output names a model: ``default (bundled)`` or the run folder's path (``bundled``: the folder's
-    bundled model when the caller knows it already)."""
+    """How output names a model: ``default (bundled)`` or the run folder's path.
+
+    ``bundled``: the folder's bundled model when the caller knows it already.
+    """
     model = bundled if bundled is not None else bundled_model_at(folder)
     return f"{model.name} (bundled)" if model is not None else str(folder)

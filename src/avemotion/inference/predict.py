@@ -29,6 +29,12 @@ from avemotion.models.predict import predict_clips
 
 @dataclass
 class Prediction:
+    """The answer for one clip: the emotion, its confidence and the class probabilities, per head too.
+
+    ``contributions``: each head's share of the predicted class's probability; ``modalities_used`` and
+    ``note`` say what the answer rests on; ``extra`` holds fields callers add (written by :meth:`to_dict`).
+    """
+
     clip_id: str
     emotion: str
     confidence: float
@@ -43,6 +49,7 @@ class Prediction:
     weights: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict of the answer (``weights`` left out), ``extra`` merged in."""
         return {"clip_id": self.clip_id, "source": self.source, "emotion": self.emotion,
                 "confidence": self.confidence, "probabilities": self.probabilities, "heads": self.heads,
                 "contributions": self.contributions, "modalities_used": self.modalities_used, "note": self.note,
@@ -50,12 +57,16 @@ class Prediction:
 
 
 class Predictor:
+    """A trained model with its feature selection and standardisation, predicting on clip features."""
+
     def __init__(self, bundle: ModelBundle, rundir: Path | None = None) -> None:
+        """``bundle`` loaded from ``rundir`` (None when it came from elsewhere)."""
         self.bundle = bundle
         self.rundir = rundir
 
     @classmethod
     def load(cls, rundir: str | Path) -> Predictor:
+        """The model of a run folder (``RUNDIR/model.*``) or of a checkpoint stem, on this process's device."""
         rundir = Path(rundir)
         stem = rundir / "model" if rundir.is_dir() else rundir
         if rundir.is_dir() and not checkpoint_exists(stem):
@@ -66,17 +77,22 @@ class Predictor:
         return cls(bundle, rundir)
 
     @property
-    def config(self):  # noqa: ANN201 - the run's Config (used to extract features the same way)
+    def config(self):  # the run's Config
+        """The run's configuration: features are extracted with it, the same way as in training."""
         return self.bundle.config
 
     @property
     def normalize(self) -> str:
+        """The run's ``train.normalize``: global, speaker or recording."""
         return self.bundle.config.train.normalize
 
     def predict(self, features: ClipFeatures, source: str = "") -> Prediction:
-        """One clip on its own. A model trained with speaker or recording normalisation has no group statistics
-        here: the clip gets the training standardisation only, and the note says so (use
-        :meth:`predict_group` for several clips of one speaker or the windows of one recording)."""
+        """One clip on its own.
+
+        A model trained with speaker or recording normalisation has no group statistics here: the clip gets the
+        training standardisation only, and the note says so (use :meth:`predict_group` for several clips of one
+        speaker or the windows of one recording).
+        """
         sel = self.bundle.selection.apply(features)
         note = ""
         if self.normalize != "global":
@@ -86,9 +102,11 @@ class Predictor:
         return self._predict_selected(features, sel, source, note)
 
     def predict_group(self, clips: list[ClipFeatures], sources: list[str] | None = None) -> list[Prediction]:
-        """Clips of one speaker or one recording (the windows of a session). With ``train.normalize`` speaker or
-        recording they are normalised with their own statistics first, as in training (at least
-        :data:`~avemotion.data.normalize.MIN_CLIPS` clips; fewer fall back to :meth:`predict`)."""
+        """Clips of one speaker or one recording (the windows of a session).
+
+        With ``train.normalize`` speaker or recording they are normalised with their own statistics first, as in
+        training (at least :data:`~avemotion.data.normalize.MIN_CLIPS` clips; fewer fall back to :meth:`predict`).
+        """
         sources = sources or [""] * len(clips)
         selected = [self.bundle.selection.apply(f) for f in clips]
         if self.normalize == "global" or len(clips) < MIN_CLIPS:

@@ -31,8 +31,8 @@ from avemotion.media.container import decode_error, open_media
 DEFAULT_FPS = 15.0
 LOOKAHEAD = 24  # packets demuxed ahead of the decoder: more than the deepest frame reordering (H.264: 16)
 # FFmpeg codec threads for video. Frame threads ("AUTO") decode ahead on an idle core while the branch works on
-# the previous frame: in the video branch on the 720p30 RAVDESS clip, the same CPU time as one thread (None)
-# within measurement noise, and ~15% less wall time when a core is free (benchmarks/speed.py).
+# the previous frame: less wall time for the same CPU time than one thread (None); figures in
+# docs/experiments/2026-12-06-video-and-timeline-speed.md.
 THREAD_TYPE: str | None = "AUTO"
 
 

@@ -6,7 +6,7 @@ that the registry knows it.
 """
 
 # registration on import: the method ("bimodal") and the baselines ("dean", "lstm")
-from avemotion.models import bimodal, dean, multilstm  # noqa: F401
+from avemotion.models import bimodal, dean, multilstm  # noqa: F401 - imported to register
 from avemotion.models.registry import MODELS
 
 __all__ = ["MODELS"]

@@ -137,7 +137,8 @@ class ModelBundle:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         tensors.update(self.standardizer.tensors())
         meta = {"kind": "model", "model": self.model_name, "config": self.config.to_dict(), "labels": self.labels,
-                "grades": None if self.grades is None else [float(g) for g in self.grades], "selection": self.selection.to_dict(),
+                "grades": None if self.grades is None else [float(g) for g in self.grades],
+                "selection": self.selection.to_dict(),
                 "dims": self.dims.to_dict(), "info": self.info}
         return save_checkpoint(stem, tensors, meta)
 
@@ -158,8 +159,9 @@ class ModelBundle:
             model = build_model(meta["model"], dims, len(labels), config.model, config.train.ensemble)
         except CheckpointError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any malformed field is a bad checkpoint
-            raise CheckpointError(f"checkpoint description is malformed ({type(exc).__name__}: {exc})", js_path) from None
+        except Exception as exc:  # any malformed field is a bad checkpoint
+            raise CheckpointError(f"checkpoint description is malformed ({type(exc).__name__}: {exc})",
+                                  js_path) from None
         load_state_checked(model, tensors, st_path, prefix="model.")
         std = Standardizer.from_tensors({k: v for k, v in tensors.items() if k.startswith("std.")},
                                         config.train.max_abs_z)

@@ -108,8 +108,8 @@ class ClassicalModel:
         The SVM's are the softmax of its one-vs-rest decision values, so their argmax is the SVM's own decision.
         (Platt scaling, scikit-learn's ``probability=True``, fits sigmoids on an internal 5-fold split: with a
         dozen clips per class and a weakly regularised C its probabilities came out nearly flat and their argmax
-        contradicted the decisions, e.g. UA 0.17 instead of the decisions' 0.5 on the demo corpus; it is also
-        deprecated from scikit-learn 1.9.)
+        contradicted the decisions (docs/experiments/2026-12-01-linear-readouts.md); it is also deprecated from
+        scikit-learn 1.9.)
         """
         assert self.pipeline is not None, "fit first"
         with _quiet():

@@ -121,8 +121,9 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
 
     # every variant's feature selection first, so that a variant the store cannot serve fails before training
     configs = {v.name: v.config(config) for v in variants}
-    selections = {v.name: FeatureSelection.fit(feats, configs[v.name].train.modality, configs[v.name].audio.extractors,
-                                                store.root, labels, configs[v.name].audio.speed_views) for v in variants}
+    selections = {v.name: FeatureSelection.fit(feats, configs[v.name].train.modality,
+                                                configs[v.name].audio.extractors, store.root, labels,
+                                                configs[v.name].audio.speed_views) for v in variants}
     base_sel = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root, labels,
                                     config.audio.speed_views)
     base = ClipSet.build(records, feats, base_sel, labels, store.root, group_by=resolve_group_by(config.train, store))
@@ -202,8 +203,11 @@ def _prepare_variant(v: Variant, cfg: Config, selection: FeatureSelection, recor
     subfolds = {}
     job = FoldJob(TrainSetup(v.model, cfg, clipset, dims, on_epoch_end, device), selection, label_set, rundir,
                   len(splits.folds), pos)
+
+    def keep(ids: list[str]) -> list[str]:
+        return [c for c in ids if c in pos]
+
     for fold in splits.folds:
-        keep = lambda ids: [c for c in ids if c in pos]  # noqa: E731
         train = keep(fold.train)
         if not train:
             raise AvemotionError(f"{v.name}: fold {fold.index + 1} has no training clip this variant can use")

@@ -80,7 +80,8 @@ def write_outputs(out: Path, results: list[ModelResult], tests: list[dict], ref:
     write_csv(out / "predictions.csv", pred_rows)
     figures = _plots(out, results, labels)
     payload = {
-        "labels": labels, "grades": None if grades is None else grades.tolist(), "reference": ref.name, "n_clips": int(y.size),
+        "labels": labels, "grades": None if grades is None else grades.tolist(), "reference": ref.name,
+        "n_clips": int(y.size),
         "modality": config.train.modality, "scheme": splits.scheme, "grouped": splits.grouped,
         "folds": len(splits.folds), "groups": n_groups, "seed": config.train.seed,
         "budget": {k: getattr(config.train, k) for k in ("epochs", "patience", "batch_size", "lr", "weight_decay")},
@@ -178,7 +179,10 @@ def _report_md(p: dict, results: list[ModelResult], labels: list[str], splits: S
         "| model | description | coverage | WA | UA | F1 | CC | pooled WA | pooled UA | parameters |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    pm = lambda s, k: f"{fmt(s[f'{k}_mean'])} ± {fmt(s[f'{k}_std'])}"  # noqa: E731
+
+    def pm(s: dict, k: str) -> str:
+        return f"{fmt(s[f'{k}_mean'])} ± {fmt(s[f'{k}_std'])}"
+
     for r in results:
         s = r.summary
         lines.append(f"| {r.name} | {s['description']} | {s['covered']}/{s['n']} | {pm(s, 'wa')} | {pm(s, 'ua')} | "
@@ -251,10 +255,13 @@ def print_compare_table(payload: dict, console: Console | None = None) -> None:
     for col in ("model", "WA", "UA", "F1", "CC", f"UA {payload['groups']} groups", "ms/clip",
                 f"p vs {payload['reference']} (W / t / McN)"):
         table.add_column(col, justify="left" if col == "model" else "right")
+
+    def pm(s: dict, k: str) -> str:
+        return f"{fmt(s[f'{k}_mean'])}±{fmt(s[f'{k}_std'], 2)}"
+
     for name, s in payload["models"].items():
-        pm = lambda k: f"{fmt(s[f'{k}_mean'])}±{fmt(s[f'{k}_std'], 2)}"  # noqa: E731
         p = "-" if name == payload["reference"] else \
             f"{pfmt(s['p_wilcoxon_ua'])} / {pfmt(s['p_ttest_ua'])} / {pfmt(s['p_mcnemar'])}"
-        table.add_row(name, pm("wa"), pm("ua"), pm("f1_macro"), pm("cc"), pm("ua_groups"),
+        table.add_row(name, pm(s, "wa"), pm(s, "ua"), pm(s, "f1_macro"), pm(s, "cc"), pm(s, "ua_groups"),
                       fmt(s["ms_per_clip"], 2), p, style="bold" if name == payload["reference"] else None)
     console.print(table)

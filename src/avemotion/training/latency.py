@@ -69,7 +69,7 @@ def time_clips(model: EmotionModel, clips: Sequence[ClipFeatures], dims: Feature
     its versions (:meth:`ClipFeatures.with_views`), as prediction runs it."""
     model.eval()
 
-    def one(c: ClipFeatures):  # noqa: ANN202 - a Batch
+    def one(c: ClipFeatures):  # returns a Batch
         return collate(c.with_views(), dims, std)
 
     with one_thread(), torch.inference_mode():

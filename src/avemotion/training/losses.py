@@ -60,7 +60,8 @@ def balanced_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
 
 
 def total_loss(out: ModelOutput, labels: torch.Tensor, config: ModelConfig,
-               class_weights: torch.Tensor | None = None, smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+               class_weights: torch.Tensor | None = None,
+               smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     lc = classification_loss(out, labels, config.loss, config.unimodal_weight, class_weights, smoothing)
     parts = {"cls": float(lc.detach())}
     loss = lc

@@ -23,8 +23,8 @@ from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError
 from avemotion.labels import get_label_set
 from avemotion.training.metrics import compute_metrics
-from avemotion.utils.confidence import uncertain_below_from_predictions
 from avemotion.utils.atomic import atomic_write_bytes, atomic_write_json
+from avemotion.utils.confidence import uncertain_below_from_predictions
 from avemotion.utils.progress import log
 
 

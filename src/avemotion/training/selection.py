@@ -73,7 +73,7 @@ def readout_margin(y: np.ndarray, candidate: np.ndarray, readouts: list[bool] | 
     """How much a candidate's validation UA must exceed the read-outs' alone (``train.readout_margin`` standard
     errors of the paired difference, :func:`paired_ua_se`). The network's epochs and mixes are many candidates
     against one, judged on a few validation speakers: without a margin, the best of them beats the read-outs by
-    chance alone (docs/method/model.md)."""
+    chance alone (docs/experiments/2026-12-01-linear-readouts.md)."""
     if n_se <= 0 or readouts is None:
         return 0.0
     return n_se * paired_ua_se(y, candidate, np.asarray(readouts, dtype=bool))
@@ -124,8 +124,8 @@ def crossfit_ua(y: np.ndarray, candidates: np.ndarray, reference: np.ndarray, se
     single ``reference`` (N,) bool, on validation labels ``y`` (N,): random class-stratified halves, the candidate
     chosen on one half and scored on the other, both ways, ``repeats`` times (seeded). Halves (rather than leaving
     one clip out) because the answer must be steady: with near-tied candidates, leaving out one clip flips the
-    choice exactly on the clips that decide the tie, and the score swings by tens of points from one draw of the
-    data to the next. Without any usable split (fewer than 2 clips) both scores are the in-sample ones."""
+    choice exactly on the clips that decide the tie, and the score swings widely from one draw of the data to the
+    next. Without any usable split (fewer than 2 clips) both scores are the in-sample ones."""
     y = np.asarray(y, dtype=np.int64)
     cand = np.asarray(candidates, dtype=bool).reshape(-1, len(y)) if len(y) else np.zeros((0, 0), dtype=bool)
     ref = np.asarray(reference, dtype=bool)[None, :]
@@ -138,7 +138,8 @@ def crossfit_ua(y: np.ndarray, candidates: np.ndarray, reference: np.ndarray, se
             if not pick.any() or not held.any():
                 continue
             best = int(np.argmax(unweighted_accuracies(cand, y, pick)))
-            c_ua, r_ua = float(unweighted_accuracies(cand[best:best + 1], y, held)[0]), float(unweighted_accuracies(ref, y, held)[0])
+            c_ua = float(unweighted_accuracies(cand[best:best + 1], y, held)[0])
+            r_ua = float(unweighted_accuracies(ref, y, held)[0])
             chosen.append(c_ua)
             refs.append(r_ua)
             wins += c_ua > r_ua + 1e-9
@@ -175,7 +176,8 @@ class PooledChoice:
 def choose_pooled(runs: list[ValAnswers], mixes: list[float]) -> PooledChoice:
     """Pool ``runs`` (disjoint validation clips) over the epochs all of them ran; the network's candidate with the
     best pooled UA (ties: the earliest), kept over the read-outs only if its cross-fitted pooled UA
-    (:func:`crossfit_ua`, random halves) beats theirs. ``mixes``: the read-out weights tried each epoch, in the recorded order."""
+    (:func:`crossfit_ua`, random halves) beats theirs. ``mixes``: the read-out weights tried each epoch, in the
+    recorded order."""
     y = np.concatenate([r.labels for r in runs])
     n_epochs = min(r.epochs for r in runs)
     q = n_epochs * len(mixes)

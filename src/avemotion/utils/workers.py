@@ -179,7 +179,7 @@ def _produce_into(produce: Callable[..., Iterable[Any]], args: tuple, out: Any) 
         for item in produce(*args):
             out.put(("error", _error_state(item)) if isinstance(item, AvemotionError) else ("ok", item))
         out.put(("done", None))
-    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+    except BaseException:  # reported to the parent, which raises it
         out.put(("fatal", traceback.format_exc()))
 
 

@@ -64,7 +64,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
     uploads = {"active": 0}  # uploads streaming in (the event loop's thread only)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         root = settings.tmp_root
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
             upload.delete()
             raise
 
-    def submit(kind: str, upload: Upload, work, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def submit(kind: str, upload: Upload, work, **kwargs):
         try:
             return jobs.submit(kind, upload.name, work, upload.delete, reserved=True, **kwargs)
         except QueueFull:
@@ -183,7 +183,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
             upload.delete()
             raise
 
-        def work(job: Job):  # noqa: ANN202 - TimelineResult
+        def work(job: Job):  # returns a TimelineResult
             try:
                 result = engine.timeline(upload.path, upload.name, window, hop, state["tmp"],
                                          on_window=lambda done, total: jobs.progress(job, done, total))
@@ -227,7 +227,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
         with the job without its result (fetch it from GET /api/jobs/{ID})."""
         job = find(job_id)
 
-        async def stream():  # noqa: ANN202
+        async def stream():
             seen = -1
             while True:
                 if job.version != seen:

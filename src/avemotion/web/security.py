@@ -115,7 +115,7 @@ def _cookie_token(headers: dict[bytes, bytes]) -> str | None:
     cookie = SimpleCookie()
     try:
         cookie.load(raw.decode("latin-1"))
-    except Exception:  # noqa: BLE001 - a malformed cookie header is no token
+    except Exception:  # a malformed cookie header is no token
         return None
     return cookie[COOKIE].value if COOKIE in cookie else None
 

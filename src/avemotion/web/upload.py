@@ -131,7 +131,7 @@ async def receive_upload(request: Request, folder: Path, max_bytes: int, idle_s:
                                "multipart/form-data request with the file in the field 'file'") from None
 
 
-async def _timed(request: Request, idle_s: float, total_s: float):  # noqa: ANN202 - AsyncIterator[bytes]
+async def _timed(request: Request, idle_s: float, total_s: float):  # an AsyncIterator[bytes]
     """The request body's chunks; :class:`UploadError` 408 when one is slower than ``idle_s`` or all of them
     together slower than ``total_s``."""
     loop = asyncio.get_running_loop()
@@ -155,7 +155,7 @@ async def _timed(request: Request, idle_s: float, total_s: float):  # noqa: ANN2
             yield chunk
 
 
-def _discard(fh, path: Path) -> None:  # noqa: ANN001 - a binary file object or None
+def _discard(fh, path: Path) -> None:  # fh: a binary file object or None
     if fh is not None and not fh.closed:
         fh.close()
     path.unlink(missing_ok=True)

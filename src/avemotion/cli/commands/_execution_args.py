@@ -29,7 +29,7 @@ def add_execution_options(parser: argparse.ArgumentParser, workers_help: str | N
     add_device_option(parser, "training")
 
 
-def execution_from_args(args: argparse.Namespace):  # noqa: ANN201 - an avemotion.training.parallel.Execution
+def execution_from_args(args: argparse.Namespace):  # returns an avemotion.training.parallel.Execution
     from avemotion.training.parallel import Execution
 
     return Execution(workers=args.workers or 1, executor=args.executor, address=args.address,

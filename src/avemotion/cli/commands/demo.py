@@ -77,7 +77,11 @@ def corpus_summary(metadata: list[dict[str, str]], durations: dict[str, float]) 
     rows.append(["all", *(str(sum(counts[(lb, s)] for lb in labels)) for s in speakers), str(len(metadata)),
                  f"{sum(all_d) / max(len(all_d), 1):.2f}", f"{sum(all_d):.1f}"])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        cols = enumerate(zip(cells, widths, strict=True))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in cols)
+
     return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -169,10 +173,9 @@ STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
 
 #: the demo's own settings (unless --set or --config gives them): the paper's whole X^a plus the Whisper encoder,
 #: one clip-vector token per extractor. The synthetic voices carry emotion in prosody (pitch, tempo, jitter,
-#: effort), which the openSMILE functionals describe directly; measured in docs/method/model.md. No audio speed
-#: views: with the paper's X^a each view is another openSMILE pass (extraction 2.8x slower), and on the synthetic
-#: voices, whose emotions differ by about the 1.7 semitones and 10% of tempo a view changes, they made no clear
-#: difference (audio + video -0.9 UA, audio only +0.8, over 6 seeds; docs/method/model.md).
+#: effort), which the openSMILE functionals describe directly. No audio speed views: with the paper's X^a each
+#: view is another openSMILE pass, and on the synthetic voices they made no clear difference
+#: (docs/experiments/2026-12-01-linear-readouts.md, "Speed views in the pipeline").
 DEMO_SETTINGS: dict[str, object] = {"audio.extractors": ["mfcc", "opensmile", "soundnet", "whisper"],
                                     "model.clip_vector_tokens": "per_group", "audio.speed_views": []}
 

@@ -56,10 +56,12 @@ def print_summary(summary: ExtractionSummary, out: Path) -> None:
     if summary.dims:
         dims = Table("features", "dimensions")
         for key, value in summary.dims.items():
-            dims.add_row(key, ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value))
+            shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+            dims.add_row(key, shown)
         console.print(dims)
     if summary.failures:
-        console.print(f"[yellow]{len(summary.failures)} clips failed or lost a modality; see {out / 'failures.csv'}:[/]")
+        console.print(f"[yellow]{len(summary.failures)} clips failed or lost a modality; "
+                      f"see {out / 'failures.csv'}:[/]")
         for f in summary.failures[:10]:
             console.print(f"  {f['status']:8s} {f['reason']:14s} {f['message']}")
         if len(summary.failures) > 10:

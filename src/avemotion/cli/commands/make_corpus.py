@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 
 
 def add_corpus_options(p: argparse.ArgumentParser, *, per_class: int, speakers: int, seconds: float) -> None:
-    p.add_argument("--per-class", type=int, default=per_class, metavar="N", help=f"clips per emotion (default {per_class})")
-    p.add_argument("--speakers", type=int, default=speakers, metavar="S", help=f"synthetic speakers (default {speakers})")
-    p.add_argument("--seconds", type=float, default=seconds, metavar="T", help=f"clip length in seconds (default {seconds:g})")
+    p.add_argument("--per-class", type=int, default=per_class, metavar="N",
+                   help=f"clips per emotion (default {per_class})")
+    p.add_argument("--speakers", type=int, default=speakers, metavar="S",
+                   help=f"synthetic speakers (default {speakers})")
+    p.add_argument("--seconds", type=float, default=seconds, metavar="T",
+                   help=f"clip length in seconds (default {seconds:g})")
     p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed; same seed, same corpus (default 0)")
     p.add_argument("--workers", type=int, default=2, metavar="W", help="parallel processes (default 2)")
     # checked by CorpusParams (the synthetic profiles need numpy: not imported to build the parser)

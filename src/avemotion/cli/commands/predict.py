@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _store_inputs(featdir: Path, clip_ids: list[str]):  # noqa: ANN202 - yields (source, ClipFeatures | error)
+def _store_inputs(featdir: Path, clip_ids: list[str]):  # yields (source, ClipFeatures | error)
     from avemotion.data.store import FeatureStore
 
     store = FeatureStore(featdir)
@@ -53,7 +53,7 @@ def _store_inputs(featdir: Path, clip_ids: list[str]):  # noqa: ANN202 - yields 
             yield f"{featdir}:{cid}", store.load(clip)
 
 
-def _file_inputs(files: list[Path], config, modality: str):  # noqa: ANN001, ANN202
+def _file_inputs(files: list[Path], config, modality: str):
     from avemotion.data.extract import extract_clip
 
     for path in files:
@@ -115,14 +115,14 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures and not preds else 0
 
 
-def _model_line(loaded, mapper) -> str:  # noqa: ANN001 - LoadedModel, Relabeller | None
+def _model_line(loaded, mapper) -> str:  # loaded: a LoadedModel; mapper: a Relabeller or None
     line = f"model: {loaded.description}"
     if mapper is not None:
         line += f"; labels: {mapper.target} (mapped from {mapper.source})"
     return line
 
 
-def _run_timeline(args: argparse.Namespace, loaded) -> int:  # noqa: ANN001 - LoadedModel
+def _run_timeline(args: argparse.Namespace, loaded) -> int:  # loaded: a LoadedModel
     from rich.console import Console
     from rich.table import Table
 

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(model, settings)
     print(f"avemotion: model: {describe_model(model)}")
     set_quiet(True)  # per-window progress bars of concurrent jobs would interleave in the server log
-    shown = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host  # noqa: S104
+    shown = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{args.port}/"
     if token is not None:
         print(f"avemotion: open {url}?token={token}\n  (every request needs this token: as ?token=, the "

@@ -20,6 +20,8 @@ from avemotion.utils.progress import warn
 
 
 class Corpus(ABC):
+    """A corpus loader: reads a corpus folder into :class:`ClipRecord` s, registered in ``CORPORA`` by name."""
+
     name: str = ""
     native_labels: LabelSet | None = None
     #: what speaker-independent folds keep together by default: "speaker", or a record field (IEMOCAP: "session",
@@ -33,9 +35,12 @@ class Corpus(ABC):
         """All clips under ``root``."""
 
     def label_set(self, records: list[ClipRecord]) -> LabelSet:
-        """The corpus's native set. For data-defined labels (a folder): a registered set with exactly those
-        labels; else, when they are all among the paper's nine, those emotions in the paper's order with the
-        paper's grade intervals; else a new set of the labels found."""
+        """The corpus's native label set.
+
+        For data-defined labels (a folder): a registered set with exactly those labels; else, when they are all
+        among the paper's nine, those emotions in the paper's order with the paper's grade intervals; else a new
+        set of the labels found.
+        """
         if self.native_labels is not None:
             return self.native_labels
         found = {r.label.strip().lower() for r in records}
@@ -51,6 +56,7 @@ class Corpus(ABC):
         return custom_label_set(sorted(found), name=self.name)
 
     def check_options(self, options: dict[str, str]) -> None:
+        """Raise a :class:`CorpusError` naming the accepted options when ``options`` has others."""
         unknown = set(options) - set(self.options)
         if unknown:
             known = ", ".join(f"{k} ({v})" for k, v in self.options.items()) or "none"
@@ -61,6 +67,7 @@ CORPORA: Registry[type[Corpus]] = Registry("corpus")
 
 
 def get_corpus(name: str) -> Corpus:
+    """A loader of the corpus registered as ``name`` (a :class:`CorpusError` when there is none)."""
     try:
         return CORPORA.get(name)()
     except KeyError as exc:
@@ -68,6 +75,7 @@ def get_corpus(name: str) -> Corpus:
 
 
 def load_corpus(name: str, root: str | Path, **options: str) -> tuple[Corpus, list[ClipRecord]]:
+    """The loader and the clips of corpus ``name`` under ``root``; no clips or duplicate ids are errors."""
     root = Path(root).resolve()
     if not root.is_dir():
         raise CorpusError("corpus folder not found", root)
@@ -83,9 +91,11 @@ def load_corpus(name: str, root: str | Path, **options: str) -> tuple[Corpus, li
 
 
 def walk_files(root: Path) -> list[Path]:
-    """Every file under ``root``, sorted, following symbolic links to folders and to files (a corpus laid out
-    as links is common). Paths keep the links' own names. Each real folder is entered once, so a link loop
-    ends. A dangling link is skipped with a warning naming the link itself."""
+    """Every file under ``root``, sorted, following symbolic links to folders and to files.
+
+    A corpus laid out as links is common. Paths keep the links' own names. Each real folder is entered once, so
+    a link loop ends. A dangling link is skipped with a warning naming the link itself.
+    """
     files: list[Path] = []
     seen: set[str] = set()
     for folder, dirs, names in os.walk(root, followlinks=True):
@@ -105,6 +115,7 @@ def walk_files(root: Path) -> list[Path]:
 
 
 def parse_bool(value: str | bool) -> bool:
+    """A yes/no option value (1/0, true/false, yes/no, on/off) as a bool."""
     if isinstance(value, bool):
         return value
     if value.lower() in ("1", "true", "yes", "on"):

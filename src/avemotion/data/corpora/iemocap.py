@@ -2,9 +2,9 @@
 ``dialog/EmoEvaluation/*.txt``; audio comes from ``sentences/wav/DIALOG/UTT.wav``.
 
 An utterance's record points at the dialog video (``video_path``) with ``extra.video_start``/``video_end``
-(s), and at its own WAV (already cut to the utterance). ``labels=4class`` (default) keeps neutral, happy (+ excited), angry and sad and drops
-the rest; ``labels=full`` keeps every category. Speakers are ``SesNN_F`` / ``SesNN_M``; ``extra.session``
-is the group for leave-one-session-out evaluation.
+(s), and at its own WAV (already cut to the utterance). ``labels=4class`` (default) keeps neutral, happy
+(+ excited), angry and sad and drops the rest; ``labels=full`` keeps every category. Speakers are
+``SesNN_F`` / ``SesNN_M``; ``extra.session`` is the group for leave-one-session-out evaluation.
 """
 
 from __future__ import annotations

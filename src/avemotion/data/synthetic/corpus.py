@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from avemotion.data.synthetic import face as face_mod
+from avemotion.data.synthetic import motion as tracks
 from avemotion.data.synthetic.face import BASIS_NAMES, FaceIdentity, FaceRig
-from avemotion.data.synthetic.profiles import (ACTIONS, VISUAL, label_names, sample_audio_profile,
-                                               sample_visual_actions)
+from avemotion.data.synthetic.profiles import ACTIONS, VISUAL, label_names, sample_audio_profile, sample_visual_actions
 from avemotion.data.synthetic.voice import VoiceParams, mouth_opening, synthesize
 from avemotion.errors import AvemotionError
 from avemotion.media.write import write_media
@@ -200,11 +200,11 @@ def render_clip(spec: ClipSpec, params: CorpusParams) -> Clip:
     # --- face ---
     vis = VISUAL[label]
     apex = sample_visual_actions(label, intensity, rng)
-    env = face_mod.expression_envelope(n_frames, params.fps, rng)
+    env = tracks.expression_envelope(n_frames, params.fps, rng)
     weights = np.zeros((n_frames, len(BASIS_NAMES)), np.float32)
     for name in ACTIONS:
         base = NEUTRAL_ACTIONS.get(name, 0.0) + spk.face.shape.get(name, 0.0)
-        drift = 0.05 * face_mod.smooth_noise(n_frames, params.fps, rng)
+        drift = 0.05 * tracks.smooth_noise(n_frames, params.fps, rng)
         weights[:, BASIS_NAMES.index(name)] = base + env * apex[name] + drift
     lip_gain = 1.1 * rng.uniform(0.8, 1.2)
     aperture = (NEUTRAL_APERTURE + spk.aperture + env * intensity * (vis.aperture + rng.normal(0, 0.12))
@@ -212,17 +212,17 @@ def render_clip(spec: ClipSpec, params: CorpusParams) -> Clip:
     weights[:, BASIS_NAMES.index("lip_close")] = np.clip(1.0 - aperture, 0.0, 1.0)
     jaw = BASIS_NAMES.index("jaw")
     weights[:, jaw] = np.clip(weights[:, jaw], -0.2, None) + np.clip(aperture - 1.0, 0.0, 1.2)
-    blinks = face_mod.blink_track(n_frames, params.fps, vis.blink_rate * rng.uniform(0.6, 1.5), rng)
+    blinks = tracks.blink_track(n_frames, params.fps, vis.blink_rate * rng.uniform(0.6, 1.5), rng)
     cheek = np.clip(weights[:, BASIS_NAMES.index("cheek")], 0.0, None)
     weights[:, BASIS_NAMES.index("lid_close")] = np.clip(blinks + 0.3 * cheek, 0.0, 1.0)
     motion = spk.head_motion * vis.head_motion
     roll_sign = 1.0 if rng.random() < 0.5 else -1.0
     head = np.stack([
-        0.06 * motion * face_mod.smooth_noise(n_frames, params.fps, rng),
-        0.04 * motion * face_mod.smooth_noise(n_frames, params.fps, rng) + env * intensity * vis.head_pitch
+        0.06 * motion * tracks.smooth_noise(n_frames, params.fps, rng),
+        0.04 * motion * tracks.smooth_noise(n_frames, params.fps, rng) + env * intensity * vis.head_pitch
         + 0.02 * opening,
-        1.5 * motion * face_mod.smooth_noise(n_frames, params.fps, rng) + env * roll_sign * vis.head_roll,
-        0.01 * motion * face_mod.smooth_noise(n_frames, params.fps, rng) + env * intensity * vis.head_scale,
+        1.5 * motion * tracks.smooth_noise(n_frames, params.fps, rng) + env * roll_sign * vis.head_roll,
+        0.01 * motion * tracks.smooth_noise(n_frames, params.fps, rng) + env * intensity * vis.head_scale,
     ], axis=1)
     rig = _rig(params.seed, spec.speaker, params.width, params.height)
     brightness = float(rng.uniform(0.92, 1.08))
@@ -333,8 +333,8 @@ def generate_corpus(out: str | Path, params: CorpusParams, workers: int = 2,
         else:
             landmarks = face_mod.source_landmarks()
             ctx = multiprocessing.get_context("spawn")
-            with _single_threaded_children(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(landmarks,)) as pool:
+            with _single_threaded_children(), ProcessPoolExecutor(
+                    max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(landmarks,)) as pool:
                 futures = [pool.submit(_work, s, params, str(out)) for s in todo]
                 for fut in as_completed(futures):
                     path = fut.result()

@@ -9,7 +9,8 @@ the lower lid, so lips meet and lids close with a crisp edge; the gap a dropped 
 dark mouth interior. A frame's field is a weighted sum of per-clip precomputed basis fields (one per action),
 head motion is a small rotation/translation/scale weighted by a soft head mask, and one ``cv2.remap`` from the
 source photo renders the frame; per-speaker identity (crop, scale, aspect, mirror, colour, gamma, lighting)
-lives in the canvas-to-photo transform and in colour maps computed once per clip.
+lives in the canvas-to-photo transform and in colour maps computed once per clip. The per-frame weights of
+those fields (expression timing, blinks, head motion) come from :mod:`avemotion.data.synthetic.motion`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from avemotion.data.synthetic.motion import smoothstep
 from avemotion.errors import NoFaceFound
 
 # FaceMesh landmark indices (subject's right = image left)
@@ -100,11 +102,6 @@ def _g(px: np.ndarray, py: np.ndarray, c: np.ndarray, sx: float, sy_up: float, s
     return np.exp(-0.5 * (dx**px_pow + dy**2))
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
-
-
 class FaceRig:
     """Per-clip renderer: basis fields on the canvas grid for one identity, then cheap per-frame frames."""
 
@@ -158,7 +155,7 @@ class FaceRig:
         half_w = np.linalg.norm(inv @ (lm[FACE_SIDES[1]] - lm[FACE_SIDES[0]])) / 2
         half_h = np.linalg.norm(inv @ (lm[CHIN] - lm[FOREHEAD])) / 2
         r = np.sqrt(((qx - fc[0]) / (1.45 * half_w)) ** 2 + ((qy - fc[1]) / (1.55 * half_h)) ** 2)
-        self.head_w = (1.0 - _smoothstep((r - 0.85) / 0.5)).astype(np.float32)
+        self.head_w = (1.0 - smoothstep((r - 0.85) / 0.5)).astype(np.float32)
         self.pivot = self.to_canvas(lm[CHIN]) + np.array([0.0, 0.25 * half_h])
         self.u_canvas = float(self.u / scale)
         # side light: multiplicative gradient across the canvas
@@ -209,7 +206,7 @@ class FaceRig:
                 c = lm[eye["upper"]]
                 move(c, (0.0, -0.035), 0.26, 0.12, 0.035, pw=4)
         elif name == "cheek":
-            for i, eye in zip(CHEEKS, (EYE_R, EYE_L)):
+            for i, eye in zip(CHEEKS, (EYE_R, EYE_L), strict=True):
                 move(lm[i], (0.0, -0.07), 0.3, 0.25)
                 move(lm[eye["lower"]] + np.array([0.0, 0.03 * u]), (0.0, -0.035), 0.25, 0.05, 0.12, pw=4)
         elif name in ("smile", "depress", "stretch"):
@@ -372,41 +369,3 @@ class FaceRig:
         mask = np.zeros((self.height, self.width), np.float32)
         mask[r0:r1, c0:c1] = np.minimum(m, 1.0)
         return mask
-
-
-def expression_envelope(n_frames: int, fps: float, rng: np.random.Generator) -> np.ndarray:
-    """Onset-apex-offset timing of the expression, 0..1 per frame."""
-    dur = n_frames / fps
-    t = np.arange(n_frames) / fps
-    onset = rng.uniform(0.0, 0.3 * dur)
-    rise = rng.uniform(0.25, 0.6)
-    offset = rng.uniform(0.75 * dur, 1.2 * dur)
-    fall = rng.uniform(0.3, 0.6)
-    up = _smoothstep((t - onset) / rise)
-    down = 1.0 - _smoothstep((t - offset) / fall)
-    return up * down
-
-
-def blink_track(n_frames: int, fps: float, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """Eyelid closure 0..1 per frame: blinks as a Poisson process (about 150-250 ms each)."""
-    closure = np.zeros(n_frames)
-    t = rng.exponential(1.0 / max(rate, 1e-3)) * rng.uniform(0.2, 1.0)
-    dur = n_frames / fps
-    times = np.arange(n_frames) / fps
-    while t < dur:
-        length = rng.uniform(0.15, 0.25)
-        phase = (times - t) / length
-        shape = np.where((phase >= 0) & (phase <= 1), np.sin(np.pi * np.clip(phase, 0, 1)) ** 0.7, 0.0)
-        closure = np.maximum(closure, shape)
-        t += length + rng.exponential(1.0 / max(rate, 1e-3)) + 0.3
-    return closure
-
-
-def smooth_noise(n: int, fps: float, rng: np.random.Generator, hz: float = 0.7) -> np.ndarray:
-    """Zero-mean, unit-SD random motion, band-limited to about ``hz``."""
-    t = np.arange(n) / fps
-    out = np.zeros(n)
-    for _ in range(3):
-        f = rng.uniform(0.3, 1.5) * hz
-        out += rng.normal() * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
-    return out / np.sqrt(1.5)

@@ -39,8 +39,9 @@ FEATURE_SETS: dict[str, tuple[str, bool]] = {
     "GeMAPSv01b": ("gemaps/v01b/GeMAPSv01b", False),
 }
 _SINKS = ("avelld", "avellde", "avefunc")
-#: LLD frames handed to Python per sink callback: one callback per frame costs ~20% of the run time on 60 s
-#: clips; with blocks, openSMILE's end-of-input flush drops up to a few (<= 5) of the last 10 ms frames.
+#: LLD frames handed to Python per sink callback (one callback per frame is slow: see
+#: docs/experiments/2026-12-06-audio-branch-speed.md); with blocks, openSMILE's end-of-input flush drops up to a
+#: few (<= 5) of the last 10 ms frames.
 LLD_BLOCK = 100
 
 
@@ -123,7 +124,7 @@ class SmileRunner:
         times: dict[str, list[np.ndarray]] = {s: [] for s in self._sinks}
 
         def collector(sink: str):
-            def callback(data: np.ndarray, meta) -> None:  # noqa: ANN001 - ctypes struct
+            def callback(data: np.ndarray, meta) -> None:  # meta: a ctypes struct
                 block = np.array(data, dtype=np.float32).reshape(data.shape[0], -1)
                 rows[sink].append(block)
                 # meta describes the block's first frame; frames follow every `period` seconds

@@ -241,7 +241,7 @@ def fold_batch_norms(model: MiniXception) -> MiniXception:
 
     ``bn(conv(x)) = conv'(x)`` with ``W' = W * g / sqrt(var + eps)`` and ``b' = beta - mean * g / sqrt(var +
     eps)``: the same function up to float rounding (about 1e-6 on the outputs), one pass less over each
-    activation map (about 30% of the CNN's time on CPU).
+    activation map.
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -276,7 +276,8 @@ class ExpressionCNN:
         self.model = load_mini_xception(weights)
         if fold_bn:
             self.model = fold_batch_norms(self.model)
-        # channels-last is about 1.7x faster on CPU for this depthwise-heavy net (same results to ~1e-6)
+        # channels-last: faster on the CPU for this depthwise-heavy net, same results to ~1e-6 (figures in
+        # docs/experiments/2026-12-06-video-and-timeline-speed.md)
         self.channels_last = channels_last
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

