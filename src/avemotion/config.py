@@ -169,7 +169,8 @@ class TrainConfig(_Section):
     split: str = Field("8:1:1", description="train:validation:test ratios for the random split")
     folds: int = Field(5, ge=2, description="k of k-fold cross-validation (paper: 5)")
     scheme: Literal["kfold", "split", "logo"] = Field(
-        "kfold", description="kfold: (speaker-grouped) stratified k-fold; split: random 8:1:1; logo: leave one speaker out")
+        "kfold",
+        description="kfold: (speaker-grouped) stratified k-fold; split: random 8:1:1; logo: leave one speaker out")
     group_by_speaker: bool = True
     group_by: str = Field("auto", description='grouping unit of folds: "auto" (the corpus\'s protocol: session for '
                           'IEMOCAP, speaker otherwise), "speaker", or a corpus field such as "session"')
