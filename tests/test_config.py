@@ -9,7 +9,7 @@ from avemotion.config import Config, load_config
 from avemotion.errors import ConfigError
 
 
-#: what the paper itself states (Liu, Feng & Li 2026), written here independently of config.py
+#: what the paper itself states (Liu, Feng & Li 2026), written here independently of avemotion.config
 PAPER_VALUES = {
     "label_set": "paper9", "audio.mfcc.n_mels": 40, "audio.mfcc.frame_ms": 25.0, "audio.mfcc.hop_ms": 10.0,
     "audio.opensmile.sets": ["IS09", "IS11", "IS13"],
