@@ -138,14 +138,19 @@ def test_layout_0_gets_what_rebuilds_it() -> None:
         assert {k: view[section][k] for k in saved[section]} == saved[section], section
 
 
-def test_store_meta_config_migrates() -> None:
-    """A store's metadata holds its extraction config (audio and video sections) in the layout it was written in."""
+def test_store_meta_config_migrates(tmp_path: Path) -> None:
+    """A store's metadata holds its extraction config (audio and video sections) in the layout it was written in;
+    opened, the store shows it in the current one."""
+    from avemotion.data.store import FeatureStore
+
     old = yaml.safe_load(OLD_YAML.read_text())
-    meta_config = {"audio": old["audio"], "video": old["video"]}
-    current = migrate(meta_config)
+    (tmp_path / "store.json").write_text(json.dumps({"version": 1, "labels": ["a"], "config_hash": "x",
+                                                     "config": {"audio": old["audio"], "video": old["video"]}}))
+    current = FeatureStore(tmp_path).meta["config"]
     assert current["schema_version"] == SCHEMA_VERSION and current["audio"]["mfcc"]["n_mels"] == 30
     assert current["video"]["face"]["cnn_batch"] == 8 and "soundnet_trainable" not in current["audio"]
     assert migrate(current) == current
+    assert Config.from_dict(current).audio == load_config(OLD_YAML).audio
 
 
 def test_bundled_model_saved_again_in_the_current_layout_predicts_the_same(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from avemotion.config.section import Section
 
 class ModelConfig(Section):
     """The model named by ``name`` (a registered model) and its settings. One flat section: the registered models
-    share these settings (the baselines read the few that apply to them), so per-part subsections would split
-    one model's settings without giving any part a section of its own."""
+    share the architecture settings (``lstm`` and ``dean`` read ``proj_dim``, ``attn_dim``, ``attn_heads``,
+    ``dropout``, ``ffn_mult``, ``clip_vector``), so a section per model would repeat them, and subsections per
+    part of the bimodal model would split settings that one builder reads together."""
 
     PAPER: ClassVar[dict[str, Any]] = {"rnn_hidden": 128, "lstm_hidden": 256, "proj_dim": 128, "attn_dim": 64,
                                        "beta": 0.6, "chi": 0.4, "reconstruction": True, "name": "bimodal",
