@@ -207,3 +207,19 @@ def test_run_folder_of_layout_1_predicts_and_resumes(tmp_path: Path) -> None:
     assert old == config and not holds_other_run(rundir, store, old)
     again = run_training(store, rundir, old)
     assert again.metrics["ua"] == first.metrics["ua"]
+
+
+def test_group_by_none_makes_the_ungrouped_folds_of_group_by_speaker_false() -> None:
+    from avemotion.config import TrainConfig
+    from avemotion.training.splits import make_splits
+
+    ids = [f"c{i}" for i in range(40)]
+    labels = np.arange(40) % 2
+    speakers = [f"s{i % 8}" for i in range(40)]
+    grouped = make_splits(ids, labels, speakers, TrainConfig(folds=4))
+    flat = make_splits(ids, labels, speakers, TrainConfig(folds=4, group_by="none"))
+    assert grouped.grouped and not flat.grouped
+    for fold in flat.folds:  # k-fold without groups: speakers fall on both sides
+        assert {int(c[1:]) % 8 for c in fold.test} & {int(c[1:]) % 8 for c in fold.train}
+    migrated = Config.from_dict({"train": {"folds": 4, "group_by_speaker": False}}).train
+    assert make_splits(ids, labels, speakers, migrated).to_dict() == flat.to_dict()
