@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from audio_helpers import speech_like
 
-from avemotion.config import AudioConfig
+from avemotion.config import AudioConfig, OpenSmileConfig
 from avemotion.features.audio import AudioBranch
 from avemotion.features.audio import smile as sm
 from avemotion.features.audio.common import resample
@@ -79,20 +79,20 @@ def cases(config: AudioConfig, branch: AudioBranch, x: np.ndarray, x22: np.ndarr
     out: list[tuple[str, Callable[[], object]]] = [
         ("mfcc", lambda: by_name["mfcc"].analyse(x)),
     ]
-    for name in config.opensmile_sets:
+    for name in config.opensmile.sets:
         runner = sm.get_runner(name, SR)
         label = f"- openSMILE {name} (one pass: LLD + deltas + functionals)"
         out.append((label, lambda r=runner: r.run(x)))
     out += [
         ("opensmile (IS09 + IS11 + IS13)", lambda: by_name["opensmile"].analyse(x)),
-        (f"soundnet ({config.soundnet_layer}, at 22.05 kHz)", lambda: by_name["soundnet"].analyse(x22)),
-        ("resample 16 -> 22.05 kHz", lambda: resample(x, SR, config.soundnet_sample_rate)),
+        (f"soundnet ({config.soundnet.layer}, at 22.05 kHz)", lambda: by_name["soundnet"].analyse(x22)),
+        ("resample 16 -> 22.05 kHz", lambda: resample(x, SR, config.soundnet.sample_rate)),
         ("WHOLE BRANCH extract(array)", lambda: branch.extract(x, SR)),
         ("WHOLE BRANCH extract_file(wav) incl. decoding", lambda: branch.extract_file(wav)),
     ]
     for sets in (["IS09", "IS13"], ["IS09"]):
-        alt = AudioBranch(config.model_copy(update={"opensmile_sets": sets}))
-        out.append((f"whole branch, opensmile_sets={sets}", lambda b=alt: b.extract(x, SR)))
+        alt = AudioBranch(config.model_copy(update={"opensmile": OpenSmileConfig(sets=sets)}))
+        out.append((f"whole branch, opensmile.sets={sets}", lambda b=alt: b.extract(x, SR)))
     return out
 
 
@@ -115,7 +115,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="avemotion-bench-"))
     for input_label, x in inputs(args.durations, args.real):
         duration = len(x) / SR
-        x22 = resample(x, SR, config.soundnet_sample_rate)
+        x22 = resample(x, SR, config.soundnet.sample_rate)
         wav = write_media(tmp / f"input_{len(rows)}.wav", None, audio=x, sample_rate=SR)
         reps = args.repeats if duration <= 10 else max(2, args.repeats // 2)
         for label, fn in cases(config, branch, x, x22, wav):
@@ -127,8 +127,8 @@ def main() -> None:
 
     print(f"# audio branch speed, one thread ({platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} logical CPUs visible, torch {torch.__version__})")
-    print(f"# config: extractors={config.extractors} opensmile_sets={config.opensmile_sets} "
-          f"soundnet_layer={config.soundnet_layer} token_rate={config.token_rate}")
+    print(f"# config: extractors={config.extractors} opensmile.sets={config.opensmile.sets} "
+          f"soundnet.layer={config.soundnet.layer} token_rate={config.token_rate}")
     print()
     try:
         load = " (load average {:.2f} {:.2f} {:.2f})".format(*os.getloadavg())

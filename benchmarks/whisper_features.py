@@ -150,20 +150,20 @@ def cv_ua(x: np.ndarray, y: np.ndarray, actors: np.ndarray,
 
 
 def extractor_vectors(files: list[Path], cache: Path, thresholds: tuple[float | None, ...]) -> dict[str, np.ndarray]:
-    """The extractor's clip vector with the default config, for several ``whisper_active_db`` values."""
-    from avemotion.config import AudioConfig
+    """The extractor's clip vector with the default config, for several ``audio.whisper.active_db`` values."""
+    from avemotion.config import WhisperConfig
     from avemotion.features.audio.common import condition
     from avemotion.features.audio.whisper import WhisperExtractor
     from avemotion.media import load_audio
 
     file = cache / "extractor.npz"
-    keys = [f"whisper_active_db={t}" for t in thresholds]
+    keys = [f"whisper.active_db={t}" for t in thresholds]
     if file.is_file():
         data = np.load(file)
         if all(k in data for k in keys) and len(data[keys[0]]) == len(files):
             return {k: data[k] for k in keys}
     torch.set_num_threads(1)
-    extractors = {k: WhisperExtractor(AudioConfig(whisper_active_db=t)) for k, t in zip(keys, thresholds, strict=True)}
+    extractors = {k: WhisperExtractor(WhisperConfig(active_db=t)) for k, t in zip(keys, thresholds, strict=True)}
     rows: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for f in files:
         x = condition(load_audio(f, SR), SR, f)
@@ -186,10 +186,10 @@ def run_ua(args: argparse.Namespace) -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     if args.extractor:
         print()
-        print(f"The extractor's clip vector (AudioConfig defaults: whisper_layers "
-              f"{AudioConfig().whisper_layers}, mean + std over the active steps):")
+        print(f"The extractor's clip vector (AudioConfig defaults: whisper.layers "
+              f"{AudioConfig().whisper.layers}, mean + std over the active steps):")
         print()
-        print("| whisper_active_db | UA global | UA per-speaker z | WA per-speaker z |")
+        print("| whisper.active_db | UA global | UA per-speaker z | WA per-speaker z |")
         print("|---|---:|---:|---:|")
         for key, x in extractor_vectors(files, args.cache, (25.0, 35.0, 45.0, None)).items():
             x = x.astype(np.float64)
@@ -230,7 +230,7 @@ def cpu_time(fn: Callable[[], object], repeats: int) -> float:
 def run_speed(args: argparse.Namespace) -> None:
     from audio_helpers import speech_like
 
-    from avemotion.config import AudioConfig
+    from avemotion.config import AudioConfig, OpenSmileConfig, WhisperConfig
     from avemotion.features.audio import AudioBranch
     from avemotion.features.audio.whisper import WhisperExtractor
     from avemotion.features.nets import whisper as wh
@@ -253,15 +253,15 @@ def run_speed(args: argparse.Namespace) -> None:
         "whole branch, whisper alone (speed_views=[])": AudioBranch(plain),
         "whole branch, paper (mfcc + IS09/IS11/IS13 + soundnet)": AudioBranch(paper),
         "whole branch, paper + whisper": AudioBranch(with_w),
-        "whole branch, paper + whisper, opensmile_sets=[IS09, IS13]":
-            AudioBranch(with_w.model_copy(update={"opensmile_sets": ["IS09", "IS13"]})),
-        "whole branch, paper + whisper, opensmile_sets=[IS09]":
-            AudioBranch(with_w.model_copy(update={"opensmile_sets": ["IS09"]})),
+        "whole branch, paper + whisper, opensmile.sets=[IS09, IS13]":
+            AudioBranch(with_w.model_copy(update={"opensmile": OpenSmileConfig(sets=["IS09", "IS13"])})),
+        "whole branch, paper + whisper, opensmile.sets=[IS09]":
+            AudioBranch(with_w.model_copy(update={"opensmile": OpenSmileConfig(sets=["IS09"])})),
         "whole branch, mfcc + whisper": AudioBranch(with_w.model_copy(update={"extractors": ["mfcc", "whisper"]})),
     }
     encoder = wh.shared_encoder()
-    ext = WhisperExtractor(paper)
-    ext4 = WhisperExtractor(paper.model_copy(update={"whisper_layers": [4]}))
+    ext = WhisperExtractor(paper.whisper)
+    ext4 = WhisperExtractor(WhisperConfig(layers=[4]))
     print(f"# CPU seconds per audio second (min over {args.repeats} repeats after a warm-up), one thread, "
           f"torch {torch.__version__}; load average {os.getloadavg()[0]:.2f}")
     print()
@@ -274,7 +274,7 @@ def run_speed(args: argparse.Namespace) -> None:
         cases: list[tuple[str, Callable[[], object]]] = [
             ("whisper log-mel (numpy)", lambda x=x: wh.log_mel(x)),
             ("whisper extractor, default (h2: blocks 3-4 skipped)", lambda x=x: ext.analyse(x)),
-            ("whisper extractor, whisper_layers=[4] (all blocks)", lambda x=x: ext4.analyse(x)),
+            ("whisper extractor, whisper.layers=[4] (all blocks)", lambda x=x: ext4.analyse(x)),
         ]
         if dur <= 30:
             cases.append(("whisper h4, original padded 30-s window (port)",
@@ -298,7 +298,7 @@ def main() -> None:
     ua.add_argument("--cache", type=Path, default=Path("/tmp/avemotion-whisper"))
     ua.add_argument("--variants", nargs="+", default=["real", "padded"], choices=["real", "padded"])
     ua.add_argument("--extractor", action="store_true",
-                    help="score only the extractor's own clip vector (default config, several whisper_active_db)")
+                    help="score only the extractor's own clip vector (default config, several audio.whisper.active_db)")
     ua.add_argument("--combos", nargs="+", default=None, choices=list(COMBOS))
     ua.add_argument("--pool-combos", nargs="+", default=["h2", "h4 (final)", "mean h1-h4"],
                     help="combinations also scored with mean-only and mean+std+max pooling")

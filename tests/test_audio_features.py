@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from audio_helpers import noise, speech_like, tone
 
-from avemotion.config import AudioConfig
+from avemotion.config import AudioConfig, MfccConfig, OpenSmileConfig, SoundNetConfig
 from avemotion.errors import ClipTooShort, ConfigError, SilentAudio
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio import AudioBranch, AudioFeatures
@@ -32,7 +32,7 @@ def branch() -> AudioBranch:
 @pytest.fixture(scope="module")
 def fast_branch() -> AudioBranch:
     """MFCC + IS09 + SoundNet: the cheap parts, for the many bad-audio cases."""
-    return AudioBranch(AudioConfig(extractors=PAPER_AUDIO, opensmile_sets=["IS09"]))
+    return AudioBranch(AudioConfig(extractors=PAPER_AUDIO, opensmile=OpenSmileConfig(sets=["IS09"])))
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +101,13 @@ def test_default_branch_dimensions(branch: AudioBranch, full3: AudioFeatures) ->
 
 
 def test_other_opensmile_sets_selectable() -> None:
-    b = AudioBranch(AudioConfig(extractors=["opensmile"], opensmile_sets=["eGeMAPSv02", "IS10"],
-                                opensmile_lld_sets=["eGeMAPSv02"]))
+    b = AudioBranch(AudioConfig(extractors=["opensmile"], opensmile=OpenSmileConfig(
+        sets=["eGeMAPSv02", "IS10"], lld_sets=["eGeMAPSv02"])))
     f = b.extract(speech_like(1.0, SR, seed=1), SR)
     assert f.vec.shape == (88 + 1582,)
     assert f.seq.shape == (10, 25)  # eGeMAPS has no LLD deltas
     with pytest.raises(ConfigError, match="unknown openSMILE feature set"):
-        AudioBranch(AudioConfig(extractors=PAPER_AUDIO, opensmile_sets=["IS99"]))
+        AudioBranch(AudioConfig(extractors=PAPER_AUDIO, opensmile=OpenSmileConfig(sets=["IS99"])))
 
 
 def test_mfcc_matches_librosa(speech3: np.ndarray) -> None:
@@ -116,7 +116,7 @@ def test_mfcc_matches_librosa(speech3: np.ndarray) -> None:
 
     from avemotion.features.audio.mfcc import DYNAMIC_RANGE, mfcc_frames
 
-    feats, times = mfcc_frames(speech3, SR, AudioConfig())
+    feats, times = mfcc_frames(speech3, SR, MfccConfig())
     mel = librosa.feature.melspectrogram(y=speech3, sr=SR, n_fft=512, hop_length=160, win_length=400,
                                          window="hamming", center=True, pad_mode="constant", n_mels=40)
     floor = mel.max() * DYNAMIC_RANGE
@@ -138,7 +138,7 @@ def test_mfcc_is_the_librosa_computation_bit_for_bit(sr: int, frame_ms: float, h
     from avemotion.features.audio.common import finite, mel_filters
     from avemotion.features.audio.mfcc import DYNAMIC_RANGE, mfcc_frames
 
-    config = AudioConfig(sample_rate=sr, frame_ms=frame_ms, hop_ms=hop_ms)
+    config = MfccConfig(frame_ms=frame_ms, hop_ms=hop_ms)
     x = np.asarray((speech_like(1.0, sr, seed=n) + noise(1.0, sr, seed=1, amp=0.01))[:n], dtype=np.float32)
     win, hop = round(frame_ms * sr / 1000), round(hop_ms * sr / 1000)
     n_fft = 1 << (win - 1).bit_length()
@@ -205,7 +205,7 @@ def test_frames_are_aligned_with_time(branch: AudioBranch) -> None:
     assert_follows(f.seq[:, o + names.index("pcm_RMSenergy_sma")], margin=1)
     # SoundNet conv5 rows (93 ms hop, 0.5 s receptive field): the features of the loud second stand apart
     # from those of the quiet noise before and after it
-    b5 = AudioBranch(AudioConfig(extractors=["soundnet"], soundnet_layer="conv5"))
+    b5 = AudioBranch(AudioConfig(extractors=["soundnet"], soundnet=SoundNetConfig(layer="conv5")))
     seq = b5.extract(x, SR).seq
     dist = np.linalg.norm(seq - seq[np.r_[0:5, 25:30]].mean(axis=0), axis=1)
     assert dist[12:18].min() > 2 * max(dist[:6].max(), dist[24:].max()), dist.round(2)
@@ -229,7 +229,8 @@ def test_ablation_drops_a_group(full3: AudioFeatures, speech3: np.ndarray) -> No
             v0, v1 = f.vec_groups[name]
             w0, w1 = full3.vec_groups[name]
             np.testing.assert_array_equal(f.vec[v0:v1], full3.vec[w0:w1])
-    assert AudioBranch(AudioConfig(extractors=PAPER_AUDIO, soundnet=False)).names == ["mfcc", "opensmile"]
+    no_soundnet = AudioConfig(extractors=PAPER_AUDIO, soundnet=SoundNetConfig(enabled=False))
+    assert AudioBranch(no_soundnet).names == ["mfcc", "opensmile"]
     with pytest.raises(ConfigError):
         AudioBranch(AudioConfig(extractors=["mfcc", "wav2vec"]))
 

@@ -25,8 +25,8 @@ from avemotion.media.write import write_media
 
 quiet_torch()
 
-FAST = {"audio.opensmile_sets": ["IS09"], "audio.soundnet": False, "audio.extractors": ["mfcc", "opensmile"],
-        "video.expression_cnn": False, "train.modality": "audio", "label_set": "basic7"}
+FAST = {"audio.opensmile.sets": ["IS09"], "audio.soundnet.enabled": False, "audio.extractors": ["mfcc", "opensmile"],
+        "video.face.expression_cnn": False, "train.modality": "audio", "label_set": "basic7"}
 CARD = {"name": "default", "summary": "tiny test model", "label_set": "basic7", "labels": list(BASIC7.labels),
         "modalities": "audio", "training_data": ["RAVDESS speech", "CREMA-D"], "protocol": "speaker-grouped 5-fold",
         "metrics": {"ravdess": {"wa": 0.71, "ua": 0.69}, "cremad": {"audio": {"wa": 0.5, "ua": 0.48}}},

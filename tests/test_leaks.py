@@ -25,7 +25,8 @@ from avemotion.data.manifest import ClipRecord
 from avemotion.utils.resources import slope, usage
 
 #: light extractor settings for the in-process tests (one openSMILE set, no SoundNet)
-LIGHT = {"audio": {"extractors": ["mfcc", "opensmile"], "opensmile_sets": ["IS09"], "soundnet": False}}
+LIGHT = {"audio": {"extractors": ["mfcc", "opensmile"], "opensmile": {"sets": ["IS09"]},
+                   "soundnet": {"enabled": False}}}
 WARM_UP = 8  # predictions before the readings count (lazy models, torch's thread pool, allocator caches)
 MAX_SLOPE_MIB = 1.0  # resident memory growth allowed per prediction after warm-up
 

@@ -20,7 +20,7 @@ from avemotion.data.extract import extract_clip
 from avemotion.data.store import FeatureStore
 from avemotion.media.write import write_media
 
-FAST = ["--set", "audio.opensmile_sets=[IS09]", "--set", "video.fps=5",
+FAST = ["--set", "audio.opensmile.sets=[IS09]", "--set", "video.fps=5",
         "--set", "audio.extractors=[mfcc,opensmile,soundnet]"]
 
 
@@ -89,7 +89,7 @@ def test_rerun_skips_everything(corpus: Path, extracted: Path) -> None:
 def test_extract_clip_for_prediction(corpus: Path) -> None:
     from avemotion.config import Config
 
-    config = Config().with_overrides({"audio.opensmile_sets": ["IS09"], "video.fps": 5})
+    config = Config().with_overrides({"audio.opensmile.sets": ["IS09"], "video.fps": 5})
     f = extract_clip(corpus / "good1.mp4", config)
     assert f.has_audio and f.has_video
     audio_only = extract_clip(corpus / "good1.mp4", config, modality="audio")
@@ -106,7 +106,7 @@ def test_resume_after_kill(tmp_path: Path) -> None:
     (root / "metadata.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "store"
     cmd = [sys.executable, "-m", "avemotion", "--quiet", "extract", "--corpus", "folder", "--root", str(root),
-           "--out", str(out), "--set", "audio.opensmile_sets=[IS09,IS11,IS13]"]
+           "--out", str(out), "--set", "audio.opensmile.sets=[IS09,IS11,IS13]"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     def entries() -> list[Path]:  # finished entries; a killed writer may leave a hidden temporary file

@@ -20,7 +20,7 @@ from video_helpers import (
     write_clip,
 )
 
-from avemotion.config import Config, VideoConfig
+from avemotion.config import Config, FaceConfig, VideoConfig
 from avemotion.errors import NoFaceFound
 from avemotion.features import VIDEO_EXTRACTORS
 from avemotion.features.record import ClipFeatures
@@ -67,11 +67,11 @@ def _check_contract(f: VideoFeatures, branch: VideoBranch) -> None:
 def test_registry_and_config_defaults(branch: VideoBranch) -> None:
     assert "face" in VIDEO_EXTRACTORS
     cfg = Config().video
-    assert cfg.extractors == ["face"] and cfg.fps == 15.0 and cfg.face_crop_scale == 2.0
+    assert cfg.extractors == ["face"] and cfg.fps == 15.0 and cfg.face.crop_scale == 2.0
     assert set(branch.groups) == {"geometry", "pose", "expression", "cnn_probs", "cnn_embedding", "motion"}
     assert branch.groups["cnn_probs"][1] - branch.groups["cnn_probs"][0] == 7
     assert branch.groups["cnn_embedding"][1] - branch.groups["cnn_embedding"][0] == 128
-    no_cnn = VideoBranch(VideoConfig(expression_cnn=False))
+    no_cnn = VideoBranch(VideoConfig(face=FaceConfig(expression_cnn=False)))
     assert "cnn_probs" not in no_cnn.groups and no_cnn.dim < branch.dim
 
 
@@ -237,7 +237,7 @@ def test_noise_clip_has_no_face(branch: VideoBranch, clips: dict[str, Path]) -> 
         branch.extract_file(clips["noise"], require_face=True)
     assert "noise.mp4" in str(err.value) and "audio-only" in str(err.value)
     assert err.value.reason == "no_face"
-    strict_config = VideoConfig(require_face=True, expression_cnn=False)
+    strict_config = VideoConfig(require_face=True, face=FaceConfig(expression_cnn=False))
     with VideoBranch(strict_config) as strict, pytest.raises(NoFaceFound):
         strict.extract_file(clips["noise"])
     # a faceless clip stays usable audio-only: no video in its ClipFeatures

@@ -10,7 +10,7 @@ import pytest
 import torch
 from audio_helpers import speech_like
 
-from avemotion.config import AudioConfig
+from avemotion.config import AudioConfig, WhisperConfig
 from avemotion.errors import CheckpointError, ConfigError
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio import AudioBranch
@@ -118,10 +118,10 @@ def test_port_matches_ctranslate2(encoder: wh.WhisperEncoder, speech3: np.ndarra
 # --- the extractor ---------------------------------------------------------------------------------------
 def test_extractor_registered_and_configured() -> None:
     assert "whisper" in AUDIO_EXTRACTORS.names()
-    assert AudioConfig().whisper_layers == [2] and AudioConfig().whisper_active_db == 35.0
+    assert AudioConfig().whisper.layers == [2] and AudioConfig().whisper.active_db == 35.0
     assert AudioConfig().extractors == ["whisper"]  # ours by default; the paper's X^a is a --set away
-    with pytest.raises(ConfigError, match="whisper_layers"):
-        AUDIO_EXTRACTORS.get("whisper")(AudioConfig(whisper_layers=[5]))
+    with pytest.raises(ConfigError, match="whisper.layers"):
+        AUDIO_EXTRACTORS.get("whisper")(WhisperConfig(layers=[5]))
 
 
 def test_extractor_output(encoder: wh.WhisperEncoder) -> None:
@@ -129,7 +129,7 @@ def test_extractor_output(encoder: wh.WhisperEncoder) -> None:
     rng = np.random.default_rng(5)
     quiet = (1e-4 * rng.normal(size=SR)).astype(np.float32)  # about 60 dB below the speech
     x = np.concatenate([quiet, speech_like(2.0, SR, seed=0), quiet])
-    ext = AUDIO_EXTRACTORS.get("whisper")(AudioConfig(whisper_layers=[2, 3]))
+    ext = AUDIO_EXTRACTORS.get("whisper")(WhisperConfig(layers=[2, 3]))
     assert ext.sample_rate == SR and ext.seq_dim == 384 and ext.vec_dim == 768
     out = ext.analyse(x)
     (stream,) = out.streams
@@ -142,7 +142,7 @@ def test_extractor_output(encoder: wh.WhisperEncoder) -> None:
     assert out.info["active_steps"] == active.sum()
     on = stream.values[active]
     np.testing.assert_allclose(out.vec, np.r_[on.mean(0), on.std(0)], rtol=1e-5, atol=1e-5)
-    every = AUDIO_EXTRACTORS.get("whisper")(AudioConfig(whisper_layers=[2, 3], whisper_active_db=None))
+    every = AUDIO_EXTRACTORS.get("whisper")(WhisperConfig(layers=[2, 3], active_db=None))
     np.testing.assert_allclose(every.analyse(x).vec[:384], stream.values.mean(0), rtol=1e-5, atol=1e-5)
     # the real-length encoder output is not the padded window's: the two are separate representations
     padded = wh.encode(x, (2,), encoder, padded=True)
@@ -150,7 +150,7 @@ def test_extractor_output(encoder: wh.WhisperEncoder) -> None:
 
 
 def test_branch_with_whisper(speech3: np.ndarray) -> None:
-    b = AudioBranch(AudioConfig(extractors=["mfcc", "whisper"], whisper_layers=[4]))
+    b = AudioBranch(AudioConfig(extractors=["mfcc", "whisper"], whisper=WhisperConfig(layers=[4])))
     f = b.extract(speech3, SR)
     assert b.dims["seq_groups"]["whisper"] == (39, 39 + 384)
     assert b.dims["vec_groups"]["whisper"][1] - b.dims["vec_groups"]["whisper"][0] == 768

@@ -11,8 +11,8 @@ from pipeline_helpers import face_frames, make_face_clip, speechlike
 from avemotion.media.write import write_media
 
 #: light feature config (one openSMILE set, no SoundNet, no expression CNN): fast extraction
-FAST_FEATURES = ["--set", "audio.opensmile_sets=[IS09]", "--set", "audio.soundnet=false",
-                 "--set", "audio.extractors=[mfcc,opensmile]", "--set", "video.expression_cnn=false"]
+FAST_FEATURES = ["--set", "audio.opensmile.sets=[IS09]", "--set", "audio.soundnet.enabled=false",
+                 "--set", "audio.extractors=[mfcc,opensmile]", "--set", "video.face.expression_cnn=false"]
 
 
 def tiny_run(base: Path) -> Path:

@@ -1,7 +1,8 @@
 """Registries: extractors, models, corpora and label mappings are registered by name.
 
 A new extractor or model is one file with ``@EXTRACTORS.register("name")`` (or ``MODELS``), imported by its
-package's ``__init__``. Configs and the CLI then choose it by that name.
+package's ``__init__``. Configs and the CLI then choose it by that name; an extractor's settings are the config
+section of its name (``audio.<name>`` / ``video.<name>``, in :mod:`avemotion.config`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avemotion.config import Config
+from avemotion.config import Config, hash_view
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError, NoAudioStream, NoFaceFound, NoVideoStream, SilentAudio
 from avemotion.features.record import ClipFeatures
@@ -314,10 +314,10 @@ def borrow_extractor(config: Config):  # returns a context manager yielding an E
 
 # --- cache keys ------------------------------------------------------------------------------------------
 def config_hash(config: Config) -> str:
-    audio = config.audio.model_dump(mode="json")
-    if not audio["speed_views"]:  # stores extracted before speed views existed keep their keys
-        del audio["speed_views"]
-    payload = {"audio": audio, "video": config.video.model_dump(mode="json"), "feature_version": FEATURE_VERSION}
+    """Hash of the extraction settings (the audio and video sections of the config's frozen
+    :func:`~avemotion.config.hash_view`) and the feature version: part of every clip key."""
+    view = hash_view(config)
+    payload = {"audio": view["audio"], "video": view["video"], "feature_version": FEATURE_VERSION}
     return json_digest(payload, "sha1", 16)
 
 

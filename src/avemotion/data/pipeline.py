@@ -117,13 +117,13 @@ def run_extraction(
         "grades": [list(g) for g in label_set.grades] if label_set.grades else None,
         "config_hash": cfg_hash,
         "modality": modality,
-        "config": {"audio": config.audio.model_dump(mode="json"), "video": config.video.model_dump(mode="json")},
+        "config": {k: v for k, v in config.to_dict().items() if k in ("schema_version", "audio", "video")},
     }
     store = FeatureStore.create(out, meta, records, keys)
     config.save(out / "config.yaml")
     todo = [(r.to_row(), k) for r, k in zip(records, keys, strict=True) if not store.has(k)]
     skipped = len(records) - len(todo)
-    init_args = (config.model_dump(mode="json"), str(out), modality)
+    init_args = (config.to_dict(), str(out), modality)
     if executor == "local":
         results: Iterable[dict[str, Any]] = map_unordered(
             _run_task, todo, workers=workers, initializer=_init_worker, initargs=init_args,

@@ -2,7 +2,8 @@
 
 Layout of ``FEATDIR``::
 
-    store.json       corpus, label set, extractor config and its hash, feature dimensions
+    store.json       corpus, label set, extractor config (``config``: its audio and video sections, with
+                     ``schema_version``) and its hash, feature dimensions
     manifest.csv     every clip of the corpus (ClipRecord columns + ``key``)
     clips/KEY.npz    one ClipFeatures per finished clip, written atomically; KEY hashes the clip's media
                      content and the extractor config, so a changed file or config is extracted again
@@ -18,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from avemotion.config import migrate
 from avemotion.data.manifest import ClipRecord, read_manifest, write_manifest
 from avemotion.errors import StoreError
 from avemotion.features.record import ClipFeatures
@@ -39,6 +41,8 @@ class FeatureStore:
         if not meta_path.is_file():
             raise StoreError("not a feature store (no store.json); create one with `avemotion extract`", self.root)
         self.meta: dict = json.loads(meta_path.read_text())
+        if isinstance(self.meta.get("config"), dict):  # the extraction settings in the current layout
+            self.meta["config"] = migrate(self.meta["config"])
 
     # --- creation --------------------------------------------------------------------------------------
     @classmethod

@@ -100,22 +100,6 @@ def load_state_checked(module: torch.nn.Module, tensors: dict[str, torch.Tensor]
     module.load_state_dict(got, strict=True)
 
 
-#: settings a model saved before they existed was built without: (section, key) -> the value that rebuilds it
-#: (and predicts as it did: no audio speed views)
-LEGACY_DEFAULTS: dict[tuple[str, str], object] = {("model", "linear_readout"): "none",
-                                                   ("audio", "speed_views"): []}
-
-
-def _with_legacy_defaults(config: dict) -> dict:
-    """The saved config, with :data:`LEGACY_DEFAULTS` where it lacks a key (a newer default would build modules
-    the checkpoint does not have)."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
-    for (section, key), value in LEGACY_DEFAULTS.items():
-        if isinstance(out.get(section), dict) and key not in out[section]:
-            out[section][key] = value
-    return out
-
-
 @dataclass
 class ModelBundle:
     """A trained model with everything needed to predict from raw ClipFeatures."""
@@ -149,7 +133,7 @@ class ModelBundle:
         try:
             if meta.get("kind") != "model":
                 raise KeyError("kind")
-            config = Config.from_dict(_with_legacy_defaults(meta["config"]), str(js_path))
+            config = Config.from_dict(meta["config"], str(js_path), saved=True)  # older layouts migrated
             selection = FeatureSelection.from_dict(meta["selection"])
             dims = FeatureDims.from_dict(meta["dims"])
             labels = [str(x) for x in meta["labels"]]

@@ -3,7 +3,7 @@ fold grouping, the run hash that names a run's setup, the guard that refuses to 
 another run, the folds (made once, then read back), and the torch settings training runs under.
 
 A run hash must stay what it is for a given setup, or existing run folders stop resuming: the payloads below
-leave out fields added later while they hold their old default (``speed_views`` when there are none).
+take the config's sections from its frozen :func:`~avemotion.config.hash_view`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avemotion.config import Config, TrainConfig
+from avemotion.config import Config, TrainConfig, hash_view
+from avemotion.config.schema import UNGROUPED
 from avemotion.data.store import FeatureStore
 from avemotion.errors import AvemotionError
 from avemotion.labels import LabelSet, get_label_set
@@ -48,7 +49,7 @@ def resolve_label_set(store: FeatureStore) -> LabelSet:
 
 def resolve_group_by(config: TrainConfig, store: FeatureStore) -> str:
     """The record field folds keep together: the config's, or for "auto" the store's corpus protocol."""
-    if config.group_by != "auto":
+    if config.group_by not in ("auto", UNGROUPED):  # ("none": only k-fold folds ignore the grouping)
         return config.group_by
     from avemotion.data.corpora import CORPORA
 
@@ -61,12 +62,12 @@ def resolve_group_by(config: TrainConfig, store: FeatureStore) -> str:
 def run_hash(config: Config, model_name: str, store: FeatureStore) -> str:
     """Hash of an ``avemotion train`` run's setup: model, its config, training config, audio extractors, the
     store's extraction config and labels."""
-    relevant = {"model_name": model_name, "model": config.model.model_dump(mode="json"),
-                "train": config.train.model_dump(mode="json"),
-                "extractors": config.audio.extractors, "store": store.meta.get("config_hash"),
+    view = hash_view(config)
+    relevant = {"model_name": model_name, "model": view["model"], "train": view["train"],
+                "extractors": view["audio"]["extractors"], "store": store.meta.get("config_hash"),
                 "labels": store.labels}
-    if config.audio.speed_views:  # (absent when none, so runs from before the speed views keep their hash)
-        relevant["speed_views"] = config.audio.speed_views
+    if "speed_views" in view["audio"]:  # (the view has them only when there are some)
+        relevant["speed_views"] = view["audio"]["speed_views"]
     return json_digest(relevant)
 
 
@@ -74,8 +75,9 @@ def variant_run_hash(model: str, overrides: dict, config: Config, store: Feature
                      splits: Splits, speeds: Sequence[float]) -> str:
     """Hash of one ``avemotion compare`` model's run: the variant, its configs, the store, labels and
     folds."""
-    setup = {"model": model, "overrides": overrides, "model_cfg": config.model.model_dump(mode="json"),
-             "train": config.train.model_dump(mode="json"), "extractors": config.audio.extractors,
+    view = hash_view(config)
+    setup = {"model": model, "overrides": overrides, "model_cfg": view["model"],
+             "train": view["train"], "extractors": view["audio"]["extractors"],
              "store": store.meta.get("config_hash"), "labels": labels, "splits": splits.to_dict()}
     if speeds:  # (absent when none, so runs from before the speed views keep their hash)
         setup["speed_views"] = speeds
@@ -85,7 +87,7 @@ def variant_run_hash(model: str, overrides: dict, config: Config, store: Feature
 def compare_setup(store: FeatureStore, labels: list[str], clip_ids: Sequence[str], config: Config) -> dict:
     """What a comparison folder is tied to: store, labels, clip set (hashed) and training setup."""
     return {"store": store.meta.get("config_hash"), "labels": labels, "clips": json_digest(sorted(clip_ids)),
-            "train": config.train.model_dump(mode="json"), "modality": config.train.modality}
+            "train": hash_view(config)["train"], "modality": config.train.modality}
 
 
 # --- the resume guard -----------------------------------------------------------------------------------

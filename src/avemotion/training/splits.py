@@ -1,7 +1,7 @@
 """Train / validation / test splits, seeded and saved to ``RUNDIR/splits.json``.
 
 - ``kfold``: stratified k-fold; speaker-grouped (scikit-learn ``StratifiedGroupKFold``) when
-  ``group_by_speaker`` and every clip has a speaker and there are at least k speakers;
+  ``group_by`` is not "none" and every clip has a speaker and there are at least k speakers;
 - ``split``: one random stratified train:val:test split (the paper's 8:1:1, section 4.2; not speaker-grouped);
 - ``logo``: leave one speaker out (one fold per speaker).
 
@@ -27,6 +27,7 @@ from sklearn.model_selection import (
 )
 
 from avemotion.config import TrainConfig
+from avemotion.config.schema import UNGROUPED
 from avemotion.errors import AvemotionError
 from avemotion.utils.atomic import atomic_write_json
 
@@ -164,12 +165,13 @@ def make_splits(clip_ids: Sequence[str], labels: np.ndarray, speakers: Sequence[
         k = config.folds
         if n < k:
             raise AvemotionError(f"{n} clips cannot make {k} folds; lower --cv")
-        if config.group_by_speaker and groups is not None and n_groups >= k:
+        grouping = config.group_by != UNGROUPED
+        if grouping and groups is not None and n_groups >= k:
             grouped = True
             splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
             parts = splitter.split(np.arange(n), y, groups)
         else:
-            if config.group_by_speaker:
+            if grouping:
                 notes.append("speakers unknown or fewer than k: folds are not speaker-grouped")
             if _stratify_ok(y, k):
                 parts = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.arange(n), y)

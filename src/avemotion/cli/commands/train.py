@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="leave one group out (a speaker; with --group-by session, IEMOCAP's sessions)")
     p.add_argument("--group-by", default=None, metavar="FIELD",
                    help='what folds keep together: "auto" (default: session for IEMOCAP, else speaker), '
-                   '"speaker" or a corpus field such as "session"')
+                   '"speaker", a corpus field such as "session", or "none" (k-fold folds ignore speakers)')
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs per fold")
     add_execution_options(p, "folds trained at once in N processes (default 1: one after another; the same "
                           "numbers either way); with --recipe: extraction processes (default 2)")

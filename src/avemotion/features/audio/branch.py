@@ -61,7 +61,7 @@ class AudioBranch:
     def __init__(self, config: AudioConfig | None = None) -> None:
         self.config = config or AudioConfig()
         names = list(dict.fromkeys(self.config.extractors))
-        if not self.config.soundnet:
+        if not self.config.soundnet.enabled:
             names = [n for n in names if n != "soundnet"]
         if not names:
             raise ConfigError("audio.extractors is empty: nothing to extract")
@@ -71,7 +71,7 @@ class AudioBranch:
                 cls = AUDIO_EXTRACTORS.get(name)
             except KeyError as exc:
                 raise ConfigError(str(exc.args[0])) from None
-            self.extractors.append(cls(self.config))
+            self.extractors.append(cls(getattr(self.config, name), sample_rate=self.config.sample_rate))
 
     def close(self) -> None:
         for extractor in self.extractors:

@@ -14,11 +14,11 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from avemotion.config import AudioConfig
+from avemotion.config import Section
 from avemotion.errors import ClipTooShort, SilentAudio
 
 #: shortest clip the branch analyses (seconds); shorter ones raise ClipTooShort
@@ -52,7 +52,8 @@ class ExtractorOutput:
 
 
 class AudioExtractor(ABC):
-    """One registered audio extractor. Subclasses set ``name`` and ``sample_rate`` in ``__init__``.
+    """One registered audio extractor. Subclasses set ``name``, ``config_type`` (the class of their section of
+    the audio config, ``audio.<name>``) and ``sample_rate``.
 
     The columns an extractor contributes to the spliced sequence and clip vector form one feature group, which
     the branch names after the extractor (``AudioFeatures.seq_groups`` / ``vec_groups``). :meth:`feature_groups`
@@ -61,6 +62,8 @@ class AudioExtractor(ABC):
     """
 
     name: str = ""
+    #: the extractor's settings: the section ``audio.<name>`` of the config
+    config_type: ClassVar[type[Section]] = Section
     sample_rate: int = 16000
     #: other names this extractor's feature group has in stores written by other code (e.g. its set names)
     group_aliases: ClassVar[tuple[str, ...]] = ()
@@ -71,8 +74,13 @@ class AudioExtractor(ABC):
         ``group_aliases``."""
         return (cls.name, *cls.group_aliases)
 
-    def __init__(self, config: AudioConfig | None = None) -> None:
-        self.config = config or AudioConfig()
+    def __init__(self, config: Any = None, sample_rate: int | None = None) -> None:
+        """``config``: the extractor's section (default: its defaults); ``sample_rate``: the branch's decoding
+        rate (``audio.sample_rate``), which extractors that resample to a rate of their own ignore."""
+        self.config = config if config is not None else self.config_type()
+        if not isinstance(self.config, self.config_type):
+            raise TypeError(f"the {self.name} extractor takes a {self.config_type.__name__}, "
+                            f"not a {type(self.config).__name__}")
 
     @abstractmethod
     def analyse(self, audio: np.ndarray) -> ExtractorOutput:

@@ -1,7 +1,7 @@
 """MFCC (paper eqs. 1-4): framing + Hamming window + FFT, 40 triangular mel filters, natural log, DCT.
 
 Frame-level sequence: the ``n_mfcc`` cepstral coefficients (c0 included) plus deltas and delta-deltas
-(``mfcc_deltas``), one row per 10 ms hop, centred frames. Clip-level vector: mean, standard deviation,
+(``deltas``), one row per 10 ms hop, centred frames. Clip-level vector: mean, standard deviation,
 minimum and maximum of every column over the clip.
 """
 
@@ -12,7 +12,7 @@ import functools
 import numpy as np
 import scipy.fft
 
-from avemotion.config import AudioConfig
+from avemotion.config import MfccConfig
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite, mel_filters
 
@@ -21,7 +21,7 @@ DYNAMIC_RANGE = 1e-8
 STATISTICS = ("mean", "std", "min", "max")
 
 
-def mfcc_frames(audio: np.ndarray, sample_rate: int, config: AudioConfig) -> tuple[np.ndarray, np.ndarray]:
+def mfcc_frames(audio: np.ndarray, sample_rate: int, config: MfccConfig) -> tuple[np.ndarray, np.ndarray]:
     """(n_frames, n_mfcc * (1 + deltas)) float32 and the frame centre times (s)."""
     win = max(2, int(round(config.frame_ms * sample_rate / 1000.0)))
     hop = max(1, int(round(config.hop_ms * sample_rate / 1000.0)))
@@ -40,7 +40,7 @@ def mfcc_frames(audio: np.ndarray, sample_rate: int, config: AudioConfig) -> tup
 
     n = ceps.shape[1]
     width = min(9, n if n % 2 else n - 1)
-    for order in range(1, config.mfcc_deltas + 1):
+    for order in range(1, config.deltas + 1):
         if width >= 3:
             parts.append(savgol_filter(ceps, width, order, deriv=order, axis=1, mode="interp"))
         else:
@@ -74,14 +74,15 @@ def _stft(audio: np.ndarray, n_fft: int, hop: int, win: int) -> np.ndarray:
 @AUDIO_EXTRACTORS.register("mfcc")
 class MfccExtractor(AudioExtractor):
     name = "mfcc"
+    config_type = MfccConfig
 
-    def __init__(self, config: AudioConfig | None = None) -> None:
-        super().__init__(config)
-        self.sample_rate = self.config.sample_rate
+    def __init__(self, config: MfccConfig | None = None, sample_rate: int | None = None) -> None:
+        super().__init__(config, sample_rate)
+        self.sample_rate = sample_rate or type(self).sample_rate
 
     @property
     def seq_dim(self) -> int:
-        return self.config.n_mfcc * (1 + self.config.mfcc_deltas)
+        return self.config.n_mfcc * (1 + self.config.deltas)
 
     @property
     def vec_dim(self) -> int:

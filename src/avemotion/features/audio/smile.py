@@ -6,8 +6,8 @@ one openSMILE instance per set runs the set's config once with three external si
 low-level descriptors (LLDs), their deltas and the functionals. The instance is created lazily, kept per
 process and *reset* between clips (``smile_reset``), so the config is parsed once per process, not per clip.
 
-Sequence: LLDs (+ deltas) of ``opensmile_lld_sets`` (default: the same sets), 10 ms frames.
-Vector: the functionals of ``opensmile_sets`` in that order.
+Sequence: LLDs (+ deltas) of the section's ``lld_sets`` (default: the same sets), 10 ms frames.
+Vector: the functionals of its ``sets`` in that order.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.config import AudioConfig
+from avemotion.config import OpenSmileConfig
 from avemotion.errors import ClipTooShort, ConfigError
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite
@@ -190,18 +190,19 @@ def functionals(audio: np.ndarray, sample_rate: int, feature_set: str) -> np.nda
 @AUDIO_EXTRACTORS.register("opensmile")
 class OpenSmileExtractor(AudioExtractor):
     name = "opensmile"
+    config_type = OpenSmileConfig
     #: stores holding one group per openSMILE set name it after the set ("IS09", "eGeMAPSv02", ...)
     group_aliases = tuple(FEATURE_SETS)
 
-    def __init__(self, config: AudioConfig | None = None) -> None:
-        super().__init__(config)
-        self.sample_rate = self.config.sample_rate
-        self.sets = [canonical_set(s) for s in self.config.opensmile_sets]
-        lld_sets = self.config.opensmile_lld_sets
+    def __init__(self, config: OpenSmileConfig | None = None, sample_rate: int | None = None) -> None:
+        super().__init__(config, sample_rate)
+        self.sample_rate = sample_rate or type(self).sample_rate
+        self.sets = [canonical_set(s) for s in self.config.sets]
+        lld_sets = self.config.lld_sets
         self.lld_sets = self.sets if lld_sets is None else [canonical_set(s) for s in lld_sets]
         if not self.sets and not self.lld_sets:
-            raise ConfigError("audio.opensmile_sets and audio.opensmile_lld_sets are both empty")
-        self.deltas = self.config.opensmile_lld_deltas
+            raise ConfigError("audio.opensmile.sets and audio.opensmile.lld_sets are both empty")
+        self.deltas = self.config.lld_deltas
         self._run_sets = list(dict.fromkeys(self.sets + self.lld_sets))
 
     def _runner(self, name: str) -> SmileRunner:

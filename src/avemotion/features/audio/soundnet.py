@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avemotion.config import AudioConfig
+from avemotion.config import SoundNetConfig
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite
 from avemotion.features.nets.soundnet import (
@@ -48,14 +48,15 @@ def layer_stream(
 
 @AUDIO_EXTRACTORS.register("soundnet")
 class SoundNetExtractor(AudioExtractor):
-    """Sequence: ``soundnet_layer`` activations. Vector: their mean over the clip."""
+    """Sequence: the activations of the section's ``layer``. Vector: their mean over the clip."""
 
     name = "soundnet"
+    config_type = SoundNetConfig
 
-    def __init__(self, config: AudioConfig | None = None) -> None:
-        super().__init__(config)
-        self.sample_rate = self.config.soundnet_sample_rate
-        self.layer = self.config.soundnet_layer
+    def __init__(self, config: SoundNetConfig | None = None, sample_rate: int | None = None) -> None:
+        super().__init__(config, sample_rate)
+        self.sample_rate = self.config.sample_rate
+        self.layer = self.config.layer
 
     @property
     def seq_dim(self) -> int:

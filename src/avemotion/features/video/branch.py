@@ -103,7 +103,8 @@ class VideoBranch:
         if not self.config.extractors:
             raise ValueError("video.extractors is empty: name at least one (e.g. face)")
         self.extractors: list[VideoExtractor] = [
-            VIDEO_EXTRACTORS.get(name)(self.config) for name in self.config.extractors
+            VIDEO_EXTRACTORS.get(name)(getattr(self.config, name), fps=self.config.fps)
+            for name in self.config.extractors
         ]
         self.groups: Groups = {}
         self.feature_names: list[str] = []

@@ -1,9 +1,9 @@
 """The "face" per-frame video extractor: face finding -> geometry, pose, expression, CNN, motion.
 
 Streaming interface used by :class:`avemotion.features.video.branch.VideoBranch`:
-``feed(frame)`` returns the rows that are complete (the expression CNN runs on batches of
-``config.cnn_batch`` aligned faces, so rows come out with a delay of at most one batch), ``flush()`` returns
-the rest at the end of a clip, ``reset()`` starts a new clip. A row is ``FrameRow(vector, box)`` with
+``feed(frame)`` returns the rows that are complete (the expression CNN runs on batches of ``cnn_batch`` (of
+its section ``video.face``) aligned faces, so rows come out with a delay of at most one batch), ``flush()``
+returns the rest at the end of a clip, ``reset()`` starts a new clip. A row is ``FrameRow(vector, box)`` with
 ``vector=None`` where no face was found. Memory held between calls is one CNN batch.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from avemotion.config import VideoConfig
+from avemotion.config import FaceConfig
 from avemotion.features import VIDEO_EXTRACTORS
 from avemotion.features.video import geometry as geo
 from avemotion.features.video.base import FrameRow, VideoExtractor
@@ -57,13 +57,14 @@ class FaceFeatureExtractor(VideoExtractor):
     """
 
     name = "face"
+    config_type = FaceConfig
 
-    def __init__(self, config: VideoConfig | None = None) -> None:
-        super().__init__(config)
+    def __init__(self, config: FaceConfig | None = None, fps: float = 15.0) -> None:
+        super().__init__(config, fps)
         self.finder = FaceFinder(
-            crop_scale=self.config.face_crop_scale,
+            crop_scale=self.config.crop_scale,
             min_detection_confidence=self.config.min_detection_confidence,
-            redetect_every=max(1, int(round(self.config.redetect_seconds * self.config.fps))),
+            redetect_every=max(1, int(round(self.config.redetect_seconds * fps))),
             mesh_input_side=self.config.mesh_input_side,
         )
         self._cnn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None

@@ -1,0 +1,66 @@
+"""Settings of the model: architecture, fusion, losses and the linear read-outs."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from avemotion.config.section import Section
+
+
+class ModelConfig(Section):
+    """The model named by ``name`` (a registered model) and its settings. One flat section: the registered models
+    share the architecture settings (``lstm`` and ``dean`` read ``proj_dim``, ``attn_dim``, ``attn_heads``,
+    ``dropout``, ``ffn_mult``, ``clip_vector``), so a section per model would repeat them, and subsections per
+    part of the bimodal model would split settings that one builder reads together."""
+
+    PAPER: ClassVar[dict[str, Any]] = {"rnn_hidden": 128, "lstm_hidden": 256, "proj_dim": 128, "attn_dim": 64,
+                                       "beta": 0.6, "chi": 0.4, "reconstruction": True, "name": "bimodal",
+                                       "cross_modal_attention": True, "decision_fusion": True, "rec_weight": 1.0,
+                                       "fused_weight": 1.0}
+    PAPER_DIFFERS: ClassVar[dict[str, str]] = {
+        "loss": "l1 (eq. 20)"}
+    name: str = Field("bimodal", description="registered model to train (avemotion models lists them)")
+    rnn_hidden: int = Field(128, ge=1, description="video RNN hidden units (paper: 128)")
+    lstm_hidden: int = Field(256, ge=1, description="video LSTM units (paper: 256)")
+    proj_dim: int = Field(128, ge=1, description="common projection space d_u (paper: 128)")
+    attn_dim: int = Field(64, ge=1, description="cross-modal attention dimension d (paper: 64)")
+    attn_heads: int = Field(1, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    beta: float = Field(0.6, ge=0, description="weight of the audio prediction in decision fusion (eq. 19)")
+    chi: float = Field(0.4, ge=0, description="weight of the video prediction in decision fusion (eq. 19)")
+    fused_weight: float = Field(1.0, ge=0, description="weight of the fused prediction in decision fusion (eq. 19: "
+                                "1); 0 builds no fused head: audio and video meet at decision level only, for "
+                                "training data with few or no clips that have both")
+    video_prior: Literal["none", "residual", "zero_shot"] = Field(
+        "none", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
+        "head's prior: residual (the head learns a correction to it, starting at zero, so it starts from "
+        "the CNN's zero-shot answer) or zero_shot (the prior alone, no learned video head)")
+    reconstruction: bool = True
+    cross_modal_attention: bool = True
+    decision_fusion: bool = True
+    loss: Literal["ce", "l1"] = Field("ce", description="classification loss: cross-entropy or the paper's L1 (eq. 20)")
+    rec_weight: float = Field(1.0, ge=0, description="weight of L_REC in the total loss (eq. 21: 1)")
+    unimodal_weight: float = Field(1.0, ge=0, description="M_S of eq. 20: weight of each unimodal head's loss")
+    clip_vector: bool = Field(True, description="use the audio clip vector as an extra audio token")
+    clip_vector_pooling: Literal["token", "separate"] = Field(
+        "separate", description="u_a pools the clip-vector token with the sequence tokens (token) or adds it to their "
+        "mean (separate: the clip's functionals weigh as much as the whole sequence)")
+    clip_vector_tokens: Literal["one", "per_group"] = Field(
+        "one", description="the clip vector as one token (one projection of all functionals) or one token per "
+        "feature group (MFCC statistics, each openSMILE set, SoundNet, Whisper), so no group drowns the others")
+    video_clip_vector: bool = Field(
+        False, description="add the face frames' mean and std (projected) as one more video token and to u_v, as "
+        "the audio clip vector (the functionals the classical baselines use)")
+    linear_audio_head: bool = Field(
+        False, description="add a linear classifier on the standardised audio clip vector to the audio head's logits "
+        "(wide & deep: a linear probe plus the network)")
+    linear_readout: Literal["auto", "none", "select"] = Field(
+        "select", description="select (default): before training, fit a logistic regression on each head's clip "
+        "functionals (audio clip vector, face frames' mean/std, both for the fused head; L-BFGS, balanced, C on the "
+        "validation clips); the kept model is the best on the validation clips of the read-outs alone and, per "
+        "epoch, the network alone or the average of both (models/readout.py). none: the paper's network alone. "
+        "auto: select only when some class has fewer than 10 training clips in a fold, else none")
+    detach_rec_targets: bool = Field(True, description="reconstruct stop-gradient unimodal representations")
+    ffn_mult: int = Field(2, ge=1, description="feed-forward width of the attention blocks, x proj_dim")
