@@ -89,8 +89,15 @@ def rule_loglinear(pa: Arr, pv: Arr, has_v: Arr, face: Arr, beta: float, chi: fl
 
 
 def rule_reliability(pa: Arr, pv: Arr, has_v: Arr, face: Arr, beta: float, chi: float) -> Arr:
-    """beta / chi each scaled by its head's confidence (1 - normalised entropy) and the face's by the share
-    of frames with a face: an unsure or rarely seen face weighs less, a sure one more."""
+    """beta / chi each scaled by its head's confidence (1 - normalised entropy), as ``model.decision_rule``
+    reliability (models/decision.py): an unsure head weighs less, a sure one more."""
+    wa = beta * _entropy_confidence(pa)
+    wv = np.where(has_v, chi * _entropy_confidence(pv), 0.0)
+    return _pool(pa, pv, wa, wv)
+
+
+def rule_reliability_coverage(pa: Arr, pv: Arr, has_v: Arr, face: Arr, beta: float, chi: float) -> Arr:
+    """reliability, with the face's weight also scaled by the share of frames with a face."""
     wa = beta * _entropy_confidence(pa)
     wv = np.where(has_v, chi * _entropy_confidence(pv) * face, 0.0)
     return _pool(pa, pv, wa, wv)
@@ -102,13 +109,15 @@ def rule_coverage(pa: Arr, pv: Arr, has_v: Arr, face: Arr, beta: float, chi: flo
 
 
 def rule_max_confidence(pa: Arr, pv: Arr, has_v: Arr, face: Arr, beta: float, chi: float) -> Arr:
-    """The more confident head alone (highest top probability)."""
+    """The more confident head alone (highest top probability; audio on ties), as ``model.decision_rule``
+    max_confidence."""
     pick_v = has_v & (pv.max(1) > pa.max(1))
     return np.where(pick_v[:, None], pv, pa)
 
 
 RULES: dict[str, Rule] = {"linear": rule_linear, "audio": rule_audio, "face": rule_face, "equal": rule_equal,
                           "loglinear": rule_loglinear, "reliability": rule_reliability,
+                          "reliability_coverage": rule_reliability_coverage,
                           "coverage": rule_coverage, "max_confidence": rule_max_confidence}
 
 

@@ -67,8 +67,10 @@ def test_audio_video_fuses_both_heads_and_maps_to_paper9(media: dict[str, Path],
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     p = _predict(capsys, str(media["av"]))
     assert p["modalities_used"] == "av" and set(p["heads"]) == {"audio", "video"}
-    mix = {k: 0.6 * p["heads"]["audio"][k] + 0.4 * p["heads"]["video"][k] for k in BASIC7}
-    assert mix == pytest.approx(p["probabilities"], abs=1e-5)  # eq. 19 without the fused head (fused_weight 0)
+    # decision rule max_confidence (no fused head): the head with the higher top probability answers alone
+    surer = max(("audio", "video"), key=lambda h: max(p["heads"][h].values()))
+    assert p["heads"][surer] == pytest.approx(p["probabilities"], abs=1e-5)
+    assert p["contributions"][surer] == pytest.approx(1.0)
     q = _predict(capsys, str(media["av"]), "--labels", "paper9")
     assert q["probabilities"]["anxiety"] == 0 and q["probabilities"]["trust"] == pytest.approx(
         p["probabilities"]["neutral"], abs=1e-6)

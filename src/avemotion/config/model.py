@@ -37,6 +37,10 @@ class ModelConfig(Section):
         "none", description="the pretrained expression CNN's class probabilities, mapped onto the labels, as the video "
         "head's prior: residual (the head learns a correction to it, starting at zero, so it starts from "
         "the CNN's zero-shot answer) or zero_shot (the prior alone, no learned video head)")
+    decision_rule: Literal["linear", "reliability", "max_confidence"] = Field(
+        "linear", description="per-clip weights of decision fusion (models/decision.py): linear (eq. 19's fixed "
+        "weights), reliability (each weight times its head's confidence, 1 - normalised entropy) or "
+        "max_confidence (the head with the highest top probability alone)")
     reconstruction: bool = True
     cross_modal_attention: bool = True
     decision_fusion: bool = True

@@ -131,6 +131,11 @@ def migrate(data: dict[str, Any], *, saved: bool = True) -> dict[str, Any]:
 _V1_NAMES = {new: old for old, new in MOVED.items()}
 
 
+#: settings added after layout 1 -> the value that behaves as before they existed; ``hash_view`` leaves a
+#: setting out while it holds that value
+ADDED_AFTER_LAYOUT_1: dict[tuple[str, str], Any] = {("model", "decision_rule"): "linear"}
+
+
 def hash_view(config: Section) -> dict[str, dict[str, Any]]:
     """The :class:`~avemotion.config.Config`'s ``audio``, ``video``, ``model`` and ``train`` sections as layout 1
     wrote them: the payload feature-store config hashes (hence clip keys) and run hashes are computed from.
@@ -157,6 +162,9 @@ def hash_view(config: Section) -> dict[str, dict[str, Any]]:
     view["audio"]["soundnet_trainable"] = False
     if not view["audio"]["speed_views"]:
         del view["audio"]["speed_views"]
+    for (section, key), before in ADDED_AFTER_LAYOUT_1.items():
+        if view[section].get(key) == before:
+            del view[section][key]
     train = view["train"]
     train["group_by_speaker"] = train["group_by"] != UNGROUPED
     if not train["group_by_speaker"]:

@@ -19,6 +19,7 @@ from torch import nn
 from avemotion.config import ModelConfig
 from avemotion.data.batch import Batch
 from avemotion.data.dims import FeatureDims
+from avemotion.models.decision import DECISION_RULES
 
 HEADS = ("fused", "audio", "video")
 
@@ -74,7 +75,8 @@ class EmotionModel(nn.Module, ABC):
 
     def decide(self, logits: dict[str, torch.Tensor], available: dict[str, torch.Tensor],
                aux_losses: dict[str, torch.Tensor] | None = None) -> ModelOutput:
-        """Eq. 19 on probabilities: y = (y_m + beta y_a + chi y_v) / (1 + beta + chi), over available heads.
+        """Eq. 19 on probabilities: y = (y_m + beta y_a + chi y_v) / (1 + beta + chi), over available heads,
+        with the weights adjusted per clip by ``model.decision_rule`` (:mod:`avemotion.models.decision`).
 
         A head whose modality is missing for a clip (the fused head needs both) gets weight 0 and the others
         are renormalised; when all remaining base weights are 0 (e.g. an audio-only clip without decision
@@ -85,12 +87,17 @@ class EmotionModel(nn.Module, ABC):
         mask = torch.stack([available.get(h, torch.zeros(b, dtype=torch.bool, device=ref.device)) for h in HEADS],
                            dim=1).to(ref.dtype)
         w = self.fusion_weights().to(ref)[None, :] * mask
+        head_probs = {h: torch.softmax(z, dim=-1) for h, z in logits.items()}
+        rule = self.config.decision_rule
+        if rule != "linear":  # (eq. 19 itself needs no stacked probabilities)
+            stacked = torch.stack([head_probs.get(h, torch.zeros_like(ref)) for h in HEADS], dim=1)
+            w = DECISION_RULES[rule](stacked, w)
         empty = w.sum(1, keepdim=True) <= 0
         w = torch.where(empty, mask, w)
         w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
         probs = torch.zeros(b, self.n_classes, dtype=ref.dtype, device=ref.device)
         for j, h in enumerate(HEADS):
-            if h in logits:
-                probs = probs + w[:, j:j + 1] * torch.softmax(logits[h], dim=-1)
+            if h in head_probs:
+                probs = probs + w[:, j:j + 1] * head_probs[h]
         return ModelOutput(logits, available, probs, w, aux_losses or {})
 

@@ -3,7 +3,8 @@
 Small emotion corpora make a network's result depend on its random start and on the epoch early stopping
 picks; averaging a few members is the field's cheapest remedy (it removes variance, not bias). Every member
 sees the same inputs (one standardiser); each head's probabilities, the final decision and the fusion weights
-are the members' means, so contributions and per-head outputs keep their meaning.
+are the members' means, so contributions and per-head outputs keep their meaning. With a per-clip decision
+rule (``model.decision_rule`` other than linear) the rule decides on the members' mean head probabilities.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Ensemble(EmotionModel):
         for head in outs[0].logits:
             mean_p = sum(torch.softmax(o.logits[head], -1) for o in outs) / k
             logits[head] = torch.log(mean_p.clamp_min(1e-12))
+        if self.config.decision_rule != "linear":  # a per-clip rule judges the members' mean answer of each head
+            return self.decide(logits, dict(outs[0].available))
         probs = sum(o.probs for o in outs) / k
         weights = sum(o.weights for o in outs) / k
         return ModelOutput(logits, dict(outs[0].available), probs, weights, {})
