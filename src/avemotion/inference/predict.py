@@ -23,6 +23,7 @@ from avemotion.features.record import ClipFeatures
 from avemotion.modality import Modality, modality_of
 from avemotion.models.base import HEADS
 from avemotion.models.bundle import ModelBundle, checkpoint_exists
+from avemotion.models.calibration import apply_temperature
 from avemotion.models.device import inference_device, place
 from avemotion.models.predict import predict_clips
 
@@ -82,6 +83,11 @@ class Predictor:
         return self.bundle.config
 
     @property
+    def temperature(self) -> float:
+        """The final model's calibration temperature (models/calibration.py); 1 for models saved without one."""
+        return float(self.bundle.info.get("temperature", 1.0))
+
+    @property
     def normalize(self) -> str:
         """The run's ``train.normalize``: global, speaker or recording."""
         return self.bundle.config.train.normalize
@@ -126,7 +132,7 @@ class Predictor:
             raise AvemotionError(f"{features.clip_id}: nothing this model can use: it needs {need} "
                                  f"(model trained on {trained!r})", source or None)
         out = predict_clips(b.model, [sel], b.dims, b.standardizer)  # averaged over the clip's audio speed views
-        probs = out.probs[0]
+        probs = apply_temperature(out.probs[0], self.temperature)  # calibrated; the argmax is unchanged
         k = int(probs.argmax())
         heads = {h: _as_dict(p[0], b.labels) for h, p in out.head_probs.items() if not np.isnan(p[0]).any()}
         contrib = out.contributions[0]

@@ -18,6 +18,7 @@ import numpy as np
 from avemotion.data.selection import FeatureSelection
 from avemotion.labels import LabelSet
 from avemotion.models.bundle import ModelBundle, checkpoint_exists
+from avemotion.models.calibration import fit_temperature
 from avemotion.models.classical import CLASSICAL
 from avemotion.models.predict import predict_clips
 from avemotion.models.readout import ReadoutMixin, fitted_c
@@ -159,21 +160,30 @@ def inner_choice(setup: TrainSetup, pool: np.ndarray, fdir: Path, stage: str, se
     return choice, median_c(cs), history
 
 
+def heldout_temperature(fold_results: list[FoldResult]) -> float:
+    """The calibration temperature fitted on every fold's test answers (speakers the fold model never saw)."""
+    if not fold_results:
+        return 1.0
+    probs = np.concatenate([r.probs for r in fold_results])
+    y = np.concatenate([np.asarray(r.y_true, np.int64) for r in fold_results])
+    return fit_temperature(probs, y)
+
+
 def final_model(job: FoldJob, fold_results: list[FoldResult]) -> ModelBundle:
     """The run's ``model.*``: the best fold's (``train.final_model: best_fold``), or trained on every clip for
     the folds' median number of epochs and read-out weight (no clip left for validation); read back when it
-    exists."""
+    exists. Either way with the temperature that calibrates the folds' held-out answers
+    (:func:`heldout_temperature`) in its ``info``."""
     setup, config, rundir = job.setup, job.setup.config, job.rundir
     if checkpoint_exists(rundir / "model"):
         return ModelBundle.load(rundir / "model")
+    temperature = heldout_temperature(fold_results)
     if config.train.final_model == "best_fold":
         best = max(fold_results, key=lambda r: r.val_ua)
-        src = rundir / "folds" / str(best.fold) / "model"
-        for suffix in (".safetensors", ".json"):
-            shutil.copyfile(src.with_suffix(suffix), (rundir / ".model.tmp").with_suffix(suffix))
-        for suffix in (".safetensors", ".json"):
-            (rundir / ".model.tmp").with_suffix(suffix).replace((rundir / "model").with_suffix(suffix))
-        return ModelBundle.load(rundir / "model")
+        bundle = ModelBundle.load(rundir / "folds" / str(best.fold) / "model")
+        bundle.info["temperature"] = temperature
+        bundle.save(rundir / "model")
+        return bundle
     epochs = int(np.median([r.best_epoch + 1 for r in fold_results])) if fold_results else config.train.epochs
     mix = float(np.median([r.readout_weight for r in fold_results])) if fold_results else 0.0
     if config.model.linear_readout == "select" and fold_results:
@@ -189,7 +199,8 @@ def final_model(job: FoldJob, fold_results: list[FoldResult]) -> ModelBundle:
     model, std, track = fit_members(setup, plan)
     bundle = ModelBundle(setup.model_name, model, config, list(job.label_set.labels),
                          job.label_set.grade_values(), job.selection, std,
-                         {"fold": "all", "epochs": epochs, **({"readout_weight": mix} if mix else {})})
+                         {"fold": "all", "epochs": epochs, **({"readout_weight": mix} if mix else {}),
+                          "temperature": temperature})
     bundle.save(rundir / "model")
     shutil.rmtree(fdir, ignore_errors=True)
     return bundle

@@ -169,7 +169,7 @@ def build(recipe: Recipe, data_root: Path, out: Path, *, workers: int = 2, insta
     if summary.failed:
         log(f"recipe {recipe.name}: {summary.failed} clips failed extraction (see {out / 'features' / 'failures.csv'})")
     rundir = out / "run"
-    run_training(out / "features", rundir, config)
+    calibration = run_training(out / "features", rundir, config).metrics["calibration"]
     card = {
         "name": recipe.name,
         "summary": recipe.summary,
@@ -183,6 +183,8 @@ def build(recipe: Recipe, data_root: Path, out: Path, *, workers: int = 2, insta
         "metrics": card_metrics(rundir, records),
         # answers below this confidence were right less than half the time on held-out actors
         "uncertain_below": uncertain_below_from_predictions(rundir / "predictions.csv"),
+        # temperature scaling of the final probabilities, fitted on the folds' held-out answers (kept in model.json)
+        "calibration": {k: calibration[k] for k in ("temperature", "ece", "ece_calibrated", "nll", "nll_calibrated")},
         "licence": recipe.licence,
         "card": recipe.card,
         "recipe": f"avemotion train --recipe {recipe.name}",

@@ -1,4 +1,4 @@
-"""Evaluation outputs of a run: metrics.json, predictions.csv, confusion.png and a printed table.
+"""Evaluation outputs of a run: metrics.json, predictions.csv, confusion.png, reliability.png and a printed table.
 
 The top-level metrics pool the test predictions of all folds (each clip is tested exactly once in k-fold and
 leave-one-speaker-out); ``per_fold`` holds each fold's own metrics and ``per_fold_mean`` / ``per_fold_std``
@@ -19,6 +19,7 @@ from avemotion.data.clipset import ClipSet
 from avemotion.labels import LabelSet
 from avemotion.modality import modality_of
 from avemotion.models.base import HEADS
+from avemotion.models.calibration import CalibrationReport, calibration_report, crossfit_calibrate
 from avemotion.training.metrics import compute_metrics
 from avemotion.training.results import FoldResult
 from avemotion.training.splits import Splits
@@ -62,6 +63,11 @@ def write_report(rundir: Path, clipset: ClipSet, label_set: LabelSet, fold_resul
     y = np.concatenate(all_true)
     probs = np.concatenate(all_probs)
     pooled = compute_metrics(y, probs.argmax(1), probs, labels, grades)
+    fold_of = np.concatenate([np.full(len(r.y_true), r.fold) for r in fold_results])
+    calibration = calibration_report(probs, y, fold_of)
+    calibrated, _ = crossfit_calibrate(probs, y, fold_of)
+    for row, p in zip(rows, calibrated, strict=True):  # what a user of the final model would see (calibrated)
+        row["confidence_calibrated"] = f"{p.max():.5f}"
     summary = {k: [f[k] for f in per_fold if f[k] is not None] for k in SUMMARY_KEYS}
     metrics = {
         **{k: pooled[k] for k in SUMMARY_KEYS},
@@ -86,6 +92,7 @@ def write_report(rundir: Path, clipset: ClipSet, label_set: LabelSet, fold_resul
         "grouped": splits.grouped,
         "folds": len(splits.folds),
         "train_seconds": seconds,
+        "calibration": calibration.to_dict(),
         "config": config.to_dict(),
     }
     atomic_write_json(rundir / "metrics.json", metrics)
@@ -96,8 +103,41 @@ def write_report(rundir: Path, clipset: ClipSet, label_set: LabelSet, fold_resul
             writer.writerows(rows)
     plot_confusion(np.asarray(pooled["confusion"]), labels, rundir / "confusion.png",
                    f"{model_name} ({config.train.modality}): UA {pooled['ua']:.3f}, WA {pooled['wa']:.3f}")
+    plot_reliability(calibration, rundir / "reliability.png")
     print_table(metrics)
+    print(f"calibration on held-out speakers: ECE {calibration.ece:.3f} -> {calibration.ece_calibrated:.3f} "
+          f"with temperature scaling (T = {calibration.temperature:g}, kept with the final model); "
+          f"see {rundir / 'reliability.png'}")
     return metrics
+
+
+def plot_reliability(report: CalibrationReport, path: Path) -> Path:
+    """Reliability diagram: accuracy against mean confidence per confidence bin, before and after temperature
+    scaling (cross-fitted over the folds), with the diagonal of perfect calibration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=100)
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfectly calibrated")
+    for bins, name, ece, style in ((report.bins, "as trained", report.ece, "o-"),
+                                   (report.bins_calibrated, f"T = {report.temperature:g}", report.ece_calibrated,
+                                    "s-")):
+        pts = [(c, a) for c, a in zip(bins.confidence, bins.accuracy, strict=True) if c is not None]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.plot(xs, ys, style, ms=4, label=f"{name} (ECE {ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy on held-out speakers")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
 
 
 def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str) -> Path:

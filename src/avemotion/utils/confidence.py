@@ -41,5 +41,8 @@ def uncertain_below_from_predictions(path: str | Path) -> float | None:
     keep = [i for i, p in enumerate(probs) if p]
     if not keep:
         return None
-    return uncertain_below(np.array([max(probs[i]) for i in keep]),
+    # the calibrated confidence a user of the final model sees, where the run wrote it
+    conf = [float(rows[i]["confidence_calibrated"]) if rows[i].get("confidence_calibrated") else max(probs[i])
+            for i in keep]
+    return uncertain_below(np.array(conf),
                            np.array([rows[i]["true"] == rows[i]["pred"] for i in keep]))
