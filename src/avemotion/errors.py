@@ -124,6 +124,13 @@ class NoFaceFound(AvemotionError):
     default_message = "no face found in any sampled frame; use the clip audio-only (--modality audio)"
 
 
+class NothingToPredict(AvemotionError):
+    """A clip has none of the inputs the model uses (no usable audio and no face for an audio-video model)."""
+
+    reason = "nothing_to_predict"
+    default_message = "the clip has nothing this model can use"
+
+
 class UnknownLabel(AvemotionError):
     """A corpus label that is not in the label set (and no mapping names it)."""
 

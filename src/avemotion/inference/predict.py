@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from avemotion.data.normalize import MIN_CLIPS, normalize_group
-from avemotion.errors import AvemotionError, CheckpointError
+from avemotion.errors import CheckpointError, NothingToPredict
 from avemotion.features.record import ClipFeatures
 from avemotion.modality import Modality, modality_of
 from avemotion.models.base import HEADS
@@ -129,7 +129,7 @@ class Predictor:
         trained = b.selection.modality
         if not has_a and not has_v:
             need = {"av": "audio or a visible face", "audio": "audio", "video": "a visible face"}[trained]
-            raise AvemotionError(f"{features.clip_id}: nothing this model can use: it needs {need} "
+            raise NothingToPredict(f"{features.clip_id}: nothing this model can use: it needs {need} "
                                  f"(model trained on {trained!r})", source or None)
         out = predict_clips(b.model, [sel], b.dims, b.standardizer)  # averaged over the clip's audio speed views
         probs = apply_temperature(out.probs[0], self.temperature)  # calibrated; the argmax is unchanged

@@ -23,7 +23,7 @@ def web_message(exc: AvemotionError, name: str, modality: str = "av") -> str:
     reason = exc.reason
     if reason in ("not_media", "empty_file", "corrupt", "zero_duration", "media", "missing"):
         text = _UNREADABLE
-    elif reason in ("no_audio", "no_video", "no_face", "silent") or "nothing this model can use" in str(exc):
+    elif reason in ("no_audio", "no_video", "no_face", "silent", "nothing_to_predict"):
         text = (f"{_EMPTY.get(modality, _EMPTY['av'])}, so there is nothing to analyse; this model needs "
                 f"{_NEEDS.get(modality, _NEEDS['av'])}")
     elif reason == "too_short":
