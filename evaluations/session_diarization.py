@@ -17,7 +17,11 @@ Thresholds are chosen on ``--set tune`` (actors 01-06) and reported on ``--set r
     PYTHONPATH=src python evaluations/session_diarization.py --set report --work /tmp/sess
     PYTHONPATH=src python evaluations/session_diarization.py --set tune --work /tmp/sess --grid
 
-``--work`` holds the built sessions and cached embeddings (reused on the next run).
+``--work`` holds the built sessions and cached embeddings (reused on the next run). ``--fit-nuisance`` rebuilds
+the shipped emotion directions (src/avemotion/inference/session/data/emotion_nuisance.npy) from every clip of
+actors 01-06 (all eight emotions)::
+
+    PYTHONPATH=src python evaluations/session_diarization.py --fit-nuisance --work /tmp/sess
 """
 
 from __future__ import annotations
@@ -32,7 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from avemotion.inference.session.diarize import DiarizeSettings, cluster_windows, embed_windows, turns_from_windows
+from avemotion.inference.session.diarize import (
+    NUISANCE_FILE,
+    DiarizeSettings,
+    cluster_windows,
+    embed_windows,
+    fit_nuisance,
+    turns_from_windows,
+)
 from avemotion.inference.session.records import Turn
 from avemotion.inference.session.vad import SAMPLE_RATE, speech_regions
 from avemotion.media.audio import load_audio
@@ -203,19 +214,39 @@ def evaluate(items: list, settings: DiarizeSettings, speakers: int | None = None
     return summary
 
 
+def fit_and_save_nuisance(work: Path) -> None:
+    """The emotion directions from the window embeddings of every clip of actors 01-06."""
+    raw, speaker = [], []
+    root = ravdess_root(work)
+    for actor in range(1, 7):
+        for clip in sorted((root / f"Actor_{actor:02d}").glob("*.wav")):
+            audio = load_audio(clip, SAMPLE_RATE)
+            emb = embed_windows(audio, speech_regions(audio))
+            raw.append(emb.raw)
+            speaker += [actor] * len(emb)
+    directions = fit_nuisance(np.concatenate(raw), np.asarray(speaker))
+    NUISANCE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    np.save(NUISANCE_FILE, directions)
+    print(f"wrote {NUISANCE_FILE}: {directions.shape} from {len(speaker)} windows of actors 01-06")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", choices=sorted(SETS), default="report")
     ap.add_argument("--work", type=Path, default=Path("/tmp/avemotion-session-eval"))
     ap.add_argument("--speakers", type=int, help="give the pipeline the number of speakers")
     ap.add_argument("--grid", action="store_true", help="score a grid of settings (for --set tune)")
+    ap.add_argument("--fit-nuisance", action="store_true", help="rebuild the shipped emotion directions")
     args = ap.parse_args()
+    if args.fit_nuisance:
+        fit_and_save_nuisance(args.work)
+        return
     items = [(p, prepared(p)) for p in (build(args.work, *s) for s in SETS[args.set])]
     if not args.grid:
         print(f"settings: {DiarizeSettings()}")
         evaluate(items, DiarizeSettings(), args.speakers)
         return
-    for dist, new in itertools.product((0.06, 0.08, 0.1, 0.12), (0.2, 0.25, 0.3, 0.35, 0.4)):
+    for dist, new in itertools.product((0.06, 0.08, 0.09, 0.1, 0.12), (0.3, 0.35, 0.4)):
         st = replace(DiarizeSettings(), one_speaker_distance=dist, new_speaker_distance=new)
         s = evaluate(items, st, args.speakers, show=False)
         print(f"one-speaker distance {dist} new-speaker distance {new}: count {s['count_ok']}/{s['n']} "

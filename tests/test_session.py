@@ -248,3 +248,18 @@ def test_two_ravdess_actors_of_different_gender(shared_data) -> None:
     assert len({tr.speaker for tr in turns}) == 2
     found = [next(tr.speaker for tr in turns if tr.start - 1.5 <= mid <= tr.end + 1.5) for mid, _ in truth]
     assert found[0::2] == [found[0]] * 3 and found[1::2] == [found[1]] * 3 and found[0] != found[1]
+
+
+def test_emotion_directions_are_fitted_and_shipped() -> None:
+    from avemotion.inference.session.diarize import fit_nuisance, nuisance_directions, remove_nuisance
+
+    rng = np.random.default_rng(0)
+    speaker = np.repeat(np.arange(4), 50)
+    centres = rng.normal(size=(4, 8)) * 3
+    x = centres[speaker] + np.outer(rng.normal(size=200), np.eye(8)[5]) * 2  # one speaker moves along axis 5
+    d = fit_nuisance(x + 0.01 * rng.normal(size=x.shape), speaker, k=1)
+    assert abs(d[5, 0]) > 0.9
+    assert np.allclose(remove_nuisance(x, d) @ d, 0.0, atol=1e-5)
+    shipped = nuisance_directions()
+    assert shipped.shape == (256, 20)
+    assert np.allclose(shipped.T @ shipped, np.eye(20), atol=1e-4)

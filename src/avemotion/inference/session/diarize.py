@@ -3,8 +3,12 @@
 1. Embeddings: resemblyzer's GE2E voice encoder (Apache-2.0; the weights ship inside the wheel) on windows of
    1.6 s every ``1 / rate`` seconds inside each speech region (a region shorter than a window gets one,
    zero-padded), each region's loudness normalised first.
-2. Per-session normalisation: the session's mean voice is subtracted and the rows re-normalised, so the
-   clustering sees what differs between the voices of this recording rather than what all of them share.
+2. Emotion nuisance removal and per-session normalisation: the 20 directions along which one speaker's
+   embedding moves most with acted emotion (the top eigenvectors of the within-speaker scatter of RAVDESS
+   actors 01-06, all emotions; :func:`fit_nuisance`, shipped as ``data/emotion_nuisance.npy``) are projected
+   out, then the session's mean voice is subtracted and the rows re-normalised, so the clustering sees what
+   differs between the voices of this recording rather than how one voice changes with emotion or what all
+   voices share.
 3. Clustering of the speech regions (each the mean of its windows): spectral clustering of their cosine
    affinity. The count: two speakers, or one when the two clusters' mean voices are closer than
    ``one_speaker_distance`` (cosine distance of the raw embeddings); a third, fourth, ... speaker only while
@@ -23,14 +27,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from avemotion.errors import ModelFileMissing
 from avemotion.features.windows import Span
 from avemotion.inference.session.records import Turn
 from avemotion.inference.session.vad import SAMPLE_RATE, missing_extra
 
 WINDOW = 1.6  # seconds: resemblyzer's partial utterance (160 mel frames of 10 ms)
+#: the emotion directions of the embedding space (256 x 20), fitted by :func:`fit_nuisance`
+NUISANCE_FILE = Path(__file__).parent / "data" / "emotion_nuisance.npy"
+NUISANCE_DIRECTIONS = 20
 
 
 @dataclass(frozen=True)
@@ -39,9 +48,10 @@ class DiarizeSettings:
 
     rate: float = 2.5  # embedding windows per second
     max_speakers: int = 6
-    one_speaker_distance: float = 0.1  # speakers whose mean voices are closer (cosine distance) are one
+    one_speaker_distance: float = 0.09  # speakers whose mean voices are closer (cosine distance) are one
     new_speaker_distance: float = 0.35  # a third (fourth, ...) speaker's voice at least this far from the others
     switch_penalty: float = 3.0  # Viterbi cost of a change of speaker, in cosine-similarity units x 10
+    remove_nuisance: bool = True  # project out the emotion directions (see the module doc)
     refine_iterations: int = 3
 
 
@@ -98,6 +108,31 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
 
 
+def fit_nuisance(raw: np.ndarray, speaker: np.ndarray, k: int = NUISANCE_DIRECTIONS) -> np.ndarray:
+    """The ``k`` directions (256 x k, orthonormal) in which embeddings of one speaker vary most: the top
+    eigenvectors of the pooled within-speaker scatter of unit embeddings ``raw`` labelled by ``speaker``."""
+    x = _unit(np.asarray(raw, np.float64))
+    scatter = np.zeros((x.shape[1], x.shape[1]))
+    for s in np.unique(speaker):
+        d = x[speaker == s] - x[speaker == s].mean(0)
+        scatter += d.T @ d
+    return np.linalg.eigh(scatter)[1][:, -k:].astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def nuisance_directions() -> np.ndarray:
+    """The shipped emotion directions (:data:`NUISANCE_FILE`)."""
+    if not NUISANCE_FILE.is_file():
+        raise ModelFileMissing("the emotion directions of session diarization are missing; reinstall avemotion",
+                               NUISANCE_FILE)
+    return np.load(NUISANCE_FILE)
+
+
+def remove_nuisance(raw: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Unit embeddings with ``directions`` projected out."""
+    return _unit(raw - (raw @ directions) @ directions.T)
+
+
 def _spectral(x: np.ndarray, k: int) -> np.ndarray:
     """Spectral clustering of unit rows ``x`` into ``k`` clusters (cosine affinity, normalised Laplacian)."""
     from scipy.linalg import eigh
@@ -145,6 +180,8 @@ def cluster_windows(emb: WindowEmbeddings, speakers: int | None = None,
     if n == 0 or speakers == 1 or len(regions) < 3:
         return np.zeros(n, int)
     raw = _unit(emb.raw)
+    if st.remove_nuisance:
+        raw = remove_nuisance(raw, nuisance_directions())
     per_region = _unit(np.stack([raw[emb.region == r].mean(0) for r in regions]))
     mean = per_region.mean(0)
     x_r = _unit(per_region - mean)
