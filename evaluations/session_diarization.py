@@ -206,11 +206,15 @@ def evaluate(items: list, settings: DiarizeSettings, speakers: int | None = None
                "two_found": sum(r["found"] == 2 for r in two), "n_two": len(two),
                "acc": float(np.mean([r["acc"] for r in two])), "min_acc": float(min(r["acc"] for r in two)),
                "der": float(np.mean([r["der"] for r in rows])),
+               "der_two": float(np.mean([r["der"] for r in two])), "miss_two": float(np.mean([r["miss"] for r in two])),
+               "conf_two": float(np.mean([r["conf"] for r in two])),
                "conf": float(np.mean([r["conf"] for r in rows]))}
     if show:
         print(f"speaker count right in {summary['count_ok']}/{summary['n']}; two-speaker sessions: 2 found in "
               f"{summary['two_found']}/{summary['n_two']}, turn accuracy mean {summary['acc']:.3f} "
-              f"(min {summary['min_acc']:.2f}); mean DER {summary['der']:.3f} (confusion {summary['conf']:.3f})")
+              f"(min {summary['min_acc']:.2f}), mean DER {summary['der_two']:.3f} "
+              f"(missed speech {summary['miss_two']:.3f}, confusion {summary['conf_two']:.3f}); "
+              f"all sessions: mean DER {summary['der']:.3f}")
     return summary
 
 
