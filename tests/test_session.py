@@ -149,6 +149,21 @@ def test_python_api_matches_the_cli(cli_run, two_voices) -> None:
     assert "<svg" in s.to_html()
 
 
+def test_rttm_export(two_voices, tmp_path) -> None:
+    pytest.importorskip("silero_vad")
+    pytest.importorskip("resemblyzer")
+    out = tmp_path / "out"
+    assert main(["-q", "session", str(two_voices[0]), "--out", str(out), "--rttm"]) == 0
+    lines = (out / "talk.rttm").read_text().splitlines()
+    assert len(lines) == TURNS  # one line per turn: the pieces of a turn are joined
+    for line, (t0, t1, _) in zip(lines, two_voices[1], strict=True):
+        f = line.split()
+        assert f[0] == "SPEAKER" and f[1] == "talk" and f[2] == "1" and f[7] in ("S1", "S2")
+        start, dur = float(f[3]), float(f[4])
+        assert t0 - 0.5 < start < t0 + 0.5 and dur > 0 and start + dur < t1 + 0.5
+    assert [ln.split()[7] for ln in lines] == ["S1", "S2"] * (TURNS // 2)
+
+
 def test_speakers_forced() -> None:
     pytest.importorskip("silero_vad")
     pytest.importorskip("resemblyzer")

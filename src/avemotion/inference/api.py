@@ -164,7 +164,7 @@ def session(path: str | Path, *, model: str | Path | None = None, speakers: int 
     from the recording unless ``speakers`` gives it), then the emotion of each speech segment (turns cut into
     pieces of at most ``max_segment`` seconds) from ``model`` on the voice. Returns a ``SessionResult``:
     ``.speakers`` (per-speaker summaries), ``.segments`` (a pandas DataFrame; pauses have speaker None),
-    ``.to_json()``, ``.to_html()``, ``.save(out_dir)``. Needs the ``[session]`` extra
+    ``.to_json()``, ``.to_html()``, ``.to_rttm()``, ``.save(out_dir)``. Needs the ``[session]`` extra
     (``pip install 'avemotion[session]'``; :class:`~avemotion.errors.MissingExtra` otherwise); raises
     :class:`~avemotion.errors.NoAudioStream` for a file without audio and
     :class:`~avemotion.errors.SilentAudio` when nobody speaks. Nothing is written unless ``save`` is called.

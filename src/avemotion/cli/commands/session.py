@@ -1,9 +1,10 @@
-"""``avemotion session RECORDING [--out DIR] [--json] [--speakers auto|N] [--model RUNDIR|NAME]``.
+"""``avemotion session RECORDING [--out DIR] [--json] [--rttm] [--speakers auto|N] [--model RUNDIR|NAME]``.
 
 Session analysis of a long recording (audio file or video; its audio track is used): who speaks when (voice
 activity detection, speaker diarization), each speech segment's emotion, valence and arousal. Writes
-``DIR/<name>.session.json`` and the self-contained report ``DIR/<name>.session.html`` (nothing else, nowhere
-else); ``--json`` also prints the JSON. Needs the ``[session]`` extra (``pip install 'avemotion[session]'``).
+``DIR/<name>.session.json`` and the self-contained report ``DIR/<name>.session.html`` (with ``--rttm`` also
+``DIR/<name>.rttm``; nothing else, nowhere else); ``--json`` also prints the JSON. Needs the ``[session]``
+extra (``pip install 'avemotion[session]'``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("sessions"), metavar="DIR",
                    help="folder for RECORDING.session.json and .session.html (default: ./sessions)")
     p.add_argument("--json", action="store_true", help="also print the session JSON on stdout")
+    p.add_argument("--rttm", action="store_true",
+                   help="also write DIR/RECORDING.rttm: the speaker turns for diarization and annotation tools")
     p.add_argument("--speakers", default="auto", metavar="auto|N",
                    help="number of speakers: auto (found from the recording, default) or N when you know it")
     p.add_argument("--segment", type=float, default=4.0, metavar="SECONDS",
@@ -57,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--segment must be longer than 0.5 seconds")
     set_inference_device(args.device)
     result = analyze_session(args.recording, load_model(args.model), speakers=speakers, max_segment=args.segment)
-    js, html = result.save(args.out)
+    paths = result.save(args.out, rttm=args.rttm)
     if args.json:
         sys.stdout.write(result.to_json() + "\n")
     found = ", ".join(f"{s.id} {s.speech_seconds:.0f} s" for s in result.speakers)
-    log(f"{len(result.speakers)} speaker(s) ({found}); wrote {js} and {html}")
+    log(f"{len(result.speakers)} speaker(s) ({found}); wrote {', '.join(map(str, paths))}")
     return 0

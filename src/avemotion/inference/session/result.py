@@ -55,6 +55,25 @@ class SessionResult:
         """The session as JSON text."""
         return json.dumps(self.to_dict(), indent=indent)
 
+    def speaker_turns(self) -> list[tuple[float, float, str]]:
+        """``(start, end, speaker)`` of each stretch of one speaker's speech (adjacent pieces joined)."""
+        out: list[list] = []
+        for seg in self.segment_records:
+            if seg.speaker is None:
+                continue
+            if out and out[-1][2] == seg.speaker and abs(out[-1][1] - seg.start) < 1e-6:
+                out[-1][1] = seg.end
+            else:
+                out.append([seg.start, seg.end, seg.speaker])
+        return [(a, b, c) for a, b, c in out]
+
+    def to_rttm(self) -> str:
+        """The speaker turns in RTTM (NIST Rich Transcription Time Marked), as diarization scorers and
+        annotation tools read it: ``SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>``."""
+        name = Path(self.recording).stem.replace(" ", "_")
+        return "".join(f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {spk} <NA> <NA>\n"
+                       for a, b, spk in self.speaker_turns())
+
     def to_html(self, out_dir: str | Path | None = None) -> str:
         """The self-contained HTML report (inline SVG, CSS and JS; no external requests); with ``out_dir``
         (where it will be written) its time stamps play the recording through a relative link."""
@@ -62,10 +81,13 @@ class SessionResult:
 
         return render_html(self, out_dir)
 
-    def save(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``<name>.session.json`` and ``<name>.session.html`` into ``out_dir`` (atomically)."""
+    def save(self, out_dir: str | Path, *, rttm: bool = False) -> list[Path]:
+        """Write ``<name>.session.json`` and ``<name>.session.html`` (and ``<name>.rttm`` with ``rttm``) into
+        ``out_dir``, each atomically; returns their paths."""
         out_dir = Path(out_dir)
         name = Path(self.recording).stem
-        js = atomic_write_text(out_dir / f"{name}.session.json", self.to_json() + "\n")
-        html = atomic_write_text(out_dir / f"{name}.session.html", self.to_html(out_dir))
-        return js, html
+        paths = [atomic_write_text(out_dir / f"{name}.session.json", self.to_json() + "\n"),
+                 atomic_write_text(out_dir / f"{name}.session.html", self.to_html(out_dir))]
+        if rttm:
+            paths.append(atomic_write_text(out_dir / f"{name}.rttm", self.to_rttm()))
+        return paths
