@@ -72,6 +72,7 @@ lock:
 	.lock-venv/bin/pip install --quiet -r requirements/core.in -r requirements/web.in
 	.lock-venv/bin/pip freeze --all | grep -Eiv '$(LOCK_DROP)' > .lock-venv/web.txt
 	.lock-venv/bin/pip install --quiet -r requirements/core.in -r requirements/web.in -r requirements/test.in
+	.lock-venv/bin/pip install --quiet --no-deps resemblyzer==0.1.4
 	.lock-venv/bin/pip freeze --all | grep -Eiv '$(LOCK_DROP)' > .lock-venv/test.txt
 	{ grep '^#' requirements/core.lock; cat .lock-venv/core.txt; } > .lock-venv/core.lock
 	{ grep '^#' requirements/web.lock; grep -vxFf .lock-venv/core.txt .lock-venv/web.txt; } > .lock-venv/web.lock

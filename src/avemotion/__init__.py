@@ -10,6 +10,7 @@ The Python API (:mod:`avemotion.inference.api`) is exported here lazily, so ``im
     import avemotion
     r = avemotion.predict("clip.mp4")          # .emotion, .confidence, .probabilities, .to_dict()
     df = avemotion.timeline("session.mp4")      # pandas DataFrame, one row per window
+    s = avemotion.session("session.mp4")        # .speakers, .segments, .to_html() (the [session] extra)
     avemotion.bundled_models()                  # the models shipped with the package
 """
 
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "predict": "avemotion.inference.api",
     "timeline": "avemotion.inference.api",
+    "session": "avemotion.inference.api",
     "load_model": "avemotion.inference.api",
     "Prediction": "avemotion.inference.predict",
     "bundled_models": "avemotion.inference.bundled",

@@ -165,3 +165,10 @@ class ModelFileMissing(AvemotionError):
 
     reason = "model_missing"
     default_message = "a pretrained model file that a package should ship is missing; reinstall the package"
+
+
+class MissingExtra(AvemotionError):
+    """An optional part of avemotion whose packages are not installed (e.g. session analysis)."""
+
+    reason = "missing_extra"
+    default_message = "this feature needs an optional extra that is not installed"

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "extract",
     "train",
     "predict",
+    "session",
     "models",
     "compare",
     "probe",

@@ -7,6 +7,8 @@
     print(r.emotion, r.confidence, r.probabilities)
     rs = avemotion.predict(["a.mp4", "b.wav"], model="run/", labels="paper9")
     df = avemotion.timeline("session.mp4", window=3.0)  # a pandas DataFrame, one row per window
+    s = avemotion.session("session.mp4")               # who speaks when, each speaker's emotions (needs [session])
+    s.speakers, s.segments, s.to_html(), s.to_json()
 
 ``model`` is a run folder of ``avemotion train``, the name of a bundled model (``avemotion.bundled_models()``)
 or None for the bundled ``default``; ``labels`` reports the answer in another label set through a built-in
@@ -31,6 +33,8 @@ from avemotion.inference.timeline_report import timeline_frame
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from avemotion.inference.session.result import SessionResult
 
 
 @dataclass(frozen=True)
@@ -150,3 +154,21 @@ def timeline(path: str | Path, *, window: float = 3.0, hop: float | None = None,
     loaded = load_model(model)
     return timeline_frame(predict_windows(loaded, path, window, hop, labels=labels, workers=workers),
                           loaded.output_labels(labels))
+
+
+def session(path: str | Path, *, model: str | Path | None = None, speakers: int | None = None,
+            max_segment: float = 4.0) -> SessionResult:
+    """Who speaks when in a recording, and each speaker's emotions, valence and arousal over time.
+
+    Voice activity (silero-vad), speaker diarization (resemblyzer embeddings; the number of speakers found
+    from the recording unless ``speakers`` gives it), then the emotion of each speech segment (turns cut into
+    pieces of at most ``max_segment`` seconds) from ``model`` on the voice. Returns a ``SessionResult``:
+    ``.speakers`` (per-speaker summaries), ``.segments`` (a pandas DataFrame; pauses have speaker None),
+    ``.to_json()``, ``.to_html()``, ``.to_rttm()``, ``.save(out_dir)``. Needs the ``[session]`` extra
+    (``pip install 'avemotion[session]'``; :class:`~avemotion.errors.MissingExtra` otherwise); raises
+    :class:`~avemotion.errors.NoAudioStream` for a file without audio and
+    :class:`~avemotion.errors.SilentAudio` when nobody speaks. Nothing is written unless ``save`` is called.
+    """
+    from avemotion.inference.session.pipeline import analyze_session
+
+    return analyze_session(path, load_model(model), speakers=speakers, max_segment=max_segment)

@@ -1,0 +1,68 @@
+"""``avemotion session RECORDING [--out DIR] [--json] [--rttm] [--speakers auto|N] [--model RUNDIR|NAME]``.
+
+Session analysis of a long recording (audio file or video; its audio track is used): who speaks when (voice
+activity detection, speaker diarization), each speech segment's emotion, valence and arousal. Writes
+``DIR/<name>.session.json`` and the self-contained report ``DIR/<name>.session.html`` (with ``--rttm`` also
+``DIR/<name>.rttm``; nothing else, nowhere else); ``--json`` also prints the JSON. Needs the ``[session]``
+extra (``pip install 'avemotion[session]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from avemotion.cli.commands._execution_args import add_device_option
+from avemotion.cli.common import add_model_argument
+from avemotion.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("session", help="who speaks when in a long recording, and each speaker's emotions "
+                                              "(JSON + HTML report)")
+    p.add_argument("recording", type=Path, metavar="RECORDING", help="audio file or video")
+    p.add_argument("--out", type=Path, default=Path("sessions"), metavar="DIR",
+                   help="folder for RECORDING.session.json and .session.html (default: ./sessions)")
+    p.add_argument("--json", action="store_true", help="also print the session JSON on stdout")
+    p.add_argument("--rttm", action="store_true",
+                   help="also write DIR/RECORDING.rttm: the speaker turns for diarization and annotation tools")
+    p.add_argument("--speakers", default="auto", metavar="auto|N",
+                   help="number of speakers: auto (found from the recording, default) or N when you know it")
+    p.add_argument("--segment", type=float, default=4.0, metavar="SECONDS",
+                   help="speech turns are analysed in pieces of at most this many seconds (default 4)")
+    add_model_argument(p)
+    add_device_option(p, "session analysis")
+    p.set_defaults(func=run)
+
+
+def parse_speakers(value: str) -> int | None:
+    """``auto`` -> None; a positive whole number -> itself; anything else is a :class:`ConfigError`."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"--speakers must be 'auto' or a positive whole number, not {value!r}")
+    return n
+
+
+def run(args: argparse.Namespace) -> int:
+    from avemotion.inference.api import load_model
+    from avemotion.inference.session.pipeline import analyze_session
+    from avemotion.models.device import set_inference_device
+    from avemotion.utils.progress import log
+
+    speakers = parse_speakers(args.speakers)
+    if args.segment <= 0.5:
+        raise ConfigError("--segment must be longer than 0.5 seconds")
+    set_inference_device(args.device)
+    result = analyze_session(args.recording, load_model(args.model), speakers=speakers, max_segment=args.segment)
+    paths = result.save(args.out, rttm=args.rttm)
+    if args.json:
+        sys.stdout.write(result.to_json() + "\n")
+    found = ", ".join(f"{s.id} {s.speech_seconds:.0f} s" for s in result.speakers)
+    log(f"{len(result.speakers)} speaker(s) ({found}); wrote {', '.join(map(str, paths))}")
+    return 0

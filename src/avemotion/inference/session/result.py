@@ -1,0 +1,93 @@
+"""The result of a session analysis: speakers, segments, and its JSON and HTML forms."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from avemotion.inference.session.records import Segment, SpeakerSummary
+from avemotion.utils.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class SessionResult:
+    """Who spoke when in a recording, with each speech segment's emotion, valence and arousal.
+
+    ``speakers``: one :class:`SpeakerSummary` per speaker; ``segment_records``: the :class:`Segment` s in time
+    order (pauses with ``speaker`` None); :attr:`segments` is the same as a pandas DataFrame.
+    """
+
+    recording: str
+    duration: float
+    model: str
+    speakers: list[SpeakerSummary]
+    segment_records: list[Segment]
+    labels: list[str] = field(default_factory=list)
+    model_card: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def segments(self) -> pd.DataFrame:
+        """One row per segment: start, end, speaker, emotion, confidence, valence, arousal, modalities_used,
+        error and ``p_<label>`` per class (NaN for pauses)."""
+        import pandas as pd
+
+        rows = []
+        for s in self.segment_records:
+            row = {"start": s.start, "end": s.end, "speaker": s.speaker, "emotion": s.emotion,
+                   "confidence": s.confidence, "valence": s.valence, "arousal": s.arousal,
+                   "modalities_used": s.modalities_used, "error": s.error}
+            row.update({f"p_{k}": (s.probabilities or {}).get(k) for k in self.labels})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, object]:
+        """The session JSON's object (see docs/session.md for the contract)."""
+        return {"recording": self.recording, "duration": round(self.duration, 3), "model": self.model,
+                "speakers": [s.to_dict() for s in self.speakers],
+                "segments": [s.to_dict() for s in self.segment_records]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The session as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def speaker_turns(self) -> list[tuple[float, float, str]]:
+        """``(start, end, speaker)`` of each stretch of one speaker's speech (adjacent pieces joined)."""
+        out: list[list] = []
+        for seg in self.segment_records:
+            if seg.speaker is None:
+                continue
+            if out and out[-1][2] == seg.speaker and abs(out[-1][1] - seg.start) < 1e-6:
+                out[-1][1] = seg.end
+            else:
+                out.append([seg.start, seg.end, seg.speaker])
+        return [(a, b, c) for a, b, c in out]
+
+    def to_rttm(self) -> str:
+        """The speaker turns in RTTM (NIST Rich Transcription Time Marked), as diarization scorers and
+        annotation tools read it: ``SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>``."""
+        name = Path(self.recording).stem.replace(" ", "_")
+        return "".join(f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {spk} <NA> <NA>\n"
+                       for a, b, spk in self.speaker_turns())
+
+    def to_html(self, out_dir: str | Path | None = None) -> str:
+        """The self-contained HTML report (inline SVG, CSS and JS; no external requests); with ``out_dir``
+        (where it will be written) its time stamps play the recording through a relative link."""
+        from avemotion.inference.session.report import render_html
+
+        return render_html(self, out_dir)
+
+    def save(self, out_dir: str | Path, *, rttm: bool = False) -> list[Path]:
+        """Write ``<name>.session.json`` and ``<name>.session.html`` (and ``<name>.rttm`` with ``rttm``) into
+        ``out_dir``, each atomically; returns their paths."""
+        out_dir = Path(out_dir)
+        name = Path(self.recording).stem
+        paths = [atomic_write_text(out_dir / f"{name}.session.json", self.to_json() + "\n"),
+                 atomic_write_text(out_dir / f"{name}.session.html", self.to_html(out_dir))]
+        if rttm:
+            paths.append(atomic_write_text(out_dir / f"{name}.rttm", self.to_rttm()))
+        return paths
