@@ -102,9 +102,10 @@ class Predictor:
         sel = self.bundle.selection.apply(features)
         note = ""
         if self.normalize != "global":
-            note = (f"model trained with {self.normalize} normalisation; a single clip has no {self.normalize} "
-                    "statistics, so only the training standardisation is used (predict several clips of the "
-                    f"{self.normalize} together for the trained behaviour)")
+            note = (f"UNRELIABLE: model trained with {self.normalize} normalisation, and a single clip has no "
+                    f"{self.normalize} statistics; on unseen speakers such answers were close to chance "
+                    f"(docs/usage.md). Predict at least {MIN_CLIPS} clips of the {self.normalize} together "
+                    "(avemotion predict --together, Predictor.predict_group)")
         return self._predict_selected(features, sel, source, note)
 
     def predict_group(self, clips: list[ClipFeatures], sources: list[str] | None = None) -> list[Prediction]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from avemotion.cli.commands._execution_args import add_device_option
@@ -30,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--features", type=Path, metavar="FEATDIR", help="predict clips of a feature store instead")
     p.add_argument("--clip", action="append", default=[], metavar="CLIP_ID", help="clip id in --features (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.add_argument("--together", action="store_true",
+                   help="the inputs are clips of one speaker (or parts of one recording): a model trained with "
+                        "train.normalize=speaker|recording normalises them with their own statistics, as in "
+                        "training")
     p.add_argument("--window", type=float, metavar="SECONDS",
                    help="long recordings: predict per window of this length (a timeline) instead of per file")
     p.add_argument("--hop", type=float, metavar="SECONDS", help="step between windows (default: half the window)")
@@ -86,15 +91,29 @@ def run(args: argparse.Namespace) -> int:
     if args.files:
         inputs.extend(_file_inputs(args.files, predictor.config, predictor.bundle.selection.modality))
     preds, failures = [], []
+    ready = []
     for source, item in inputs:
         if isinstance(item, AvemotionError):
             failures.append((source, item))
-            continue
+        else:
+            ready.append((source, item))
+    if args.together and ready:
+        try:
+            group = predictor.predict_group([f for _, f in ready], [s for s, _ in ready])
+            preds.extend(p if mapper is None else mapper.prediction(p) for p in group)
+        except AvemotionError as exc:
+            failures.extend((source, exc) for source, _ in ready)
+        ready = []
+    for source, item in ready:
         try:
             pred = predictor.predict(item, source=source)
             preds.append(pred if mapper is None else mapper.prediction(pred))
         except AvemotionError as exc:
             failures.append((source, exc))
+    if predictor.normalize != "global" and not args.together and len(preds) > 1:
+        print(f"note: this model was trained with {predictor.normalize} normalisation; if these files are clips of "
+              "one speaker (or parts of one recording), --together predicts them as it was trained",
+              file=sys.stderr)
     if args.json:
         for p in preds:
             print(json.dumps({**p.to_dict(), "model": loaded.description}))
