@@ -278,3 +278,33 @@ def test_emotion_directions_are_fitted_and_shipped() -> None:
     shipped = nuisance_directions()
     assert shipped.shape == (256, 20)
     assert np.allclose(shipped.T @ shipped, np.eye(20), atol=1e-4)
+
+
+def test_speakers_named_and_merged(cli_run, two_voices, tmp_path) -> None:
+    """Users name speakers and fix a split: the JSON, the summaries and the report follow."""
+    import avemotion
+    from avemotion.errors import ConfigError
+
+    _, _, d, _ = cli_run
+    s = avemotion.session(two_voices[0], names={"S1": "client", "S2": "counsellor"})
+    j = json.loads(s.to_json())
+    assert [sp["id"] for sp in j["speakers"]] == ["client", "counsellor"]
+    assert {x["speaker"] for x in j["segments"]} == {"client", "counsellor", None}
+    for old, new in zip(d["speakers"], j["speakers"], strict=True):
+        assert new["turns"] == old["turns"] and new["speech_seconds"] == pytest.approx(old["speech_seconds"], abs=1e-3)
+        assert new["emotion_shares"] == pytest.approx(old["emotion_shares"], abs=1e-4)
+    assert "counsellor" in s.to_html() and " client " in s.to_rttm()
+    merged = s.with_speaker_names({"client": "client", "counsellor": "client"})
+    one = json.loads(merged.to_json())["speakers"]
+    assert len(one) == 1 and one[0]["id"] == "client" and one[0]["turns"] == 1
+    total = sum(sp["speech_seconds"] for sp in d["speakers"])
+    assert one[0]["speech_seconds"] == pytest.approx(total, abs=1e-3)
+    with pytest.raises(ConfigError, match="no speaker 'S9'"):
+        s.with_speaker_names({"S9": "x"})
+    with pytest.raises(ConfigError, match="already a speaker's id"):
+        s.with_speaker_names({"client": "counsellor"})
+    out = tmp_path / "named"
+    assert main(["-q", "session", str(two_voices[0]), "--out", str(out), "--name", "S1=client",
+                 "--name", "S2=counsellor"]) == 0
+    assert json.loads((out / "talk.session.json").read_text()) == j
+    assert main(["-q", "session", str(two_voices[0]), "--out", str(out), "--name", "S1"]) == 1

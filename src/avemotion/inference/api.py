@@ -157,18 +157,20 @@ def timeline(path: str | Path, *, window: float = 3.0, hop: float | None = None,
 
 
 def session(path: str | Path, *, model: str | Path | None = None, speakers: int | None = None,
-            max_segment: float = 4.0) -> SessionResult:
+            max_segment: float = 4.0, names: dict[str, str] | None = None) -> SessionResult:
     """Who speaks when in a recording, and each speaker's emotions, valence and arousal over time.
 
     Voice activity (silero-vad), speaker diarization (resemblyzer embeddings; the number of speakers found
     from the recording unless ``speakers`` gives it), then the emotion of each speech segment (turns cut into
     pieces of at most ``max_segment`` seconds) from ``model`` on the voice. Returns a ``SessionResult``:
     ``.speakers`` (per-speaker summaries), ``.segments`` (a pandas DataFrame; pauses have speaker None),
-    ``.to_json()``, ``.to_html()``, ``.to_rttm()``, ``.save(out_dir)``. Needs the ``[session]`` extra
-    (``pip install 'avemotion[session]'``; :class:`~avemotion.errors.MissingExtra` otherwise); raises
-    :class:`~avemotion.errors.NoAudioStream` for a file without audio and
+    ``.to_json()``, ``.to_html()``, ``.to_rttm()``, ``.save(out_dir)``. ``names`` renames speakers
+    (``{"S1": "client"}``; ids given one name are merged), as ``.with_speaker_names`` does. Needs the
+    ``[session]`` extra (``pip install 'avemotion[session]'``; :class:`~avemotion.errors.MissingExtra`
+    otherwise); raises :class:`~avemotion.errors.NoAudioStream` for a file without audio and
     :class:`~avemotion.errors.SilentAudio` when nobody speaks. Nothing is written unless ``save`` is called.
     """
     from avemotion.inference.session.pipeline import analyze_session
 
-    return analyze_session(path, load_model(model), speakers=speakers, max_segment=max_segment)
+    result = analyze_session(path, load_model(model), speakers=speakers, max_segment=max_segment)
+    return result.with_speaker_names(names) if names else result

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="number of speakers: auto (found from the recording, default) or N when you know it")
     p.add_argument("--segment", type=float, default=4.0, metavar="SECONDS",
                    help="speech turns are analysed in pieces of at most this many seconds (default 4)")
+    p.add_argument("--name", action="append", default=[], metavar="ID=NAME",
+                   help="name a speaker (--name S1=client --name S2=counsellor); ids given the same name are merged "
+                        "into one speaker (a voice split in two); repeatable")
     add_model_argument(p)
     add_device_option(p, "session analysis")
     p.set_defaults(func=run)
@@ -49,6 +52,17 @@ def parse_speakers(value: str) -> int | None:
     return n
 
 
+def parse_names(items: list[str]) -> dict[str, str]:
+    """``["S1=client", ...]`` -> ``{"S1": "client"}``; a :class:`ConfigError` for an item without ``=``."""
+    names = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--name takes ID=NAME (e.g. S1=client), not {item!r}")
+        names[key.strip()] = value.strip()
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     from avemotion.inference.api import load_model
     from avemotion.inference.session.pipeline import analyze_session
@@ -56,10 +70,13 @@ def run(args: argparse.Namespace) -> int:
     from avemotion.utils.progress import log
 
     speakers = parse_speakers(args.speakers)
+    names = parse_names(args.name)
     if args.segment <= 0.5:
         raise ConfigError("--segment must be longer than 0.5 seconds")
     set_inference_device(args.device)
     result = analyze_session(args.recording, load_model(args.model), speakers=speakers, max_segment=args.segment)
+    if names:
+        result = result.with_speaker_names(names)
     paths = result.save(args.out, rttm=args.rttm)
     if args.json:
         sys.stdout.write(result.to_json() + "\n")

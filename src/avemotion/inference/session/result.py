@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avemotion.inference.session.records import Segment, SpeakerSummary
+from avemotion.errors import ConfigError
+from avemotion.inference.session.records import Segment, SpeakerSummary, Turn
+from avemotion.inference.session.segments import summarise
 from avemotion.utils.atomic import atomic_write_text
 
 if TYPE_CHECKING:
@@ -66,6 +68,27 @@ class SessionResult:
             else:
                 out.append([seg.start, seg.end, seg.speaker])
         return [(a, b, c) for a, b, c in out]
+
+    def with_speaker_names(self, names: dict[str, str]) -> SessionResult:
+        """The session with speakers renamed (``{"S1": "client", "S2": "counsellor"}``); ids given the same name
+        become one speaker (a voice the diarization split in two), with its summary recomputed. Ids not named
+        keep theirs. Raises :class:`~avemotion.errors.ConfigError` for an id the session does not have, or a
+        new name that is another speaker's id left unnamed."""
+        known = [s.id for s in self.speakers]
+        unknown = [k for k in names if k not in known]
+        if unknown:
+            raise ConfigError(f"no speaker {', '.join(map(repr, unknown))} in this session; its speakers: "
+                              f"{', '.join(known)}")
+        kept = {k for k in known if k not in names}
+        clash = sorted({v for v in names.values() if v in kept})
+        if clash:
+            raise ConfigError(f"{', '.join(map(repr, clash))} is already a speaker's id: name that speaker too, "
+                              f"or map both ids to {clash[0]!r} explicitly to merge them")
+        segments = [replace(seg, speaker=names.get(seg.speaker, seg.speaker)) if seg.speaker else seg
+                    for seg in self.segment_records]
+        out = replace(self, segment_records=segments)
+        turns = [Turn(a, b, spk) for a, b, spk in out.speaker_turns()]
+        return replace(out, speakers=summarise(turns, segments, self.labels))
 
     def to_rttm(self) -> str:
         """The speaker turns in RTTM (NIST Rich Transcription Time Marked), as diarization scorers and
