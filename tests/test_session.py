@@ -308,3 +308,33 @@ def test_speakers_named_and_merged(cli_run, two_voices, tmp_path) -> None:
                  "--name", "S2=counsellor"]) == 0
     assert json.loads((out / "talk.session.json").read_text()) == j
     assert main(["-q", "session", str(two_voices[0]), "--out", str(out), "--name", "S1"]) == 1
+
+
+def test_elan_and_tier_exports(two_voices, tmp_path) -> None:
+    """--eaf writes an ELAN document (a tier per speaker, annotations on one ordered time line) and --tiers the
+    same tiers as CSV; both follow the speaker names."""
+    import csv
+    import xml.etree.ElementTree as ET
+
+    pytest.importorskip("silero_vad")
+    pytest.importorskip("resemblyzer")
+    out = tmp_path / "exp"
+    assert main(["-q", "session", str(two_voices[0]), "--out", str(out), "--eaf", "--tiers",
+                 "--name", "S1=client"]) == 0
+    session = json.loads((out / "talk.session.json").read_text())
+    root = ET.parse(out / "talk.eaf").getroot()
+    assert root.tag == "ANNOTATION_DOCUMENT" and root.find("HEADER/MEDIA_DESCRIPTOR").get("MEDIA_URL").endswith(
+        "talk.wav")
+    slots = {s.get("TIME_SLOT_ID"): int(s.get("TIME_VALUE")) for s in root.iter("TIME_SLOT")}
+    assert list(slots.values()) == sorted(slots.values())
+    tiers = {t.get("TIER_ID"): t for t in root.iter("TIER")}
+    assert {"client", "S2", "client-valence", "S2-arousal"} <= set(tiers)
+    spoken = [s for s in session["segments"] if s["speaker"] == "client"]
+    notes = tiers["client"].findall("ANNOTATION/ALIGNABLE_ANNOTATION")
+    assert len(notes) == len(spoken)
+    for a, s in zip(notes, spoken, strict=True):
+        assert slots[a.get("TIME_SLOT_REF1")] == round(s["start"] * 1000)
+        assert a.find("ANNOTATION_VALUE").text.split()[0] == s["emotion"]
+    rows = list(csv.DictReader((out / "talk.tiers.csv").open()))
+    assert {r["tier"] for r in rows} == set(tiers)
+    assert sum(r["tier"] == "client" for r in rows) == len(spoken)

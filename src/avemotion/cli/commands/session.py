@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="number of speakers: auto (found from the recording, default) or N when you know it")
     p.add_argument("--segment", type=float, default=4.0, metavar="SECONDS",
                    help="speech turns are analysed in pieces of at most this many seconds (default 4)")
+    p.add_argument("--eaf", action="store_true",
+                   help="also write DIR/RECORDING.eaf for ELAN: a tier per speaker (emotion per segment), valence and "
+                        "arousal tiers")
+    p.add_argument("--tiers", action="store_true", help="also write DIR/RECORDING.tiers.csv: the same tiers as "
+                   "rows tier,start,end,value")
     p.add_argument("--name", action="append", default=[], metavar="ID=NAME",
                    help="name a speaker (--name S1=client --name S2=counsellor); ids given the same name are merged "
                         "into one speaker (a voice split in two); repeatable")
@@ -77,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     result = analyze_session(args.recording, load_model(args.model), speakers=speakers, max_segment=args.segment)
     if names:
         result = result.with_speaker_names(names)
-    paths = result.save(args.out, rttm=args.rttm)
+    paths = result.save(args.out, rttm=args.rttm, eaf=args.eaf, tiers=args.tiers)
     if args.json:
         sys.stdout.write(result.to_json() + "\n")
     found = ", ".join(f"{s.id} {s.speech_seconds:.0f} s" for s in result.speakers)

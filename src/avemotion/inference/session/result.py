@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,6 +98,19 @@ class SessionResult:
         return "".join(f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {spk} <NA> <NA>\n"
                        for a, b, spk in self.speaker_turns())
 
+    def to_eaf(self, media_url: str = "") -> str:
+        """An ELAN annotation document: a tier per speaker (emotion and confidence per speech segment) and its
+        valence and arousal tiers (:mod:`avemotion.inference.session.export`)."""
+        from avemotion.inference.session.export import to_eaf
+
+        return to_eaf(self, media_url)
+
+    def to_tiers_csv(self) -> str:
+        """The same tiers as CSV rows ``tier,start,end,value`` (seconds)."""
+        from avemotion.inference.session.export import to_tiers_csv
+
+        return to_tiers_csv(self)
+
     def to_html(self, out_dir: str | Path | None = None) -> str:
         """The self-contained HTML report (inline SVG, CSS and JS; no external requests); with ``out_dir``
         (where it will be written) its time stamps play the recording through a relative link."""
@@ -104,13 +118,19 @@ class SessionResult:
 
         return render_html(self, out_dir)
 
-    def save(self, out_dir: str | Path, *, rttm: bool = False) -> list[Path]:
-        """Write ``<name>.session.json`` and ``<name>.session.html`` (and ``<name>.rttm`` with ``rttm``) into
-        ``out_dir``, each atomically; returns their paths."""
+    def save(self, out_dir: str | Path, *, rttm: bool = False, eaf: bool = False, tiers: bool = False) -> list[Path]:
+        """Write ``<name>.session.json`` and ``<name>.session.html`` (with ``rttm`` also ``<name>.rttm``, with
+        ``eaf`` ``<name>.eaf`` for ELAN, with ``tiers`` ``<name>.tiers.csv``) into ``out_dir``, each atomically;
+        returns their paths."""
         out_dir = Path(out_dir)
         name = Path(self.recording).stem
         paths = [atomic_write_text(out_dir / f"{name}.session.json", self.to_json() + "\n"),
                  atomic_write_text(out_dir / f"{name}.session.html", self.to_html(out_dir))]
         if rttm:
             paths.append(atomic_write_text(out_dir / f"{name}.rttm", self.to_rttm()))
+        if eaf:
+            rel = os.path.relpath(Path(self.recording).resolve(), out_dir.resolve()).replace(os.sep, "/")
+            paths.append(atomic_write_text(out_dir / f"{name}.eaf", self.to_eaf(rel)))
+        if tiers:
+            paths.append(atomic_write_text(out_dir / f"{name}.tiers.csv", self.to_tiers_csv()))
         return paths
