@@ -8,11 +8,9 @@ import csv
 import io
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
 
-if TYPE_CHECKING:
-    from avemotion.inference.session.result import SessionResult
+from avemotion.inference.session.records import Segment, SpeakerSummary
 
 EAF_VERSION = "3.0"
 #: MIME types ELAN expects in a media descriptor, by file suffix
@@ -21,38 +19,38 @@ MIME_TYPES = {".wav": "audio/x-wav", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", 
               ".avi": "video/x-msvideo", ".flv": "video/x-flv"}
 
 
-def _value(seg) -> str:  # seg: a Segment
+def _value(seg: Segment) -> str:
     if seg.emotion is None:
         return "(not analysed)" if not seg.error else f"(not analysed: {seg.error})"
     return f"{seg.emotion} {seg.confidence:.2f}" if seg.confidence is not None else seg.emotion
 
 
-def tier_rows(r: SessionResult) -> list[tuple[str, float, float, str]]:
+def tier_rows(speakers: list[SpeakerSummary], segments: list[Segment]) -> list[tuple[str, float, float, str]]:
     """``(tier, start, end, value)``: per speaker tier its speech segments valued "emotion confidence", then
     ``<speaker>-valence`` and ``<speaker>-arousal`` tiers with the segment's values."""
     rows = []
-    for sp in r.speakers:
-        mine = [s for s in r.segment_records if s.speaker == sp.id]
+    for sp in speakers:
+        mine = [s for s in segments if s.speaker == sp.id]
         rows += [(sp.id, s.start, s.end, _value(s)) for s in mine]
         rows += [(f"{sp.id}-valence", s.start, s.end, f"{s.valence:.3f}") for s in mine if s.valence is not None]
         rows += [(f"{sp.id}-arousal", s.start, s.end, f"{s.arousal:.3f}") for s in mine if s.arousal is not None]
     return rows
 
 
-def to_tiers_csv(r: SessionResult) -> str:
+def to_tiers_csv(speakers: list[SpeakerSummary], segments: list[Segment]) -> str:
     """The tier table as CSV text with a header (times in seconds)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["tier", "start", "end", "value"])
-    for tier, a, b, v in tier_rows(r):
+    for tier, a, b, v in tier_rows(speakers, segments):
         w.writerow([tier, f"{a:.3f}", f"{b:.3f}", v])
     return buf.getvalue()
 
 
-def to_eaf(r: SessionResult, media_url: str = "") -> str:
+def to_eaf(speakers: list[SpeakerSummary], segments: list[Segment], media_url: str = "") -> str:
     """An ELAN annotation document (EAF 3.0): the tiers of :func:`tier_rows` on one time line in milliseconds,
     linked to ``media_url`` (relative or file URL) when given."""
-    rows = tier_rows(r)
+    rows = tier_rows(speakers, segments)
     times = sorted({round(t * 1000) for _, a, b, _ in rows for t in (a, b)})
     slot = {t: f"ts{i + 1}" for i, t in enumerate(times)}
     date = datetime.now(UTC).replace(microsecond=0).isoformat()

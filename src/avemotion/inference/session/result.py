@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from avemotion.errors import ConfigError
+from avemotion.inference.session.export import to_eaf, to_tiers_csv
 from avemotion.inference.session.records import Segment, SpeakerSummary, Turn
 from avemotion.inference.session.segments import summarise
 from avemotion.utils.atomic import atomic_write_text
@@ -101,15 +102,11 @@ class SessionResult:
     def to_eaf(self, media_url: str = "") -> str:
         """An ELAN annotation document: a tier per speaker (emotion and confidence per speech segment) and its
         valence and arousal tiers (:mod:`avemotion.inference.session.export`)."""
-        from avemotion.inference.session.export import to_eaf
-
-        return to_eaf(self, media_url)
+        return to_eaf(self.speakers, self.segment_records, media_url)
 
     def to_tiers_csv(self) -> str:
         """The same tiers as CSV rows ``tier,start,end,value`` (seconds)."""
-        from avemotion.inference.session.export import to_tiers_csv
-
-        return to_tiers_csv(self)
+        return to_tiers_csv(self.speakers, self.segment_records)
 
     def to_html(self, out_dir: str | Path | None = None) -> str:
         """The self-contained HTML report (inline SVG, CSS and JS; no external requests); with ``out_dir``
