@@ -12,7 +12,7 @@ clip-weighted gap between confidence and accuracy over equal-width confidence bi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -110,7 +110,8 @@ def crossfit_calibrate(probs: np.ndarray, y: np.ndarray, groups: Sequence[object
 @dataclass(frozen=True)
 class CalibrationReport:
     """How calibrated held-out answers are: before, and after temperature scaling cross-fitted over folds; the
-    temperature fitted on all of them (the final model's)."""
+    temperature fitted on all of them (the final model's). ``calibrated``: the cross-fitted probabilities
+    themselves (rows as given; not part of :meth:`to_dict`)."""
 
     temperature: float
     ece: float
@@ -120,6 +121,7 @@ class CalibrationReport:
     fold_temperatures: list[float]
     bins: ReliabilityBins
     bins_calibrated: ReliabilityBins
+    calibrated: np.ndarray = field(repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {"temperature": self.temperature, "ece": round(self.ece, 4),
@@ -133,4 +135,4 @@ def calibration_report(probs: np.ndarray, y: np.ndarray, folds: Sequence[object]
     calibrated, temps = crossfit_calibrate(probs, y, folds)
     return CalibrationReport(fit_temperature(probs, y), expected_calibration_error(probs, y),
                              expected_calibration_error(calibrated, y), nll(probs, y), nll(calibrated, y), temps,
-                             reliability_bins(probs, y), reliability_bins(calibrated, y))
+                             reliability_bins(probs, y), reliability_bins(calibrated, y), calibrated)

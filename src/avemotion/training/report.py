@@ -19,7 +19,7 @@ from avemotion.data.clipset import ClipSet
 from avemotion.labels import LabelSet
 from avemotion.modality import modality_of
 from avemotion.models.base import HEADS
-from avemotion.models.calibration import CalibrationReport, calibration_report, crossfit_calibrate
+from avemotion.models.calibration import CalibrationReport, calibration_report
 from avemotion.training.metrics import compute_metrics
 from avemotion.training.results import FoldResult
 from avemotion.training.splits import Splits
@@ -65,8 +65,7 @@ def write_report(rundir: Path, clipset: ClipSet, label_set: LabelSet, fold_resul
     pooled = compute_metrics(y, probs.argmax(1), probs, labels, grades)
     fold_of = np.concatenate([np.full(len(r.y_true), r.fold) for r in fold_results])
     calibration = calibration_report(probs, y, fold_of)
-    calibrated, _ = crossfit_calibrate(probs, y, fold_of)
-    for row, p in zip(rows, calibrated, strict=True):  # what a user of the final model would see (calibrated)
+    for row, p in zip(rows, calibration.calibrated, strict=True):  # what a user of the final model would see
         row["confidence_calibrated"] = f"{p.max():.5f}"
     summary = {k: [f[k] for f in per_fold if f[k] is not None] for k in SUMMARY_KEYS}
     metrics = {
