@@ -32,6 +32,7 @@ from avemotion.data.corpora import load_corpus
 from avemotion.data.expression_prior import FER_SYNONYMS
 from avemotion.data.extract import extract_clip
 from avemotion.inference.api import load_model
+from avemotion.models.accuracy import unweighted_accuracy
 from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import progress
 
@@ -150,12 +151,15 @@ def answers(corpus: str, root: Path, model: str, cache: Path | None) -> tuple[li
     return [{"clip": k, **v} for k, v in done.items() if k in {r.clip_id for r in records}], labels
 
 
-def ua(y: np.ndarray, pred: np.ndarray, classes: list[int]) -> float:
-    return float(np.mean([np.mean(pred[y == c] == c) for c in classes if np.any(y == c)]))
+def class_matcher(model_labels: list[str]) -> Callable[[str], int | None]:
+    """Corpus label -> index of the model's class of the same name or synonym (``sadness`` -> ``sad``), or None
+    for a class the model lacks."""
+    index = {CANONICAL.get(lab.lower(), lab.lower()): i for i, lab in enumerate(model_labels)}
+    return lambda label: index.get(CANONICAL.get(label.lower(), label.lower()))
 
 
-def speaker_bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray, spk: np.ndarray, classes: list[int],
-                      n: int = 2000, seed: int = 0) -> tuple[float, float]:
+def speaker_bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray, spk: np.ndarray, n: int = 2000,
+                      seed: int = 0) -> tuple[float, float]:
     """95 % interval of UA(a) - UA(b) over resampled speakers (all clips of a drawn speaker, with repeats)."""
     rng = np.random.default_rng(seed)
     speakers = np.unique(spk)
@@ -163,9 +167,18 @@ def speaker_bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray, spk: np.ndarr
     diffs = []
     for _ in range(n):
         idx = np.concatenate([idx_of[s] for s in rng.choice(speakers, len(speakers))])
-        diffs.append(ua(y[idx], a[idx], classes) - ua(y[idx], b[idx], classes))
+        diffs.append(unweighted_accuracy(y[idx], a[idx]) - unweighted_accuracy(y[idx], b[idx]))
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def paired(y: np.ndarray, pred: np.ndarray, ref: np.ndarray, spk: np.ndarray) -> tuple[float, float, float, float]:
+    """UA of ``pred``, its difference from ``ref``'s UA and the speaker-bootstrap interval of that difference
+    (zeros when ``pred`` is ``ref`` itself)."""
+    u = unweighted_accuracy(y, pred)
+    if pred is ref:
+        return u, 0.0, 0.0, 0.0
+    return (u, u - unweighted_accuracy(y, ref), *speaker_bootstrap(y, pred, ref, spk))
 
 
 def mcnemar(right_a: np.ndarray, right_b: np.ndarray) -> tuple[int, int, float]:
@@ -189,15 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     clips, labels = answers(args.corpus, args.root, args.model, args.cache)
-    canon = {lab: CANONICAL.get(lab.lower(), lab.lower()) for lab in labels}
-    model_of = {c: i for i, c in canon.items()}
-    model_index = {lab: i for i, lab in enumerate(labels)}
-    corpus_labels = sorted({c["label"] for c in clips})
-    unmapped = [c for c in corpus_labels if CANONICAL.get(c.lower(), c.lower()) not in model_of]
+    model_class = class_matcher(labels)
+    unmapped = sorted({c["label"] for c in clips if model_class(c["label"]) is None})
     mapped = [c for c in clips if c["label"] not in unmapped]
     if unmapped:
         print(f"left out: {len(clips) - len(mapped)} clips of classes the model lacks: {', '.join(unmapped)}")
-    y_lab = [model_index[model_of[CANONICAL.get(c["label"].lower(), c["label"].lower())]] for c in mapped]
+    y_lab = [model_class(c["label"]) for c in mapped]
     y = np.asarray(y_lab)
     classes = sorted(set(y_lab))
     keep = np.asarray(classes)
@@ -226,9 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---|---|")
     table = {}
     for name, pred in preds.items():
-        u = ua(y, pred, classes)
-        d = u - ua(y, ref, classes)
-        lo, hi = speaker_bootstrap(y, pred, ref, spk, classes) if name != "linear" else (0.0, 0.0)
+        u, d, lo, hi = paired(y, pred, ref, spk)
         a, b, pval = mcnemar(pred == y, ref == y)
         table[name] = {"ua": u, "minus_linear": d, "ci": [lo, hi], "mcnemar": [a, b, pval]}
         print(f"| {name} | {u:.3f} | {d:+.3f} | [{lo:+.3f}, {hi:+.3f}] | {a} / {b}, p = {pval:.3f} |")

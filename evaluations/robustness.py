@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from decision_rules import CANONICAL, speaker_bootstrap, ua  # the sibling script's label matching and statistics
+from decision_rules import class_matcher, paired  # the sibling script's label matching and statistics
 
 from avemotion.data.corpora import load_corpus
 from avemotion.data.extract import borrow_extractor
@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("give --run RUNDIR or --model with --root")
     jobs = jobs_for_run(args.run) if args.run else jobs_for_model(args.model, args.corpus, args.root)
     labels = jobs[0][0].bundle.labels
-    canon = {CANONICAL.get(lab.lower(), lab.lower()): i for i, lab in enumerate(labels)}
-    jobs = [(p, r) for p, r in jobs if CANONICAL.get(r.label.lower(), r.label.lower()) in canon]
-    y = np.asarray([canon[CANONICAL.get(r.label.lower(), r.label.lower())] for _, r in jobs])
+    model_class = class_matcher(labels)
+    jobs = [(p, r) for p, r in jobs if model_class(r.label) is not None]
+    y = np.asarray([model_class(r.label) for _, r in jobs])
     spk = np.asarray([str(r.speaker) for _, r in jobs])
     classes = sorted(set(y.tolist()))
     keep = np.asarray(classes)
@@ -140,13 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| condition | UA | minus clean | 95 % CI (speakers) | failed |\n|---|---:|---:|---|---:|")
     table = {}
     for cond in conditions:
-        u = ua(y, preds[cond], classes)
-        if cond != "clean" and "clean" in preds:
-            d = u - ua(y, preds["clean"], classes)
-            lo, hi = speaker_bootstrap(y, preds[cond], preds["clean"], spk, classes)
-            row = f"{d:+.3f} | [{lo:+.3f}, {hi:+.3f}]"
-        else:
-            d, lo, hi, row = 0.0, 0.0, 0.0, " | "
+        u, d, lo, hi = paired(y, preds[cond], preds.get("clean", preds[cond]), spk)
+        row = " | " if cond == "clean" or "clean" not in preds else f"{d:+.3f} | [{lo:+.3f}, {hi:+.3f}]"
         table[cond] = {"ua": u, "minus_clean": d, "ci": [lo, hi], "failed": failed[cond]}
         print(f"| {cond} | {u:.3f} | {row} | {failed[cond]} |")
     if args.json:
