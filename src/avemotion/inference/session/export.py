@@ -8,7 +8,7 @@ import csv
 import io
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from avemotion.inference.session.records import Segment, SpeakerSummary
 
@@ -74,12 +74,9 @@ def to_eaf(speakers: list[SpeakerSummary], segments: list[Segment], media_url: s
             n += 1
             out.append(f'<ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a{n}" '
                        f'TIME_SLOT_REF1="{slot[round(a * 1000)]}" TIME_SLOT_REF2="{slot[round(b * 1000)]}">'
-                       f"<ANNOTATION_VALUE>{_escape(v)}</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>")
+                       f"<ANNOTATION_VALUE>{escape(v)}</ANNOTATION_VALUE></ALIGNABLE_ANNOTATION></ANNOTATION>")
         out.append("</TIER>")
     out += ['<LINGUISTIC_TYPE GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="default-lt" TIME_ALIGNABLE="true"/>',
             "</ANNOTATION_DOCUMENT>"]
     return "\n".join(out) + "\n"
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
