@@ -5,7 +5,8 @@ lip movement in speech follows the syllable rate, about 3-7 syllables a second, 
 its energy below about 6 Hz, so 15 samples a second (Nyquist 7.5 Hz) follows the opening and closing of each
 syllable; it is also the rate the models' video branch samples (``video.fps``), so the expression CNN sees frames
 as it did in training. Nothing but the current frame and one CNN batch of aligned faces is held, so memory
-does not grow with the recording beyond the per-frame numbers kept for each track (a few dozen bytes a frame).
+does not grow with the recording beyond the per-frame numbers kept for each track (a few hundred bytes per face
+and frame: about 20 MB for an hour of one face).
 
 Per frame (:class:`FaceTracker`): each live track is followed by its own FaceMesh graph (tracking mode) on a
 square crop around its previous landmarks (:class:`~avemotion.features.video.face.FaceFinder`'s mesh stage);

@@ -28,6 +28,10 @@ MAX_LAG = 0.2
 LAGS = np.round(np.arange(-MAX_LAG, MAX_LAG + 1e-9, 0.04), 3)
 MIN_FRAMES = 8  # fewer face frames in a segment: no decision (score None)
 MIN_COVERAGE = 0.5  # share of the segment's frames that must show the face
+#: a mouth opening whose standard deviation over the span is below this (inter-ocular distances) does not move:
+#: score 0. FaceMesh's jitter on a still synthetic mouth is about 0.001; speaking mouths of the Javanese clips
+#: move 0.02-0.1 from frame to frame.
+MIN_MOVEMENT = 0.01
 
 
 def loudness_envelope(audio: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
@@ -90,12 +94,15 @@ def speaking_score(times: np.ndarray, mouth: np.ndarray, envelope: np.ndarray, s
     the segment ``[start, end]``), as the ``measure`` takes it, and the loudness ``envelope``
     (:func:`loudness_envelope`) at those times shifted by the lag, as Fisher's ``z = atanh(r) * sqrt(n - 3)``
     (``n`` the number of points correlated); None when the face shows in fewer than :data:`MIN_FRAMES` frames
-    or in less than :data:`MIN_COVERAGE` of the segment's frames at ``fps``. A still mouth scores 0."""
+    or in less than :data:`MIN_COVERAGE` of the segment's frames at ``fps``. A still mouth (its opening varies by
+    less than :data:`MIN_MOVEMENT`) scores 0: correlating landmark jitter with a voice would be reading noise."""
     times = np.asarray(times, np.float64)
     mouth = np.asarray(mouth, np.float64)
     expected = max(1.0, (end - start) * fps)
     if len(times) < MIN_FRAMES or len(times) < MIN_COVERAGE * expected:
         return None
+    if float(np.std(mouth)) < MIN_MOVEMENT:
+        return 0.0
     pick = MEASURES[measure]
     best = -1.0
     n = len(times)
