@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,25 @@ def test_session_without_faces(media, tmp_path: Path) -> None:
     w = _session(media["wav"], tmp_path / "b")
     assert all(s["face"] is None for s in w["segments"])
     assert 'id="face-lane"' not in (tmp_path / "b" / "talk.session.html").read_text()
+
+
+def test_result_frame_and_renaming_keep_the_face() -> None:
+    from avemotion.inference.session.records import Segment, Turn
+    from avemotion.inference.session.result import SessionResult
+    from avemotion.inference.session.segments import summarise
+
+    face = {"track": "F1", "speaking": True, "speaking_score": 4.0, "emotion": "happy", "confidence": 0.8,
+            "probabilities": {"happy": 0.8, "sad": 0.2}, "frames": 30, "faces_visible": 1}
+    segs = [Segment(0.0, 1.0, None), Segment(1.0, 3.0, "S1", "happy", 0.9, {"happy": 0.9, "sad": 0.1}, face=face),
+            Segment(3.0, 4.0, "S2", "sad", 0.7, {"happy": 0.3, "sad": 0.7},
+                    face={**face, "speaking": False})]
+    turns = [Turn(1.0, 3.0, "S1"), Turn(3.0, 4.0, "S2")]
+    r = SessionResult("x.mp4", 4.0, "m", summarise(turns, segs, ["happy", "sad"]), segs, ["happy", "sad"])
+    assert [s.speaking_face_share for s in r.speakers] == [1.0, 0.0]
+    df = r.segments
+    assert list(df["face_speaking"]) == [None, True, False]
+    assert df["face_track"].isna().tolist() == [True, False, False] and list(df["face_track"][1:]) == ["F1", "F1"]
+    named = r.with_speaker_names({"S1": "client", "S2": "client"})
+    assert named.speakers[0].speaking_face_share == pytest.approx(2 / 3)
+    audio_only = summarise(turns, [replace(s, face=None) for s in segs], ["happy", "sad"])
+    assert all(s.speaking_face_share is None for s in audio_only)
