@@ -1,13 +1,16 @@
 """Session analysis at scale (issue #28 item 7): wall time, real-time factor and peak memory of
-``avemotion session`` on audio recordings of growing length.
+``avemotion session`` on audio recordings and videos of growing length.
 
 Each recording is made here: two synthetic voices (a low and a high one) taking 3-s turns with 1-s pauses
-(``avemotion.data.synthetic.voice``), written as 16-kHz WAV. ``avemotion session`` runs in a child process
-(the bundled model, the speakers found from the recording); its peak resident memory comes from the child's
-rusage, read in a fresh wrapper process per run. The issue's target for audio: at most 0.1 x real time on 2
-cores, memory flat in length.
+(``avemotion.data.synthetic.voice``), written as 16-kHz WAV. With ``--video-minutes``, also 720p H.264 videos
+(25 fps) of the same conversation: the synthetic face (``avemotion.data.synthetic.face``, 256 px) on a grey
+frame, its lips moving with the low voice (the person on camera) and still while the high voice (off camera)
+speaks; the video runs once with faces and once with ``--no-faces``. ``avemotion session`` runs in a child
+process (the bundled model, the speakers found from the recording); its peak resident memory comes from the
+child's rusage, read in a fresh wrapper process per run. The issue's targets: audio at most 0.1 x real time,
+a 720p video at most 0.3 x real time on 2 cores, memory flat in length.
 
-    PYTHONPATH=src python benchmarks/session_scale.py [--minutes 1 5] [--keep DIR]
+    PYTHONPATH=src python benchmarks/session_scale.py [--minutes 1 5] [--video-minutes 2] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from avemotion.data.synthetic.voice import VoiceParams, synthesize
+from avemotion.data.synthetic.face import BASIS_NAMES, FaceIdentity, FaceRig
+from avemotion.data.synthetic.voice import VoiceParams, mouth_opening, synthesize
+from avemotion.media.write import write_media
 
 SR = 16000
 TURN, GAP = 3.0, 1.0
@@ -47,23 +52,63 @@ def conversation(minutes: float, path: Path, seed: int = 0) -> Path:
     return path
 
 
+def video_conversation(minutes: float, path: Path, seed: int = 0, fps: int = 25,
+                       size: tuple[int, int] = (1280, 720)) -> Path:
+    """The two-voice conversation of about ``minutes`` minutes as a video at ``path``: one face on camera, speaking
+    the low voice's turns; frames rendered and encoded one by one (memory flat in length)."""
+    rng = np.random.default_rng(seed)
+    voices = [_voice(105.0, 1.0), _voice(225.0, 1.2)]
+    audio, opening = [np.zeros(int(GAP * SR), np.float32)], [np.zeros(int(GAP * fps))]
+    t, i = GAP, 0
+    while t < minutes * 60:
+        utt = synthesize(voices[i % 2], TURN, SR, rng)
+        audio += [utt.audio, np.zeros(int(GAP * SR), np.float32)]
+        mouth = mouth_opening(utt, fps, int(TURN * fps)) if i % 2 == 0 else np.zeros(int(TURN * fps))
+        opening += [mouth, np.zeros(int(GAP * fps))]
+        t += TURN + GAP
+        i += 1
+    rig = FaceRig(FaceIdentity(), size=(256, 256))
+    close, jaw = BASIS_NAMES.index("lip_close"), BASIS_NAMES.index("jaw")
+    w, h = size
+    y0, x0 = (h - 256) // 2, (w - 256) // 2
+
+    def frames():
+        canvas = np.full((h, w, 3), 96, np.uint8)
+        for a in 0.15 + 1.1 * np.concatenate(opening):
+            weights = np.zeros(len(BASIS_NAMES), np.float32)
+            weights[close] = np.clip(1.0 - a, 0.0, 1.0)
+            weights[jaw] = np.clip(a - 1.0, 0.0, 1.2)
+            canvas[y0:y0 + 256, x0:x0 + 256] = rig.render(weights, (0.0, 0.0, 0.0, 0.0))
+            yield canvas
+
+    return write_media(path, frames(), fps, np.concatenate(audio), SR)
+
+
 #: runs a command and prints its peak resident memory (KiB): a fresh process, so no earlier child counts
 _PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
          "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def run_session(wav: Path, out: Path) -> tuple[float, float]:
+def run_session(wav: Path, out: Path, *extra: str) -> tuple[float, float]:
     """Wall seconds and peak resident MiB of ``avemotion session WAV --out OUT`` in a child process."""
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "avemotion", "-q", "session",
-                           str(wav), "--out", str(out)], check=True, capture_output=True, text=True)
+                           str(wav), "--out", str(out), *extra], check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     return wall, int(done.stdout.strip().splitlines()[-1]) / 1024
 
 
+def _duration(path: Path) -> float:
+    from avemotion.media.probe import probe
+
+    return float(probe(path).duration or 0.0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, nargs="+", default=[1.0, 5.0])
+    ap.add_argument("--minutes", type=float, nargs="*", default=[1.0, 5.0])
+    ap.add_argument("--video-minutes", type=float, nargs="*", default=[],
+                    help="also 720p videos of these lengths (with and without faces)")
     ap.add_argument("--keep", type=Path, help="keep the recordings and reports here")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="avemotion-session-bench-"))
@@ -76,7 +121,15 @@ def main() -> int:
         seconds = sf.info(wav).duration
         wall, peak = run_session(wav, work / "out")
         print(f"| {seconds / 60:.1f} min | {wall:.1f} | {wall / seconds:.3f} | {peak:.0f} |", flush=True)
-    print("target (issue #28): audio at most 0.1 x real time on 2 cores, memory flat in length")
+    for minutes in sorted(args.video_minutes):
+        mp4 = video_conversation(minutes, work / f"talk_{minutes:g}min.mp4")
+        seconds = _duration(mp4)
+        for extra, what in (((), "faces"), (("--no-faces",), "no faces")):
+            wall, peak = run_session(mp4, work / "out", *extra)
+            print(f"| {seconds / 60:.1f} min 720p video, {what} | {wall:.1f} | {wall / seconds:.3f} | {peak:.0f} |",
+                  flush=True)
+    print("targets (issue #28): audio at most 0.1 x real time, 720p video at most 0.3 x real time on 2 cores, "
+          "memory flat in length")
     return 0
 
 

@@ -157,12 +157,15 @@ def timeline(path: str | Path, *, window: float = 3.0, hop: float | None = None,
 
 
 def session(path: str | Path, *, model: str | Path | None = None, speakers: int | None = None,
-            max_segment: float = 4.0, names: dict[str, str] | None = None) -> SessionResult:
+            max_segment: float = 4.0, names: dict[str, str] | None = None, faces: bool = True) -> SessionResult:
     """Who speaks when in a recording, and each speaker's emotions, valence and arousal over time.
 
     Voice activity (silero-vad), speaker diarization (resemblyzer embeddings; the number of speakers found
     from the recording unless ``speakers`` gives it), then the emotion of each speech segment (turns cut into
-    pieces of at most ``max_segment`` seconds) from ``model`` on the voice. Returns a ``SessionResult``:
+    pieces of at most ``max_segment`` seconds) from ``model`` on the voice. In a video the faces are tracked
+    too (``faces=False`` skips them): each speech segment's ``face`` says which face was seen, whether it is
+    the one speaking, and its expression; voice and face are combined only for a speaking face. Returns a
+    ``SessionResult``:
     ``.speakers`` (per-speaker summaries), ``.segments`` (a pandas DataFrame; pauses have speaker None),
     ``.to_json()``, ``.to_html()``, ``.to_rttm()``, ``.save(out_dir)``. ``names`` renames speakers
     (``{"S1": "client"}``; ids given one name are merged), as ``.with_speaker_names`` does. Needs the
@@ -172,5 +175,5 @@ def session(path: str | Path, *, model: str | Path | None = None, speakers: int 
     """
     from avemotion.inference.session.pipeline import analyze_session
 
-    result = analyze_session(path, load_model(model), speakers=speakers, max_segment=max_segment)
+    result = analyze_session(path, load_model(model), speakers=speakers, max_segment=max_segment, faces=faces)
     return result.with_speaker_names(names) if names else result

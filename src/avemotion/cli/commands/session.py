@@ -1,7 +1,8 @@
-"""``avemotion session RECORDING [--out DIR] [--json] [--rttm] [--speakers auto|N] [--model RUNDIR|NAME]``.
+"""``avemotion session RECORDING [--out DIR] [--json] [--rttm] [--speakers auto|N] [--no-faces] [--model RUNDIR|NAME]``.
 
-Session analysis of a long recording (audio file or video; its audio track is used): who speaks when (voice
-activity detection, speaker diarization), each speech segment's emotion, valence and arousal. Writes
+Session analysis of a long recording (audio file or video): who speaks when (voice activity detection, speaker
+diarization), each speech segment's emotion, valence and arousal; in a video also the faces on camera (which
+face is seen in each segment, whether it is speaking, its expression; ``--no-faces`` skips them). Writes
 ``DIR/<name>.session.json`` and the self-contained report ``DIR/<name>.session.html`` (with ``--rttm`` also
 ``DIR/<name>.rttm``; nothing else, nowhere else); ``--json`` also prints the JSON. Needs the ``[session]``
 extra (``pip install 'avemotion[session]'``).
@@ -39,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", action="append", default=[], metavar="ID=NAME",
                    help="name a speaker (--name S1=client --name S2=counsellor); ids given the same name are merged "
                         "into one speaker (a voice split in two); repeatable")
+    p.add_argument("--no-faces", dest="faces", action="store_false",
+                   help="do not track the faces of a video (the voice only; every segment's face is null)")
     add_model_argument(p)
     add_device_option(p, "session analysis")
     p.set_defaults(func=run)
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if args.segment <= 0.5:
         raise ConfigError("--segment must be longer than 0.5 seconds")
     set_inference_device(args.device)
-    result = analyze_session(args.recording, load_model(args.model), speakers=speakers, max_segment=args.segment)
+    result = analyze_session(args.recording, load_model(args.model), speakers=speakers, max_segment=args.segment,
+                             faces=args.faces)
     if names:
         result = result.with_speaker_names(names)
     paths = result.save(args.out, rttm=args.rttm, eaf=args.eaf, tiers=args.tiers)

@@ -3,7 +3,9 @@ requests), written for a reader who is not a machine-learning person.
 
 Sections: what was found (speakers, speaking time, turns, most frequent emotion, mean valence/arousal), the
 timeline (one lane per speaker: emotion as coloured blocks whose opacity is the confidence, valence and
-arousal as curves under it), emotion shares per speaker, the strongest moments (time stamps that seek the
+arousal as curves under it; in a video with faces, a face lane: the expression of the face on camera in each
+speech segment, solid where that face is the one speaking, outlined and pale where it listens), emotion
+shares per speaker, the strongest moments (time stamps that seek the
 recording when it sits where the report expects it), and the model with its limits from its card.
 """
 
@@ -64,12 +66,45 @@ def _e(x: object) -> str:
     return html.escape(str(x))
 
 
+def has_faces(r: SessionResult) -> bool:
+    """True when some segment of the session has a face."""
+    return any(s.face is not None for s in r.segment_records)
+
+
+def _face_lane(r: SessionResult, y: float, x0: float, w: float, scale: float) -> str:
+    """The face lane: one block per speech segment with a face, coloured by the face's expression; solid where
+    the face is speaking, pale and outlined where it is listening."""
+    parts = [f'<g id="face-lane"><text x="4" y="{y + LANE / 2 + 4}">faces</text>',
+             f'<rect x="{x0}" y="{y}" width="{w}" height="{LANE}" fill="#f6f6f6"/>']
+    for s in r.segment_records:
+        f = s.face
+        if not f:
+            continue
+        emotion = str(f.get("emotion"))
+        speaking = bool(f.get("speaking"))
+        fill = colour(emotion, r.labels)
+        conf = float(f.get("confidence") or 0.0)  # type: ignore[arg-type]
+        role = "speaking" if speaking else "listening"
+        tip = (f"{_t(s.start)}-{_t(s.end)} face {f.get('track')} {role}: {emotion} ({conf:.0%})"
+               f"{'' if speaking else f'; {s.speaker} speaks'}")
+        style = (f'fill-opacity="{0.35 + 0.65 * conf:.2f}"' if speaking
+                 else f'fill-opacity="{0.1 + 0.3 * conf:.2f}" stroke="{fill}" stroke-dasharray="3,2"')
+        width = max(1.0, (s.end - s.start) * scale)
+        parts.append(f'<rect class="face {role}" x="{x0 + s.start * scale:.1f}" y="{y + 1}" width="{width:.1f}" '
+                     f'height="{LANE - 2}" fill="{fill}" {style} onclick="seek({s.start:.2f})">'
+                     f'<title>{_e(tip)}</title></rect>')
+    parts.append("</g>")
+    return "".join(parts)
+
+
 def _timeline(r: SessionResult) -> str:
     ids = [s.id for s in r.speakers]
     x0, w = 60, WIDTH - 70
     scale = w / max(r.duration, 1e-6)
     lane_h = LANE + CURVE + 16
-    parts = [f'<svg width="{WIDTH}" height="{len(ids) * lane_h + 30}" role="img" '
+    faces = has_faces(r)
+    extra = LANE + 12 if faces else 0
+    parts = [f'<svg width="{WIDTH}" height="{len(ids) * lane_h + extra + 30}" role="img" '
              'aria-label="timeline of speakers and emotions">']
     for i, sid in enumerate(ids):
         y = 10 + i * lane_h
@@ -95,7 +130,9 @@ def _timeline(r: SessionResult) -> str:
             pts = _curve(mine, key, x0, cy, scale)
             for run in pts:
                 parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="1.6" points="{run}"/>')
-    ty = 10 + len(ids) * lane_h + 12
+    if faces:
+        parts.append(_face_lane(r, 10 + len(ids) * lane_h, x0, w, scale))
+    ty = 10 + len(ids) * lane_h + extra + 12
     step = _tick_step(r.duration)
     t = 0.0
     while t <= r.duration + 1e-6:
@@ -160,16 +197,23 @@ def strongest_moments(r: SessionResult, n: int = 6) -> list[Segment]:
 
 def _summary(r: SessionResult) -> str:
     n = len(r.speakers)
+    faces = has_faces(r)
+    how = ("each segment's emotion is the model's reading of the voice, and of the face too where the face on "
+           "camera is the one speaking" if faces else "each segment's emotion is the model's reading of the voice "
+           "alone")
     head = (f"<p>{n} speaker{'s' if n != 1 else ''} found in {_t(r.duration)} of recording. Speech is cut into "
-            "segments of a few seconds; each segment's emotion is the model's reading of the voice alone.</p>")
+            f"segments of a few seconds; {how}.</p>")
     rows = ["<tr><th>speaker</th><th>speaking time</th><th>turns</th><th>most frequent emotion</th>"
-            "<th>mean valence</th><th>mean arousal</th></tr>"]
+            "<th>mean valence</th><th>mean arousal</th>" + ("<th>speaking on camera</th>" if faces else "") + "</tr>"]
     for s in r.speakers:
         top = max(s.emotion_shares.items(), key=lambda kv: kv[1])[0] if s.emotion_shares else "-"
         mv = "-" if s.mean_valence is None else f"{s.mean_valence:+.2f}"
         ma = "-" if s.mean_arousal is None else f"{s.mean_arousal:+.2f}"
+        cam = ""
+        if faces:
+            cam = f"<td>{'-' if s.speaking_face_share is None else f'{s.speaking_face_share:.0%}'}</td>"
         rows.append(f"<tr><td>{_e(s.id)}</td><td>{_t(s.speech_seconds)}</td><td>{s.turns}</td><td>{_e(top)}</td>"
-                    f"<td>{mv}</td><td>{ma}</td></tr>")
+                    f"<td>{mv}</td><td>{ma}</td>{cam}</tr>")
     return head + f"<table>{''.join(rows)}</table>"
 
 
@@ -195,10 +239,18 @@ def _model(r: SessionResult) -> str:
     if "training_data" in c:
         lines.append(f"<p>Trained on: {_e(', '.join(map(str, c['training_data'])))}. "
                      f"Licence: {_e(c.get('licence', '-'))}.</p>")
+    if has_faces(r):
+        senses = ("It reads the voice, and the face only where the face on camera was judged to be the one "
+                  "speaking (lips moving in step with the voice); that judgement misses many speaking faces in "
+                  "short segments and is sometimes wrong (measured error rates: docs/session.md). A listener's "
+                  "face is shown in its own lane and never mixed into the speaker's emotion; the face's "
+                  "expression comes from a network trained on posed photos and reads subtle faces poorly.")
+    else:
+        senses = "It hears the voice only (no face was analysed for this recording)."
     lines.append(
         "<p><b>Limits, in plain words.</b> The model learned from actors speaking short sentences with acted "
         "emotion; everyday speech is subtler, and the model's answers on it are less reliable than the figure "
-        "above. It hears the voice only (faces are not used in sessions yet). Valence (pleasant-unpleasant) and "
+        f"above. {senses} Valence (pleasant-unpleasant) and "
         "arousal (calm-activated) are not measured directly: they are the emotion probabilities placed on "
         "Russell's circumplex (Russell 1980; Scherer 2005), so they move only as far as the emotion guesses "
         "move. The split between speakers is automatic: two similar voices (for example, two women speaking "
@@ -207,6 +259,14 @@ def _model(r: SessionResult) -> str:
     lines.append("<p class=\"note\">Everything in this report was computed on this computer; nothing was sent "
                  "anywhere.</p>")
     return "".join(lines)
+
+
+def _face_note(r: SessionResult) -> str:
+    if not has_faces(r):
+        return ""
+    return (" The last lane, <i>faces</i>, shows the expression of the face on camera during each stretch of "
+            "speech: solid where that face is the one speaking (its expression then counts in the speaker's "
+            "emotion), pale and dashed where it is listening to someone else.")
 
 
 def render_html(r: SessionResult, out_dir: str | Path | None = None) -> str:
@@ -225,7 +285,7 @@ def render_html(r: SessionResult, out_dir: str | Path | None = None) -> str:
             f"<h2>What was found</h2>{_summary(r)}"
             f"<h2>Timeline</h2><p class=\"note\">One lane per speaker. Colour: the emotion (legend below); paler: "
             f"less sure. Under each lane: valence (green) and arousal (orange), from -1 to +1; gaps are pauses or "
-            f"the other speaker's turns. Click a block to play from there.</p>{_timeline(r)}"
+            f"the other speaker's turns. Click a block to play from there.{_face_note(r)}</p>{_timeline(r)}"
             f"<h2>Emotion shares per speaker</h2>{_shares(r)}"
             f"<h2>Strongest moments</h2>{_moments(r)}"
             f"<h2>About the model</h2>{_model(r)}"

@@ -37,7 +37,8 @@ class SessionResult:
     @property
     def segments(self) -> pd.DataFrame:
         """One row per segment: start, end, speaker, emotion, confidence, valence, arousal, modalities_used,
-        error and ``p_<label>`` per class (NaN for pauses)."""
+        error, ``p_<label>`` per class (NaN for pauses), and the segment's face: face_track, face_speaking,
+        face_emotion (None where no face was seen)."""
         import pandas as pd
 
         rows = []
@@ -46,6 +47,9 @@ class SessionResult:
                    "confidence": s.confidence, "valence": s.valence, "arousal": s.arousal,
                    "modalities_used": s.modalities_used, "error": s.error}
             row.update({f"p_{k}": (s.probabilities or {}).get(k) for k in self.labels})
+            face = s.face or {}
+            row.update({"face_track": face.get("track"), "face_speaking": face.get("speaking"),
+                        "face_emotion": face.get("emotion")})
             rows.append(row)
         return pd.DataFrame(rows)
 

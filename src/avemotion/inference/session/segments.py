@@ -45,8 +45,10 @@ def count_turns(turns: list[Turn]) -> dict[str, int]:
 
 def summarise(turns: list[Turn], segments: list[Segment], labels: list[str]) -> list[SpeakerSummary]:
     """Per speaker (in order of first speech): speech seconds, turns, emotion shares (of the analysed speech,
-    by duration) and duration-weighted mean valence and arousal."""
+    by duration), duration-weighted mean valence and arousal, and the share of the speaker's speech segments
+    (by duration) with a face judged speaking (None when no segment of the session has a face)."""
     counts = count_turns(turns)
+    any_face = any(s.face is not None for s in segments)
     out = []
     for sid in dict.fromkeys(t.speaker for t in sorted(turns, key=lambda x: x.start)):
         speech = sum(t.duration for t in turns if t.speaker == sid)
@@ -59,7 +61,12 @@ def summarise(turns: list[Turn], segments: list[Segment], labels: list[str]) -> 
             shares[s.emotion] = shares.get(s.emotion, 0.0) + d  # type: ignore[index]
             v += d * (s.valence or 0.0)
             a += d * (s.arousal or 0.0)
+        spoken = [s for s in segments if s.speaker == sid]
+        spoken_total = sum(s.end - s.start for s in spoken)
+        face_share = None
+        if any_face and spoken_total > 0:
+            face_share = sum(s.end - s.start for s in spoken if s.face and s.face.get("speaking")) / spoken_total
         out.append(SpeakerSummary(sid, speech, counts.get(sid, 0),
                                   {k: x / total for k, x in shares.items()} if total > 0 else {},
-                                  v / total if total > 0 else None, a / total if total > 0 else None))
+                                  v / total if total > 0 else None, a / total if total > 0 else None, face_share))
     return out
