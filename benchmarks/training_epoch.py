@@ -103,15 +103,16 @@ def synthetic_store(root: Path, n_clips: int, length: str = "javanese", n_speake
     return store
 
 
-def load_clipset(features: Path, modality: str):
-    """The clip set and dims ``avemotion train --modality MODALITY`` builds from the store."""
+def load_clipset(features: Path, modality: str, overrides: dict[str, str] | None = None):
+    """The clip set and dims ``avemotion train --modality MODALITY [--set KEY=VALUE ...]`` builds from the
+    store."""
     from avemotion.config import Config
     from avemotion.data.clipset import ClipSet
     from avemotion.data.selection import FeatureSelection
     from avemotion.data.store import FeatureStore
     from avemotion.training.run_setup import resolve_label_set
 
-    config = Config().with_overrides({"train.modality": modality})
+    config = Config().with_overrides({"train.modality": modality, **(overrides or {})})
     store = FeatureStore(features)
     labels = resolve_label_set(store).labels
     records, feats = store.load_all()
@@ -135,7 +136,7 @@ class Timing:
 
 
 def time_fit(features: Path, modality: str, epochs: int, workdir: Path, seed: int = 0,
-             validation: bool = False, profile: bool = False) -> Timing:
+             validation: bool = False, profile: bool = False, overrides: dict[str, str] | None = None) -> Timing:
     """Time one :func:`fit`. ``validation``: on 70 % training and 10 % validation clips (the inner folds'
     runs), else on 80 % training clips (the refits and the final model)."""
     import avemotion.training.fit as fit_module
@@ -151,7 +152,7 @@ def time_fit(features: Path, modality: str, epochs: int, workdir: Path, seed: in
         finally:
             val_cpu.append(time.process_time() - t0)
 
-    config, clipset, dims = load_clipset(features, modality)
+    config, clipset, dims = load_clipset(features, modality, overrides)
     config = config.with_overrides({"train.checkpoint_seconds": 1e9})
     order = np.random.default_rng(seed).permutation(len(clipset))
     n_train = int((0.7 if validation else 0.8) * len(order))
@@ -213,7 +214,10 @@ def main() -> None:
                     help="project a CREMA-D-size run (7,442 clips, 5 folds, defaults) from the av figures")
     ap.add_argument("--profile", choices=["av", "audio", "video"],
                     help="print a cProfile of one run of this modality (cumulative time, top 30)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every timed run (repeatable), e.g. model.video_pool=1")
     args = ap.parse_args()
+    overrides = dict(s.split("=", 1) for s in args.set)
     if args.epochs < 2:
         ap.error("--epochs must be at least 2 (the first epoch is not timed)")
 
@@ -229,13 +233,13 @@ def main() -> None:
             features, key = args.features, args.features.resolve().name
         base = BASELINE.get(key, {})
         timings: dict[bool, list[Timing]] = {}
-        print(f"store {key}; torch threads 1 (train.threads); load average "
+        print(f"store {key}; overrides {overrides or 'none'}; torch threads 1 (train.threads); load average "
               f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"{'ms per training clip and epoch':<40}{'median':>8}{'spread':>14}{'today':>8}{'ratio':>8}")
         for modality in args.modality:
             for validation in (False, True):
                 runs = [time_fit(features, modality, args.epochs, Path(tmp) / f"{modality}-{r}",
-                                 validation=validation) for r in range(args.repeats)]
+                                 validation=validation, overrides=overrides) for r in range(args.repeats)]
                 row = f"{modality}{' + validation' if validation else ''}"
                 for kind in ("wall", "cpu"):
                     ms = [getattr(t, f"{kind}_ms") for t in runs]
@@ -248,7 +252,8 @@ def main() -> None:
         if args.project and False in timings and True in timings:
             project(timings[False], timings[True])
         if args.profile:
-            prof = time_fit(features, args.profile, args.epochs, Path(tmp) / "profile", profile=True).profile
+            prof = time_fit(features, args.profile, args.epochs, Path(tmp) / "profile", profile=True,
+                            overrides=overrides).profile
             pstats.Stats(prof).sort_stats("tottime").print_stats(30)
 
 

@@ -10,6 +10,8 @@ predictions pooled), McNemar's exact test on the pooled clips, and the wall seco
 
     PYTHONPATH=src python evaluations/seed_variants.py --features /tmp/jav_feat --out /tmp/pool --loso \
         --modality av video --seeds 0 1 2 --variant base --variant pool3:model.video_pool=3
+    PYTHONPATH=src python evaluations/seed_variants.py --features DEMO/features --config DEMO/config.yaml \
+        --out /tmp/pooldemo --cv 5 --set train.epochs=40 --modality av video audio --variant base ...
 
 A variant is ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]``. ``--jobs N`` runs N trainings at once (each with one
 torch thread).
@@ -71,6 +73,8 @@ def run_one(args: argparse.Namespace, modality: str, variant: Variant, seed: int
     cmd = [sys.executable, "-m", "avemotion", "train", "--features", str(args.features), "--out", str(out),
            *protocol, "--modality", modality, "--workers", "1", "--set", f"train.seed={seed}",
            "--set", "train.final_model=best_fold"]
+    if args.config is not None:
+        cmd += ["--config", str(args.config)]
     for s in (*args.set, *variant.sets):
         cmd += ["--set", s]
     start = time.time()
@@ -104,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--variant", action="append", type=Variant.parse, required=True,
                     help="NAME[:KEY=VALUE,...]; the first is the reference")
+    ap.add_argument("--config", type=Path, help="YAML config every variant starts from (e.g. a run's config.yaml)")
     ap.add_argument("--set", action="append", default=[], help="override for every variant (repeatable)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--json", type=Path, help="write the per-seed UAs and differences as JSON here")

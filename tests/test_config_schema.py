@@ -65,15 +65,36 @@ PINNED = {
 }
 
 
+#: the defaults that changed since layout 1, at their layout-1 values (schema.OLD_DEFAULTS_V2)
+LAYOUT_1_DEFAULTS = {"model.video_pool": 1}
+
+
 @pytest.mark.parametrize("case", sorted(PINNED))
 def test_store_and_run_hashes_are_those_of_layout_1(case: str) -> None:
     overrides, expected = PINNED[case]
-    assert _hashes(Config().with_overrides(overrides) if overrides else Config()) == expected
+    assert _hashes(Config().with_overrides({**LAYOUT_1_DEFAULTS, **overrides})) == expected
+
+
+def test_a_changed_default_changes_run_hashes_not_store_keys() -> None:
+    """Today's defaults train another model than layout 1's (``model.video_pool``): a new run hash, the same
+    feature store."""
+    old, new = _hashes(Config().with_overrides(LAYOUT_1_DEFAULTS)), _hashes(Config())
+    assert new[0] == old[0] and new[1] != old[1] and new[2] != old[2]
+    assert hash_view(Config())["model"]["video_pool"] == Config().model.video_pool != 1
+
+
+def test_configs_written_before_keep_the_old_defaults() -> None:
+    """A saved config (or a file stating its layout) from before layout 3 rebuilds the model it trained; a user's
+    partial file without ``schema_version`` means today's defaults."""
+    for data, saved in (({"model": {"dropout": 0.2}}, True), ({"schema_version": 2, "model": {}}, False)):
+        assert Config.from_dict(data, saved=saved).model.video_pool == 1
+    assert Config.from_dict({"model": {"dropout": 0.2}}, saved=False).model.video_pool == Config().model.video_pool
+    assert Config.from_dict(Config().to_dict(), saved=True) == Config()
 
 
 def test_hash_view_has_the_layout_1_keys() -> None:
     """The view is frozen: a new setting must enter it without changing any existing hash."""
-    view = hash_view(Config())
+    view = hash_view(Config().with_overrides(LAYOUT_1_DEFAULTS))
     old = yaml.safe_load(OLD_YAML.read_text())
     for section in ("audio", "video", "model", "train"):
         assert set(view[section]) == set(old[section]), section

@@ -25,6 +25,8 @@ class ModelConfig(Section):
     rnn_hidden: int = Field(128, ge=1, description="video RNN hidden units (paper: 128)")
     lstm_hidden: int = Field(256, ge=1, description="video LSTM units (paper: 256)")
     proj_dim: int = Field(128, ge=1, description="common projection space d_u (paper: 128)")
+    video_pool: int = Field(3, ge=1, description="face frames averaged into one step of the video RNN/LSTM "
+                            "(ours; 1: every sampled frame is a step)")
     attn_dim: int = Field(64, ge=1, description="cross-modal attention dimension d (paper: 64)")
     attn_heads: int = Field(1, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)

@@ -7,13 +7,17 @@ Every saved config (a run's ``config.yaml``, a model bundle's ``config``, a feat
   no read-outs and predictions no speed views.
 - 1: flat sections (``audio.n_mels``, ``video.cnn_batch``, ...), with ``audio.soundnet_trainable`` (read nowhere)
   and ``train.group_by_speaker`` beside ``train.group_by``. Neither 0 nor 1 wrote ``schema_version``.
-- 2 (current): each registered extractor's settings in a section of its name (``audio.mfcc.n_mels``,
+- 2: each registered extractor's settings in a section of its name (``audio.mfcc.n_mels``,
   ``video.face.cnn_batch``); ``train.group_by: none`` instead of ``group_by_speaker: false``.
+- 3 (current): as 2; written after the default of ``model.video_pool`` became 3 (every frame was a step of the
+  video recurrences before: 1).
 
 :func:`migrate` turns any of them into the current layout. A saved config without ``schema_version`` is taken to
 be 0 (a setting it lacks gets the value that rebuilds what was saved); a config file a user wrote (partial: a
-missing setting means the default) without one is taken to be 1, whose step only moves the keys it finds, so a
-file in the current layout passes unchanged.
+missing setting means the default) without one is taken to be 1, whose steps only move the keys they find and
+fill no setting, so a file in the current layout passes unchanged. A setting whose default changed is filled
+with its old default in what avemotion wrote (``saved``, a file that states its ``schema_version``, or one whose
+``model`` section lists every layout-1 setting: a run's ``config.yaml``), never in a user's partial file.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from avemotion.config.model import ModelConfig
 from avemotion.config.section import Section
 from avemotion.errors import ConfigError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: layout-1 key -> layout-2 key, for the settings that moved into their extractor's section
 MOVED: dict[str, str] = {
@@ -81,7 +86,7 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
-def _v0_to_v1(data: dict[str, Any]) -> dict[str, Any]:
+def _v0_to_v1(data: dict[str, Any], written: bool) -> dict[str, Any]:
     """Settings added in layout 1 get the values that rebuild a layout-0 model: no read-outs, no speed views."""
     for section, key, value in (("model", "linear_readout", "none"), ("audio", "speed_views", [])):
         if isinstance(data.get(section), dict):
@@ -89,7 +94,7 @@ def _v0_to_v1(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def _v1_to_v2(data: dict[str, Any], written: bool) -> dict[str, Any]:
     """Moves each layout-1 key found (:func:`upgrade_setting`); the others stay where they are."""
     for section in ("audio", "video", "train"):
         node = data.get(section)
@@ -107,8 +112,30 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-#: step i turns layout i into layout i + 1
-STEPS: tuple[Callable[[dict[str, Any]], dict[str, Any]], ...] = (_v0_to_v1, _v1_to_v2)
+def _complete_model_section(data: dict[str, Any]) -> bool:
+    """``data``'s ``model`` section lists every setting layout 1 had: a config avemotion wrote (a run's
+    ``config.yaml`` from before ``schema_version``), not a user's partial file."""
+    model = data.get("model")
+    later = {key for section, key in ADDED_AFTER_LAYOUT_1 if section == "model"}
+    return isinstance(model, dict) and set(ModelConfig.model_fields) - later <= set(model)
+
+
+#: settings whose default changed in layout 3 -> the value every config written before had
+OLD_DEFAULTS_V2: dict[tuple[str, str], Any] = {("model", "video_pool"): 1}
+
+
+def _v2_to_v3(data: dict[str, Any], written: bool) -> dict[str, Any]:
+    """A config avemotion wrote before layout 3 keeps the old defaults of :data:`OLD_DEFAULTS_V2` (its model was
+    trained with them); a user's partial file is left as it is (a missing setting means today's default)."""
+    if written:
+        for (section, key), value in OLD_DEFAULTS_V2.items():
+            if isinstance(data.get(section), dict):
+                data[section].setdefault(key, value)
+    return data
+
+
+#: step i turns layout i into layout i + 1; ``written``: avemotion wrote the config (see the module's text)
+STEPS: tuple[Callable[[dict[str, Any], bool], dict[str, Any]], ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
 
 
 def migrate(data: dict[str, Any], *, saved: bool = True) -> dict[str, Any]:
@@ -117,13 +144,14 @@ def migrate(data: dict[str, Any], *, saved: bool = True) -> dict[str, Any]:
     it is a user's file (without one: layout 1)."""
     out = copy.deepcopy(data)
     version = out.pop("schema_version", None)
+    written = saved or version is not None or _complete_model_section(out)
     if version is None:
         version = 0 if saved else 1
     if not isinstance(version, int) or not 0 <= version <= SCHEMA_VERSION:
         raise ConfigError(f"schema_version {version!r} is not one this avemotion reads (0..{SCHEMA_VERSION}); "
                           "a newer avemotion wrote it?")
     for step in STEPS[version:]:
-        out = step(out)
+        out = step(out, written)
     return {"schema_version": SCHEMA_VERSION, **out}
 
 
@@ -133,7 +161,8 @@ _V1_NAMES = {new: old for old, new in MOVED.items()}
 
 #: settings added after layout 1 -> the value that behaves as before they existed; ``hash_view`` leaves a
 #: setting out while it holds that value
-ADDED_AFTER_LAYOUT_1: dict[tuple[str, str], Any] = {("model", "decision_rule"): "linear"}
+ADDED_AFTER_LAYOUT_1: dict[tuple[str, str], Any] = {("model", "decision_rule"): "linear",
+                                                     ("model", "video_pool"): 1}
 
 
 def hash_view(config: Section) -> dict[str, dict[str, Any]]:

@@ -41,8 +41,10 @@ class VideoEncoder(nn.Module):
     states h_t form X^b. Frames without a face are dropped before the recurrences (the state is carried
     over them), so they cannot influence anything."""
 
-    def __init__(self, in_dim: int, rnn_hidden: int, lstm_hidden: int, d: int, dropout: float) -> None:
+    def __init__(self, in_dim: int, rnn_hidden: int, lstm_hidden: int, d: int, dropout: float,
+                 pool: int = 1) -> None:
         super().__init__()
+        self.pool = pool
         self.in_drop = nn.Dropout(dropout)
         self.rnn = nn.RNN(in_dim, rnn_hidden, batch_first=True, nonlinearity="tanh")
         self.out = nn.Linear(rnn_hidden, rnn_hidden)  # V of eq. 8, g = tanh
@@ -63,6 +65,10 @@ class VideoEncoder(nn.Module):
             x = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
             new_mask = torch.arange(tmax, device=x.device)[None, :] < lengths[:, None]
             x = x * new_mask.unsqueeze(-1)
+        if self.pool > 1:
+            x, lengths = pool_frames(x, lengths, self.pool)
+            tmax = x.shape[1]
+            new_mask = torch.arange(tmax, device=x.device)[None, :] < lengths[:, None]
         if self.training:
             x = self.in_drop(x)
         if bool((lengths == tmax).all()):
@@ -79,6 +85,18 @@ class VideoEncoder(nn.Module):
             h = pad_packed(h, tmax) if torch.is_grad_enabled() else \
                 pad_packed_sequence(h, batch_first=True, total_length=tmax)[0]
         return self.norm(self.proj(h)), new_mask
+
+
+def pool_frames(x: torch.Tensor, lengths: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each clip's face frames averaged in consecutive groups of ``k`` (the last group may be shorter), and the new
+    lengths. ``x`` holds each clip's ``lengths`` frames first and zeros after them."""
+    b, t, dim = x.shape
+    steps = -(-t // k)
+    if steps * k != t:
+        x = F.pad(x, (0, 0, 0, steps * k - t))
+    counts = (lengths[:, None] - torch.arange(steps, device=x.device)[None, :] * k).clamp(0, k)
+    x = x.view(b, steps, k, dim).sum(2) / counts.clamp_min(1).unsqueeze(-1).to(x.dtype)
+    return x, -(-lengths // k)
 
 
 class _Head(nn.Sequential):
@@ -110,7 +128,7 @@ class BimodalModel(ReadoutMixin, EmotionModel):
         if self.audio is not None and self.audio.seq_proj is None and not self.audio.uses_vec:
             raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
         self.prior = config.video_prior if dims.has_video else "none"
-        self.video = (VideoEncoder(dims.video, config.rnn_hidden, config.lstm_hidden, d, p)
+        self.video = (VideoEncoder(dims.video, config.rnn_hidden, config.lstm_hidden, d, p, config.video_pool)
                       if dims.has_video and self.prior != "zero_shot" else None)
         self.norm_a = nn.LayerNorm(d) if self.audio is not None else None
         self.norm_v = nn.LayerNorm(d) if self.video is not None else None
