@@ -223,3 +223,53 @@ def test_result_frame_and_renaming_keep_the_face() -> None:
     assert named.speakers[0].speaking_face_share == pytest.approx(2 / 3)
     audio_only = summarise(turns, [replace(s, face=None) for s in segs], ["happy", "sad"])
     assert all(s.speaking_face_share is None for s in audio_only)
+
+
+def test_exports_have_a_tier_per_face_track() -> None:
+    """--eaf / --tiers: per face track, its expression in each speech segment where it is the segment's face and
+    whether it speaks or listens there; tracks in id order (F2 before F10); no face tier without faces."""
+    import csv
+    import xml.etree.ElementTree as ET
+
+    from avemotion.inference.session.records import Segment, Turn
+    from avemotion.inference.session.result import SessionResult
+    from avemotion.inference.session.segments import summarise
+
+    face = {"track": "F10", "speaking": True, "emotion": "happy", "confidence": 0.8}
+    segs = [Segment(0.0, 1.0, None), Segment(1.0, 3.0, "S1", "happy", 0.9, {"happy": 0.9, "sad": 0.1}, face=face),
+            Segment(3.0, 4.0, "S2", "sad", 0.7, {"happy": 0.3, "sad": 0.7},
+                    face={**face, "track": "F2", "speaking": False, "emotion": "sad", "confidence": 0.55}),
+            Segment(4.0, 5.5, "S1", "sad", 0.6, {"happy": 0.4, "sad": 0.6}, face={**face, "speaking": False})]
+    turns = [Turn(1.0, 3.0, "S1"), Turn(3.0, 4.0, "S2"), Turn(4.0, 5.5, "S1")]
+    r = SessionResult("x.mp4", 5.5, "m", summarise(turns, segs, ["happy", "sad"]), segs, ["happy", "sad"])
+    rows = list(csv.DictReader(io.StringIO(r.to_tiers_csv())))
+    face_rows = [(x["tier"], x["start"], x["end"], x["value"]) for x in rows if x["tier"].startswith("face-")]
+    assert face_rows == [("face-F2", "3.000", "4.000", "sad 0.55"), ("face-F2-role", "3.000", "4.000", "listening"),
+                         ("face-F10", "1.000", "3.000", "happy 0.80"), ("face-F10", "4.000", "5.500", "happy 0.80"),
+                         ("face-F10-role", "1.000", "3.000", "speaking"),
+                         ("face-F10-role", "4.000", "5.500", "listening")]
+    root = ET.fromstring(r.to_eaf("x.mp4"))
+    slots = {s.get("TIME_SLOT_ID"): int(s.get("TIME_VALUE")) for s in root.iter("TIME_SLOT")}
+    tiers = {t.get("TIER_ID"): t for t in root.iter("TIER")}
+    assert {"face-F2", "face-F2-role", "face-F10", "face-F10-role", "S1", "S2"} <= set(tiers)
+    notes = tiers["face-F10-role"].findall("ANNOTATION/ALIGNABLE_ANNOTATION")
+    assert [(slots[a.get("TIME_SLOT_REF1")], slots[a.get("TIME_SLOT_REF2")], a.find("ANNOTATION_VALUE").text)
+            for a in notes] == [(1000, 3000, "speaking"), (4000, 5500, "listening")]
+    audio_only = replace(r, segment_records=[replace(s, face=None) for s in segs])
+    assert not [x for x in csv.DictReader(io.StringIO(audio_only.to_tiers_csv())) if x["tier"].startswith("face")]
+
+
+def test_session_exports_of_a_video_with_a_face(media, tmp_path: Path) -> None:
+    import csv
+
+    d = _session(media["talking"], tmp_path, "--eaf", "--tiers")
+    faced = [s for s in d["segments"] if s["face"] is not None]
+    rows = list(csv.DictReader((tmp_path / "talking.tiers.csv").open()))
+    face = [r for r in rows if r["tier"] == "face-F1"]
+    role = [r for r in rows if r["tier"] == "face-F1-role"]
+    assert faced and len(face) == len(role) == len(faced)
+    for r, q, s in zip(face, role, faced, strict=True):
+        assert float(r["start"]) == pytest.approx(s["start"], abs=1e-3)
+        assert r["value"].split()[0] == s["face"]["emotion"]
+        assert q["value"] == ("speaking" if s["face"]["speaking"] else "listening")
+    assert 'TIER_ID="face-F1"' in (tmp_path / "talking.eaf").read_text()

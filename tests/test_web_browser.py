@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-from web_helpers import face_clip, gap_clip, tiny_run
+from web_helpers import face_clip, gap_clip, mute_faceless_clip, tiny_run, two_voice_wav
 
 from avemotion.web.local import local_server
 
@@ -29,6 +29,7 @@ SCREENSHOT_COPY = Path("/tmp/avemotion_web_screenshot.png")
 SAMPLE_SHOTS = (Path("/tmp/avemotion_web_sample_desktop.png"), Path("/tmp/avemotion_web_sample_phone.png"))
 UNCERTAIN_SHOT = Path("/tmp/avemotion_web_uncertain.png")
 PHONE_START = Path("/tmp/avemotion_web_phone_start.png")
+SESSION_SHOT = Path("/tmp/avemotion_web_session.png")
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True}
 
@@ -334,3 +335,53 @@ def test_sample_desktop_and_phone(server: str, browser, tmp_path: Path) -> None:
         shutil.copyfile(tmp_path / shot.name, shot)
         assert outside == [] and errors == []
         context.close()
+
+
+def test_session_view_lanes_seek(server: str, browser, tmp_path: Path) -> None:
+    """Session mode: a two-voice recording gets the session report in the page (a lane per speaker, emotion
+    shares, strongest moments, the model's limits); a block in a lane seeks the page's player; a video without
+    sound is refused with a plain sentence."""
+    pytest.importorskip("silero_vad")
+    pytest.importorskip("resemblyzer")
+    talk = two_voice_wav(tmp_path / "two voices.wav")
+    context, page, outside, errors = _offline_page(browser, server)
+    page.goto(server + "/")
+    page.wait_for_function("() => !document.getElementById('session-note').hidden")
+    assert "60 min" in page.locator("#session-note").inner_text()
+    page.check("#mode-session")
+    assert page.locator("#settings").is_hidden()  # window and hop are timeline settings
+    page.set_input_files("#file-input", str(talk))
+    page.wait_for_selector("#session-result:not([hidden])", timeout=90_000)
+    assert page.locator("#session-name").inner_text() == "two voices.wav: 2 speakers"
+    assert page.locator("#session-audio").is_visible() and page.locator("#result").is_hidden()
+    report = page.frame_locator("#session-report")
+    report.locator("h2", has_text="Strongest moments").wait_for(timeout=20_000)
+    lanes = report.locator("svg text", has_text="S")
+    assert {lanes.nth(i).text_content() for i in range(lanes.count())} >= {"S1", "S2"}
+    assert report.locator("text=Limits, in plain words").count() == 1
+    assert report.locator("h2", has_text="Emotion shares per speaker").count() == 1
+    page.wait_for_function("() => document.getElementById('session-report').offsetHeight > 400")  # fitted
+    page.screenshot(path=str(SESSION_SHOT), full_page=True)
+
+    page.wait_for_function("() => document.getElementById('session-audio').readyState >= 1", timeout=20_000)
+    block = report.locator("rect[onclick]").last
+    start = float(block.get_attribute("onclick").split("(")[1].rstrip(")"))
+    assert start > 5
+    block.click()
+    page.wait_for_function("(t) => Math.abs(document.getElementById('session-audio').currentTime - t) < 0.3",
+                           arg=start, timeout=10_000)
+    with page.expect_download() as info:
+        page.click("#sdl-json")
+    assert info.value.suggested_filename == "two_voices.session.json"  # the server's ASCII name
+    saved = json.loads(Path(info.value.path()).read_text())
+    assert saved["recording"] == "two voices.wav" and len(saved["speakers"]) == 2
+
+    page.click("#session-again")
+    mute = tmp_path / "mute.mp4"
+    mute_faceless_clip(mute)
+    page.check("#mode-session")
+    page.set_input_files("#file-input", str(mute))
+    page.wait_for_selector("#message:not([hidden])", timeout=20_000)
+    assert page.locator("#message").inner_text().startswith("mute.mp4: no usable speech was found")
+    assert outside == [] and errors == []
+    context.close()

@@ -62,3 +62,19 @@ def mute_faceless_clip(path: Path, seconds: float = 2.0, fps: int = 15) -> Path:
 
 def voice_wav(path: Path, seconds: float = 2.0) -> Path:
     return write_media(path, None, audio=speechlike(seconds, seed=7), sample_rate=16000)
+
+
+def two_voice_wav(path: Path, turns: int = 6, turn: float = 2.5, gap: float = 1.0) -> Path:
+    """Two synthetic voices (a low and a high one) taking ``turns`` turns of ``turn`` s with ``gap`` s pauses
+    (as tests/test_session.py's conversation): a short session for the web app's session view."""
+    from avemotion.data.synthetic.voice import VoiceParams, synthesize
+
+    def voice(f0: float, formants: float) -> VoiceParams:
+        return VoiceParams(f0_hz=f0, range_st=3.0, slope_st=-2.0, tempo=4.5, level_db=0.0, level_var_db=2.0,
+                           jitter=0.01, shimmer=0.05, breathiness=0.15, effort=0.5, formant_scale=formants)
+
+    voices, rng, sr = [voice(105.0, 1.0), voice(225.0, 1.2)], np.random.default_rng(0), 16000
+    parts = [np.zeros(int(gap * sr), np.float32)]
+    for i in range(turns):
+        parts += [synthesize(voices[i % 2], turn, sr, rng).audio, np.zeros(int(gap * sr), np.float32)]
+    return write_media(path, None, audio=np.concatenate(parts), sample_rate=sr)

@@ -1,6 +1,7 @@
 """The FastAPI app: the page at ``/``, the JSON API under ``/api``, its documentation at ``/docs``.
 
-``create_app(predictor_or_model_dir, settings)`` builds it. Uploads are streamed into a private temporary
+``create_app(predictor_or_model_dir, settings)`` builds it. Besides predictions and timelines it analyses an
+upload as a session (who speaks when; :mod:`avemotion.web.session`). Uploads are streamed into a private temporary
 folder (mode 0700, created when the app starts, removed with everything in it when it stops) under random
 names, identified by opening them with FFmpeg, processed by a bounded pool of workers and deleted as soon as
 their job ends. The page plays the recording from the browser's own copy (an object URL), so the server never
@@ -31,9 +32,19 @@ from avemotion.web.engine import Engine
 from avemotion.web.jobs import Job, JobManager, QueueFull
 from avemotion.web.messages import web_message
 from avemotion.web.security import Guard
+from avemotion.web.session import (
+    FORMATS,
+    SessionJobResult,
+    SessionTurns,
+    check_upload,
+    render,
+    session_data,
+    unavailable,
+)
 from avemotion.web.settings import WebSettings
 from avemotion.web.upload import ACCEPTED_TEXT, Upload, UploadError, client_error, identify, receive_upload
 
+SESSION_MAX_SEGMENT = 4.0  # seconds: speech turns are analysed in pieces of at most this (as the CLI's default)
 STATIC = Path(str(resources.files("avemotion.web").joinpath("static")))
 EVENT_POLL_S = 0.2
 
@@ -53,6 +64,8 @@ _ERRORS = {400: {"description": "the upload could not be read, or the Host heade
            415: {"description": f"not a recording in an accepted format ({ACCEPTED_TEXT})"},
            422: {"description": "nothing usable in the recording, or a wrong form field (see the reason)"},
            503: {"description": "job queue or upload slots full; retry later"}}
+_SESSION_ERRORS = {**_ERRORS, 503: {"description": "job queue or upload slots full (retry later), or this server "
+                                                   "cannot analyse sessions (the reason says what to install)"}}
 
 
 def create_app(predictor_or_model_dir: Predictor | str | Path,
@@ -62,6 +75,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
     jobs = JobManager(settings.workers, settings.queue_size, settings.retained_jobs, settings.job_ttl_s)
     state: dict[str, Path] = {}
     uploads = {"active": 0}  # uploads streaming in (the event loop's thread only)
+    session_turns = SessionTurns(settings.max_sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -82,6 +96,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
     app = FastAPIOffline(title="avemotion", version=__version__, lifespan=lifespan, redoc_url=None,
                          description=description)
     app.state.settings, app.state.engine, app.state.jobs = settings, engine, jobs
+    app.state.session_turns = session_turns
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Guard, settings=settings)
 
@@ -134,14 +149,22 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    def session_off() -> str | None:
+        """Why this server cannot analyse sessions, or None."""
+        return unavailable(str(engine.model_info["modality"]))
+
     @app.get("/api/health", summary="Server and model status")
     async def health() -> dict[str, object]:
+        off = session_off()
         return {"status": "ok", "version": __version__, "model": engine.model_info,
                 "queue": {"active": jobs.active, "uploads": uploads["active"], "limit": settings.queue_size},
                 "limits": {"max_upload_mb": settings.max_upload_mb, "window": settings.window,
                            "hop": settings.hop, "max_uploads": settings.max_uploads,
                            "upload_idle_s": settings.upload_idle_s, "upload_total_s": settings.upload_total_s,
-                           "job_ttl_s": settings.job_ttl_s, "accepted_formats": ACCEPTED_TEXT}}
+                           "job_ttl_s": settings.job_ttl_s, "accepted_formats": ACCEPTED_TEXT,
+                           "max_session_seconds": settings.max_session_seconds,
+                           "max_sessions": settings.max_sessions},
+                "session": {"available": off is None, "reason": off}}
 
     @app.post("/api/predict", summary="Whole-file prediction", openapi_extra=_FILE_BODY, responses=_ERRORS)
     async def predict(request: Request) -> JSONResponse:
@@ -196,6 +219,36 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
         job, _ = submit("timeline", upload, work, total=total)
         return JSONResponse({"job": job.id}, status_code=202)
 
+    @app.post("/api/session", summary="Start a session job: who speaks when, each speaker's emotions",
+              openapi_extra=_FILE_BODY, status_code=202, responses=_SESSION_ERRORS)
+    async def session(request: Request) -> JSONResponse:
+        """The whole recording as a session (as `avemotion session FILE`): speakers found from the voice, each
+        speech segment's emotion, valence and arousal, pauses without a speaker, the face on camera in a video.
+        Run as a job: returns `{"job": ID}` at once; GET /api/jobs/{ID} gives the session JSON as `result`, and
+        GET /api/jobs/{ID}/session.html the report (also .json, .rttm, .eaf, .csv)."""
+        reason = session_off()
+        if reason is not None:
+            raise UploadError(503, reason, "session_unavailable")
+        upload = await stored_upload(request)
+        try:
+            check_upload(upload, settings)
+        except BaseException:
+            jobs.release()
+            upload.delete()
+            raise
+
+        def work(job: Job) -> SessionJobResult:
+            try:
+                with session_turns.turn(lambda: jobs.progress(job, 0, 1, "waiting")):
+                    result = engine.session(upload.path, upload.name, SESSION_MAX_SEGMENT,
+                                            on_step=lambda stage, done, total: jobs.progress(job, done, total, stage))
+            except AvemotionError as exc:
+                raise client_error(exc, upload, "audio") from None
+            return SessionJobResult(session_data(result, upload.name, _media(upload)), result)
+
+        job, _ = submit("session", upload, work, total=1)
+        return JSONResponse({"job": job.id}, status_code=202)
+
     def find(job_id: str) -> Job:
         job = jobs.get(job_id)
         if job is None:
@@ -244,9 +297,30 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    @app.get("/api/jobs/{job_id}/session.{fmt}",
+             summary="A finished session: report (html), json, rttm, eaf (ELAN) or csv (tiers)")
+    async def session_download(job_id: str, fmt: str, download: bool = False) -> Response:
+        """`session.html` is the report, shown in the page (`?download=1`: as a file to save); the others are
+        files to save: the session JSON, RTTM speaker turns, an ELAN document and the tier table."""
+        job = find(job_id)
+        if job.kind != "session" or fmt not in FORMATS:
+            return JSONResponse({"detail": f"no session.{fmt} here: a session job has session.html, .json, .rttm, "
+                                           ".eaf and .csv", "reason": "format"}, status_code=404)
+        if job.status != "done":
+            return JSONResponse({"detail": f"job is {job.status}", "reason": job.status}, status_code=409)
+        media_type, suffix = FORMATS[fmt]
+        body = await asyncio.to_thread(render, job.result, fmt, settings.job_ttl_s)
+        headers = {"Cache-Control": "no-store"}
+        if fmt != "html" or download:
+            headers["Content-Disposition"] = f'attachment; filename="{_ascii_stem(job.filename)}{suffix}"'
+        return Response(body, media_type=media_type, headers=headers)
+
     @app.get("/api/jobs/{job_id}/timeline.{fmt}", summary="Download a finished timeline (csv, json or png)")
     async def job_download(job_id: str, fmt: str) -> Response:
         job = find(job_id)
+        if job.kind != "timeline":
+            return JSONResponse({"detail": f"job {job_id} is a {job.kind}, not a timeline", "reason": "format"},
+                                status_code=404)
         if fmt not in ("csv", "json", "png"):
             return JSONResponse({"detail": "format must be csv, json or png", "reason": "format"},
                                 status_code=404)

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avemotion.errors import AvemotionError
-from avemotion.inference.bundled import uncertain_below
+from avemotion.inference.api import LoadedModel
+from avemotion.inference.bundled import bundled_model_at, uncertain_below
 from avemotion.inference.predict import Prediction, Predictor
+from avemotion.inference.session.result import SessionResult
 from avemotion.inference.timeline import predict_timeline
 from avemotion.inference.timeline_report import plot, segments, summarise, window_dict, write_csv
 from avemotion.models.base import HEADS
@@ -65,6 +67,23 @@ class Engine:
             features = extract_clip(path, p.config)
             pred = p.predict(features, source=name)
         return dataclasses.replace(pred, clip_id=Path(name).stem)
+
+    def session(self, path: Path, name: str, max_segment: float,
+                on_step: Callable[[str, int, int], None] | None = None) -> SessionResult:
+        """Who speaks when and each speaker's emotions (as ``avemotion session FILE``), the recording named
+        ``name`` (the client's file name, never the stored path)."""
+        from avemotion.inference.session.pipeline import analyze_session
+
+        with self.predictor() as p:
+            folder = p.rundir if p.rundir is not None else Path(str(self.model_info["model"]))
+            bundled = bundled_model_at(folder) if p.rundir is not None else None
+            result = analyze_session(path, LoadedModel(p, folder, bundled), max_segment=max_segment,
+                                     on_progress=on_step)
+        result = dataclasses.replace(result, recording=name)
+        if bundled is None:  # a run folder: its name, as GET /api/health gives it, not its path on the server
+            result = dataclasses.replace(result, model=folder.name,
+                                         model_card={**result.model_card, "name": folder.name})
+        return result
 
     def timeline(self, path: Path, name: str, window: float, hop: float, scratch: Path,
                  on_window: Callable[[int, int], None] | None = None) -> TimelineResult:

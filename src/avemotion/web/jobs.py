@@ -48,6 +48,7 @@ class Job:
     status: Status = "queued"
     done: int = 0
     total: int = 0
+    stage: str = ""  # what the job is doing now, when its work names its steps (a session: speakers, ...)
     error: str = ""
     reason: str = ""
     result: Any = None
@@ -66,6 +67,8 @@ class Job:
     def public(self, with_result: bool = True) -> dict[str, object]:
         out: dict[str, object] = {"job": self.id, "kind": self.kind, "filename": self.filename,
                                   "status": self.status, "progress": {"done": self.done, "total": self.total}}
+        if self.stage:
+            out["stage"] = self.stage
         if self.status == "queued":
             out["queue"] = {"position": self.position, "wait_estimate_s": _round(self.wait_estimate)}
         if self.status == "running" and self.started is not None and self.done > 0:
@@ -148,10 +151,13 @@ class JobManager:
             self._expire()
             return self._jobs.get(job_id)
 
-    def progress(self, job: Job, done: int, total: int) -> None:
-        """Record a job's progress; raises :class:`JobCancelled` in the job's work once it was cancelled."""
+    def progress(self, job: Job, done: int, total: int, stage: str = "") -> None:
+        """Record a job's progress (``stage``: what it is doing, when it says); raises :class:`JobCancelled` in
+        the job's work once it was cancelled."""
         with self._lock:
             job.done, job.total = done, total
+            if stage:
+                job.stage = stage
             job.version += 1
             if job.cancel_requested:
                 raise JobCancelled()

@@ -39,6 +39,12 @@ CSP = ("default-src 'self'; script-src 'self'{script}; style-src 'self'; img-src
        "base-uri 'none'; form-action 'self'")
 HEADERS = [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
            (b"referrer-policy", b"no-referrer"), (b"cross-origin-opener-policy", b"same-origin")]
+#: the session report (GET /api/jobs/ID/session.html) is shown in a frame of the page: its own inline style and
+#: script (time stamps that ask the page to seek), framed by this origin only, and sandboxed (an opaque origin:
+#: no cookies, no requests, nothing of the page's)
+REPORT_PATH = re.compile(r"^/api/jobs/[^/]+/session\.html$")
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; "
+              "frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox allow-scripts")
 WILDCARD_BINDS = ("0.0.0.0", "::", "")
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
 
@@ -100,7 +106,8 @@ class Guard:
                 return
             set_cookie = _query_token(scope) is not None
         docs = scope.get("path") in ("/docs", "/docs/oauth2-redirect")
-        await self.app(scope, receive, _with_headers(send, set_cookie and self.token, docs))
+        report = bool(REPORT_PATH.match(scope.get("path", "")))
+        await self.app(scope, receive, _with_headers(send, set_cookie and self.token, docs, report))
 
 
 def _query_token(scope: Scope) -> str | None:
@@ -125,13 +132,18 @@ def _bearer_token(headers: dict[bytes, bytes]) -> str | None:
     return raw[7:].strip() if raw.lower().startswith("bearer ") else None
 
 
-def _with_headers(send: Send, cookie_token: str | None | bool, docs: bool) -> Send:
+def _with_headers(send: Send, cookie_token: str | None | bool, docs: bool, report: bool = False) -> Send:
     """``send`` adding the security headers (and the token cookie) to the response's start; for the docs page
-    the body is held back (it is small) so that its inline script's hash can go into the policy."""
+    the body is held back (it is small) so that its inline script's hash can go into the policy; the session
+    report (``report``) gets :data:`REPORT_CSP` and may be framed by the page."""
     held: list[Message] = []
 
     def start_headers(message: Message, script: str = "") -> Message:
-        extra = [(b"content-security-policy", CSP.format(script=script).encode()), *HEADERS]
+        if report:
+            extra = [(b"content-security-policy", REPORT_CSP.encode()), (b"x-frame-options", b"SAMEORIGIN"),
+                     *(h for h in HEADERS if h[0] != b"x-frame-options")]
+        else:
+            extra = [(b"content-security-policy", CSP.format(script=script).encode()), *HEADERS]
         if cookie_token:
             cookie = f"{COOKIE}={cookie_token}; Path=/; HttpOnly; SameSite=Strict"
             extra.append((b"set-cookie", cookie.encode()))

@@ -52,6 +52,12 @@ class WebSettings(BaseModel):
                        "the window)")
     max_predict_seconds: float = Field(600.0, gt=0, description="longest recording POST /api/predict takes "
                                        "as one clip; longer: 422, use the timeline (ours)")
+    max_session_seconds: float = Field(3600.0, gt=0, description="longest recording POST /api/session analyses "
+                                       "as a session; longer: 422, use `avemotion session` (ours: the length the "
+                                       "session pipeline's speed and memory targets are set for)")
+    max_sessions: int = Field(1, ge=1, description="session jobs analysed at once; more wait their turn (on a "
+                              "worker, cancellable). Each needs about 27 MiB of memory per minute of recording "
+                              "on top of the model (docs/web.md) (ours)")
     max_windows: int = Field(5000, ge=1, description="most windows one timeline may have; more: 422 (ours)")
     min_window: float = Field(0.25, gt=0, description="shortest window / hop a client may ask for (ours)")
     max_window: float = Field(60.0, gt=0, description="longest window / hop a client may ask for (ours)")

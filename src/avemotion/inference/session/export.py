@@ -1,6 +1,7 @@
 """Session exports for annotation tools: ELAN's EAF (one tier per speaker, each speech segment annotated with its
-emotion) and a tier table as CSV (tier, start, end, value), as ELAN, Praat-based and spreadsheet workflows import
-them. RTTM (diarization scorers) is :meth:`SessionResult.to_rttm`."""
+emotion; in a video with faces, tiers per face track too) and a tier table as CSV (tier, start, end, value), as
+ELAN, Praat-based and spreadsheet workflows import them. RTTM (diarization scorers) is
+:meth:`SessionResult.to_rttm`."""
 
 from __future__ import annotations
 
@@ -27,14 +28,40 @@ def _value(seg: Segment) -> str:
 
 def tier_rows(speakers: list[SpeakerSummary], segments: list[Segment]) -> list[tuple[str, float, float, str]]:
     """``(tier, start, end, value)``: per speaker tier its speech segments valued "emotion confidence", then
-    ``<speaker>-valence`` and ``<speaker>-arousal`` tiers with the segment's values."""
+    ``<speaker>-valence`` and ``<speaker>-arousal`` tiers with the segment's values. When faces were analysed,
+    per face track (``F1``, ...) a tier ``face-<track>`` with the face's expression "emotion confidence" in each
+    speech segment where it is the segment's face, and ``face-<track>-role`` saying "speaking" or "listening"
+    there (:func:`face_tier_rows`)."""
     rows = []
     for sp in speakers:
         mine = [s for s in segments if s.speaker == sp.id]
         rows += [(sp.id, s.start, s.end, _value(s)) for s in mine]
         rows += [(f"{sp.id}-valence", s.start, s.end, f"{s.valence:.3f}") for s in mine if s.valence is not None]
         rows += [(f"{sp.id}-arousal", s.start, s.end, f"{s.arousal:.3f}") for s in mine if s.arousal is not None]
+    return rows + face_tier_rows(segments)
+
+
+def face_tier_rows(segments: list[Segment]) -> list[tuple[str, float, float, str]]:
+    """The face tiers of :func:`tier_rows`, tracks in the order of their ids (none without faces)."""
+    faces: list[tuple[str, Segment, dict[str, object]]] = [
+        (str(s.face.get("track")), s, s.face) for s in segments if s.face is not None]
+    rows = []
+    for track in sorted({t for t, _, _ in faces}, key=_track_order):
+        mine = [(s, f) for t, s, f in faces if t == track]
+        rows += [(f"face-{track}", s.start, s.end, f"{f.get('emotion')} {_number(f.get('confidence')):.2f}")
+                 for s, f in mine]
+        rows += [(f"face-{track}-role", s.start, s.end, "speaking" if f.get("speaking") else "listening")
+                 for s, f in mine]
     return rows
+
+
+def _number(x: object) -> float:
+    return float(x) if isinstance(x, (int, float)) else 0.0
+
+
+def _track_order(track: str) -> tuple[int, str]:
+    digits = "".join(c for c in track if c.isdigit())
+    return (int(digits) if digits else 0, track)
 
 
 def to_tiers_csv(speakers: list[SpeakerSummary], segments: list[Segment]) -> str:

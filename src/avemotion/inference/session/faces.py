@@ -23,6 +23,7 @@ mouth opening (inner-lip gap in inter-ocular distances, ``mouth_open`` of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,9 +205,10 @@ class FaceTracker:
 
 
 def track_faces(path: str | Path, fps: float = FACE_FPS, *, max_faces: int = MAX_FACES,
-                duration: float | None = None) -> list[FaceTrack]:
+                duration: float | None = None, on_second: Callable[[float], None] | None = None) -> list[FaceTrack]:
     """Every face of the video ``path`` as a track (streaming decode at ``fps``; progress shown in seconds of
-    video when ``duration`` is known). Raises the media errors of :func:`~avemotion.media.video.iter_frames`."""
+    video when ``duration`` is known; ``on_second(t)`` called about once a second of video with the time
+    reached). Raises the media errors of :func:`~avemotion.media.video.iter_frames`."""
     path = Path(path)
     tracker = FaceTracker(fps=fps, max_faces=max_faces)
     bar = progress(total=round(duration, 1) if duration else None, desc=f"{path.name}: faces", unit="s")
@@ -217,6 +219,8 @@ def track_faces(path: str | Path, fps: float = FACE_FPS, *, max_faces: int = MAX
             if frame.time - done >= 1.0:
                 bar.update(round(frame.time - done, 1))
                 done = frame.time
+                if on_second is not None:
+                    on_second(done)
     except BaseException:
         tracker.close()
         raise

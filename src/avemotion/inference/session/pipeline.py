@@ -12,6 +12,7 @@ it. Nothing is written here; :class:`SessionResult` saves the outputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +36,17 @@ from avemotion.utils.progress import log, progress, warn
 
 def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, max_segment: float = 4.0,
                     context: float = 1.0, settings: DiarizeSettings | None = None,
-                    faces: bool = True) -> SessionResult:
+                    faces: bool = True, on_progress: Callable[[str, int, int], None] | None = None
+                    ) -> SessionResult:
     """Who speaks when in ``path`` and each speech segment's emotion from ``loaded`` (a ``LoadedModel``).
 
     ``speakers``: the number of speakers when known (None: found from the recording); ``max_segment``: speech
     turns are analysed in pieces of at most this many seconds; ``context``: each piece is analysed with up to
     this many seconds of the pause before and after it (never of another piece's speech), as the clips the
     models were trained on begin and end in silence (docs/experiments/2026-12-06-session-diarization.md);
-    ``faces``: track the faces of a video (False: the voice only, ``face`` None everywhere).
+    ``faces``: track the faces of a video (False: the voice only, ``face`` None everywhere);
+    ``on_progress(stage, done, total)``: called as the work advances (stage ``"speakers"``, then ``"emotion"``
+    per speech segment, then ``"faces"`` per second of video); an exception it raises stops the analysis.
     Raises :class:`NoAudioStream` (no audio track), :class:`SilentAudio` (digital silence or no speech found)
     and the media errors.
     """
@@ -60,6 +64,9 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     if not np.any(audio):
         raise SilentAudio("", path)
     log(f"{path.name}: finding speech and speakers ({duration:.0f} s)")
+    face_steps = round(duration) if faces and info.has_video else 0
+    step = on_progress or (lambda stage, done, total: None)
+    step("speakers", 0, 1)
     regions = speech_regions(audio)
     if not regions:
         raise SilentAudio("no speech found (voice activity detection found none): nothing to analyse", path)
@@ -70,6 +77,8 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     segments = with_pauses(pieces, duration)
     speech = [s for s in segments if s.speaker is not None]
     spans = analysis_spans(segments, context)
+    total = 1 + len(spans) + face_steps
+    step("emotion", 1, total)
     bar = progress(total=len(spans), desc=f"{path.name}: emotion", unit="segment")
     parts = extract_windows(path, spans, predictor.config, "audio", workers=1, info=info)
     heads: list[dict[str, float] | None] = []
@@ -77,13 +86,17 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
         for seg, (_, _, item) in zip(speech, parts, strict=True):
             heads.append(_predict_into(seg, predictor, item, path))
             bar.update(1)
+            step("emotion", 1 + len(heads), total)
     finally:
         parts.close()
         bar.close()
     labels = loaded.labels
     if faces and info.has_video:
         try:
-            tracks: list[FaceTrack] = track_faces(path, FACE_FPS, duration=duration)
+            done = 1 + len(spans)
+            tracks: list[FaceTrack] = track_faces(
+                path, FACE_FPS, duration=duration,
+                on_second=lambda t: step("faces", min(done + int(t), total), total))
         except AvemotionError as exc:  # an unreadable video stream: the voice's analysis stands on its own
             warn(f"{path.name}: faces not analysed ({exc.reason}: {exc.detail})")
             tracks = []

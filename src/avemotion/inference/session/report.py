@@ -46,7 +46,12 @@ table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #e
 margin-right:4px;vertical-align:middle}.note{color:#555;font-size:.92em}a.t{cursor:pointer;color:#1a5fb4}
 svg text{font-size:11px;fill:#333}"""
 
-JS = """function seek(t){var m=document.getElementById('media');if(m){m.currentTime=t;m.play();}}"""
+#: a time stamp plays the report's own player; embedded in a page without one (the web app's session view), it
+#: asks the page to seek its player instead, and tells the page its height so that no inner scrollbar is needed
+JS = ("function seek(t){var m=document.getElementById('media');if(m){m.currentTime=t;m.play();}"
+      "else if(window.parent!==window){window.parent.postMessage({avemotion:'seek',time:t},'*');}}"
+      "window.addEventListener('load',function(){if(window.parent!==window){window.parent.postMessage("
+      "{avemotion:'height',height:document.documentElement.scrollHeight},'*');}});")
 
 
 def colour(label: str, labels: list[str]) -> str:
@@ -226,7 +231,10 @@ def _moments(r: SessionResult) -> str:
     return f"<ol>{''.join(items)}</ol>" if items else "<p>No segment with a confident non-neutral emotion.</p>"
 
 
-def _model(r: SessionResult) -> str:
+LOCAL_NOTE = "Everything in this report was computed on this computer; nothing was sent anywhere."
+
+
+def _model(r: SessionResult, privacy: str = LOCAL_NOTE) -> str:
     c = r.model_card
     lines = [f"<p><b>Model:</b> {_e(r.model)}. {_e(c.get('summary', ''))}</p>"]
     if "ua" in c:
@@ -256,8 +264,7 @@ def _model(r: SessionResult) -> str:
         "move. The split between speakers is automatic: two similar voices (for example, two women speaking "
         "with strong emotion) can be merged or confused, and a single very expressive speaker can be split. "
         "Use this report to find moments worth listening to, not to diagnose.</p>")
-    lines.append("<p class=\"note\">Everything in this report was computed on this computer; nothing was sent "
-                 "anywhere.</p>")
+    lines.append(f'<p class="note">{_e(privacy)}</p>')
     return "".join(lines)
 
 
@@ -269,9 +276,10 @@ def _face_note(r: SessionResult) -> str:
             "emotion), pale and dashed where it is listening to someone else.")
 
 
-def render_html(r: SessionResult, out_dir: str | Path | None = None) -> str:
+def render_html(r: SessionResult, out_dir: str | Path | None = None, privacy: str | None = None) -> str:
     """The report as one HTML string; ``out_dir`` (where it will be written) lets the time stamps play the
-    recording through a relative link."""
+    recording through a relative link; ``privacy``: the closing sentence on where the analysis ran and what was
+    kept (default :data:`LOCAL_NOTE`)."""
     name = Path(r.recording).name
     media = ""
     if out_dir is not None:
@@ -288,5 +296,5 @@ def render_html(r: SessionResult, out_dir: str | Path | None = None) -> str:
             f"the other speaker's turns. Click a block to play from there.{_face_note(r)}</p>{_timeline(r)}"
             f"<h2>Emotion shares per speaker</h2>{_shares(r)}"
             f"<h2>Strongest moments</h2>{_moments(r)}"
-            f"<h2>About the model</h2>{_model(r)}"
+            f"<h2>About the model</h2>{_model(r, privacy or LOCAL_NOTE)}"
             "</body></html>")

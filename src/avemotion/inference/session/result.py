@@ -112,12 +112,13 @@ class SessionResult:
         """The same tiers as CSV rows ``tier,start,end,value`` (seconds)."""
         return to_tiers_csv(self.speakers, self.segment_records)
 
-    def to_html(self, out_dir: str | Path | None = None) -> str:
+    def to_html(self, out_dir: str | Path | None = None, privacy: str | None = None) -> str:
         """The self-contained HTML report (inline SVG, CSS and JS; no external requests); with ``out_dir``
-        (where it will be written) its time stamps play the recording through a relative link."""
+        (where it will be written) its time stamps play the recording through a relative link; ``privacy``
+        replaces its closing sentence on where it was computed (the web app says what its server keeps)."""
         from avemotion.inference.session.report import render_html
 
-        return render_html(self, out_dir)
+        return render_html(self, out_dir, privacy)
 
     def save(self, out_dir: str | Path, *, rttm: bool = False, eaf: bool = False, tiers: bool = False) -> list[Path]:
         """Write ``<name>.session.json`` and ``<name>.session.html`` (with ``rttm`` also ``<name>.rttm``, with

@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 // gen: which page job is current. Every upload or sample increments it; replies, events and polls of an older
 // one see a different number and are ignored (its server job is cancelled).
 const state = { file: null, url: null, job: null, result: null, player: null, bounds: [], raf: 0, static: null,
-  gen: 0, model: null, events: null, upload: null };
+  gen: 0, model: null, events: null, upload: null, mode: "timeline" };
 
 function show(id, on) { $(id).hidden = !on; }
 function message(text, note) {
@@ -60,6 +60,7 @@ async function init() {
     $("limits").textContent = `up to ${health.limits.max_upload_mb} MiB`;
     $("window").placeholder = health.limits.window;
     $("hop").placeholder = health.limits.hop;
+    sessionSetup(health);
   } catch (err) {
     message("The server does not answer: " + err);
   }
@@ -76,6 +77,11 @@ async function init() {
   }
   drop.addEventListener("drop", (e) => { if (e.dataTransfer.files.length) start(e.dataTransfer.files[0]); });
   $("again").addEventListener("click", reset);
+  $("session-again").addEventListener("click", reset);
+  // window and hop are timeline settings: hidden while the session mode is chosen
+  for (const radio of document.querySelectorAll("input[name=mode]")) {
+    radio.addEventListener("change", () => show("settings", !sessionMode()));
+  }
   const canvas = $("timeline");
   canvas.addEventListener("click", seekFromCanvas);
   canvas.addEventListener("mousemove", tooltip);
@@ -106,6 +112,7 @@ function clearResult() {
   if (state.url) URL.revokeObjectURL(state.url);
   Object.assign(state, { url: null, result: null, player: null, cursor: null, static: null });
   show("result", false); show("player-note", false); show("tip", false);
+  clearSession();
 }
 
 // stop following the current job; cancel it on the server when it has not ended
@@ -159,14 +166,17 @@ async function start(file) {
   $("progress-text").textContent = "uploading…";
   $("progress").removeAttribute("value");
   show("progress-box", true);
+  state.mode = sessionMode() ? "session" : "timeline";  // fixed for this job, whatever is clicked meanwhile
   const body = new FormData();
   body.append("file", file);
-  for (const name of ["window", "hop"]) { if ($(name).value) body.append(name, $(name).value); }
+  if (state.mode === "timeline") {
+    for (const name of ["window", "hop"]) { if ($(name).value) body.append(name, $(name).value); }
+  }
   const upload = new AbortController();
   state.upload = upload;
   let reply, data;
   try {
-    reply = await fetch("/api/timeline", { method: "POST", body, signal: upload.signal });
+    reply = await fetch(`/api/${state.mode}`, { method: "POST", body, signal: upload.signal });
     data = await reply.json().catch(() => ({}));
   } catch (err) {
     if (gen === state.gen) fail("Upload failed: " + err);
@@ -200,7 +210,8 @@ function onProgress(job) {
     $("progress").max = p.total;
     $("progress").value = p.done;
     const left = fmtWait(job.remaining_estimate_s);
-    $("progress-text").textContent = `window ${p.done} of ${p.total}` + (left ? ` · ${left} left` : "");
+    const what = job.kind === "session" ? sessionProgressText(job) : `window ${p.done} of ${p.total}`;
+    $("progress-text").textContent = what + (left ? ` · ${left} left` : "");
   }
 }
 
@@ -216,6 +227,11 @@ function follow(id, gen) {
     const full = await reply.json().catch(() => ({}));
     if (!current()) return;
     if (!reply.ok || !full.result) return fail(full.detail || `the server answered ${reply.status}`);
+    if (full.kind === "session") {
+      show("progress-box", false); show("upload", false);
+      renderSession(id, full.result, state.file);
+      return;
+    }
     render(full.result);
   };
   if (!window.EventSource) return poll(id, finish, current);
