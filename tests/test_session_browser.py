@@ -79,21 +79,7 @@ def test_report_face_lane(video_report: Path) -> None:
 
 def test_report_renders_offline_and_seeks(report: Path) -> None:
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        outside: list[str] = []
-        errors: list[str] = []
-
-        def guard(route) -> None:
-            if route.request.url.startswith("file://"):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", guard)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(report.as_uri())
+        browser, page, outside, errors = _open(p, report)
         assert page.title().startswith("Session report: talk.wav")
         lanes = page.locator("svg rect[onclick]")
         assert lanes.count() >= 2  # speech pieces of both speakers, each a block that seeks
