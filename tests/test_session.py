@@ -75,7 +75,8 @@ def test_cli_writes_the_json_contract(cli_run) -> None:
     code, printed, d, out = cli_run
     assert code == 0
     assert printed == d
-    assert sorted(p.name for p in out.iterdir()) == ["talk.session.html", "talk.session.json"]
+    # the stage results an interrupted run resumes from (tests/test_session_resume.py) sit beside the outputs
+    assert sorted(p.name for p in out.iterdir()) == [".talk.session-cache", "talk.session.html", "talk.session.json"]
     assert set(d) == {"recording", "duration", "model", "speakers", "segments"}
     assert d["recording"].endswith("talk.wav") and d["model"].startswith("default")
     assert d["duration"] == pytest.approx(GAP + TURNS * (TURN + GAP), abs=0.05)

@@ -47,9 +47,10 @@ def load_audio(
     if sample_rate <= 0:
         raise ValueError("sample_rate must be positive")
     path = Path(path)
-    chunks: list[np.ndarray] = []
     with open_media(path) as container:
         stream, declared, resampler = _audio_stream(container, path, sample_rate)
+        expected = duration + 1.0 if duration is not None else declared
+        chunks = _Samples(int(np.ceil(expected * sample_rate)) + sample_rate if expected else 1 << 20)
         if start > 0:
             container.seek(int(start * av.time_base), any_frame=False, backward=True)
         first_time: float | None = None
@@ -69,7 +70,7 @@ def load_audio(
             if not chunks:
                 raise decode_error(path, exc) from None
             # keep what decoded before the damage: a truncated tail should not lose the whole clip
-    audio = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    audio = chunks.array()
     if declared is not None and declared > 0:
         audio = audio[: int(np.ceil(declared * sample_rate))]
     if start > 0 or duration is not None:
@@ -79,7 +80,6 @@ def load_audio(
             audio = audio[: int(round(duration * sample_rate))]
     if audio.size == 0:
         raise ZeroDuration("audio stream has zero duration (no decodable samples)", path)
-    np.nan_to_num(audio, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
@@ -157,6 +157,34 @@ def iter_audio_windows(
         if total == 0:
             raise ZeroDuration("audio stream has zero duration (no decodable samples)", path)
         yield from ready(True)
+
+
+class _Samples:
+    """Decoded samples appended into one preallocated float32 array (grown by half when full), NaN and
+    infinities replaced a chunk at a time, so decoding a long file holds the signal once, not its frames, their
+    concatenation and whole-signal temporaries too."""
+
+    def __init__(self, capacity: int) -> None:
+        self._data = np.empty(max(capacity, 1), np.float32)
+        self._n = 0
+
+    def __bool__(self) -> bool:
+        return self._n > 0
+
+    def append(self, chunk: np.ndarray) -> None:
+        end = self._n + chunk.size
+        if end > self._data.size:
+            grown = np.empty(max(end, self._data.size + self._data.size // 2), np.float32)
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : end] = np.nan_to_num(chunk, nan=0.0, posinf=1.0, neginf=-1.0)
+        self._n = end
+
+    def array(self) -> np.ndarray:
+        """The samples so far (a view when the array is at most a second or so larger, else a copy)."""
+        if self._data.size - self._n > max(self._n // 8, 1 << 16):
+            return self._data[: self._n].copy()
+        return self._data[: self._n]
 
 
 def _to_mono(frame: av.AudioFrame) -> np.ndarray:

@@ -4,8 +4,9 @@ Session analysis of a long recording (audio file or video): who speaks when (voi
 diarization), each speech segment's emotion, valence and arousal; in a video also the faces on camera (which
 face is seen in each segment, whether it is speaking, its expression; ``--no-faces`` skips them). Writes
 ``DIR/<name>.session.json`` and the self-contained report ``DIR/<name>.session.html`` (with ``--rttm`` also
-``DIR/<name>.rttm``; nothing else, nowhere else); ``--json`` also prints the JSON. Needs the ``[session]``
-extra (``pip install 'avemotion[session]'``).
+``DIR/<name>.rttm``) and keeps each stage's results in ``DIR/.<name>.session-cache`` (``--no-cache``:
+not), so that an interrupted run resumes where it stopped; nothing else, nowhere else. ``--json`` also prints
+the JSON. Needs the ``[session]`` extra (``pip install 'avemotion[session]'``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "into one speaker (a voice split in two); repeatable")
     p.add_argument("--no-faces", dest="faces", action="store_false",
                    help="do not track the faces of a video (the voice only; every segment's face is null)")
+    p.add_argument("--no-cache", dest="cache", action="store_false",
+                   help="do not keep or reuse the stage results in DIR/.RECORDING.session-cache (by default an "
+                        "interrupted run resumes from them, and a rerun with the same settings reuses them)")
     add_model_argument(p)
     add_device_option(p, "session analysis")
     p.set_defaults(func=run)
@@ -73,7 +77,8 @@ def parse_names(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from avemotion.inference.api import load_model
-    from avemotion.inference.session.pipeline import analyze_session
+    from avemotion.inference.session.cache import SessionCache
+    from avemotion.inference.session.pipeline import analyze_session, cache_settings
     from avemotion.models.device import set_inference_device
     from avemotion.utils.progress import log
 
@@ -82,8 +87,13 @@ def run(args: argparse.Namespace) -> int:
     if args.segment <= 0.5:
         raise ConfigError("--segment must be longer than 0.5 seconds")
     set_inference_device(args.device)
-    result = analyze_session(args.recording, load_model(args.model), speakers=speakers, max_segment=args.segment,
-                             faces=args.faces)
+    loaded = load_model(args.model)
+    cache = None
+    if args.cache and args.recording.is_file():
+        cache = SessionCache(args.out / f".{args.recording.stem}.session-cache", args.recording,
+                             cache_settings(loaded, speakers, args.segment, 1.0, None, args.faces))
+    result = analyze_session(args.recording, loaded, speakers=speakers, max_segment=args.segment,
+                             faces=args.faces, cache=cache)
     if names:
         result = result.with_speaker_names(names)
     paths = result.save(args.out, rttm=args.rttm, eaf=args.eaf, tiers=args.tiers)

@@ -15,7 +15,10 @@
    every pair of clusters stays at least ``new_speaker_distance`` apart. Acted emotion moves one voice's
    embedding almost as far as a change of speaker does, so splitting further on weaker evidence split
    expressive speakers in two (the measurements: docs/experiments/2026-12-06-session-diarization.md).
-   ``speakers`` given: that many clusters.
+   ``speakers`` given: that many clusters. A recording with more than ``max_cluster_regions`` regions (about
+   an hour of conversation with short turns) has that many of them, evenly spaced in time, clustered, and
+   every region assigned to the nearest cluster's mean voice: the affinity matrix and its eigen-decomposition
+   stay bounded (O(cap^2) memory, O(cap^3) time) however long the recording; below the cap nothing changes.
 4. Resegmentation: each window is re-assigned to the nearest speaker centroid, with a Viterbi pass along each
    region (``switch_penalty`` per change of speaker), so a region changes speaker only on sustained evidence
    (two people talking without a pause).
@@ -53,6 +56,7 @@ class DiarizeSettings:
     switch_penalty: float = 3.0  # Viterbi cost of a change of speaker, in cosine-similarity units x 10
     remove_nuisance: bool = True  # project out the emotion directions (see the module doc)
     refine_iterations: int = 3
+    max_cluster_regions: int = 800  # more regions: spectral clustering of this many evenly spaced ones (see doc)
 
 
 @dataclass
@@ -146,9 +150,22 @@ def _spectral(x: np.ndarray, k: int) -> np.ndarray:
     return KMeans(k, n_init=10, random_state=0).fit_predict(_unit(vecs[:, :k]))
 
 
+def _cluster_regions(x: np.ndarray, k: int, cap: int) -> np.ndarray:
+    """:func:`_spectral` of unit rows ``x``; beyond ``cap`` rows, of ``cap`` evenly spaced rows, every row then
+    taking the cluster whose (unit) mean row is nearest (cosine)."""
+    if len(x) <= cap:
+        return _spectral(x, k)
+    pick = np.unique(np.linspace(0, len(x) - 1, cap).round().astype(int))
+    lab = _spectral(x[pick], k)
+    cent = _unit(np.stack([x[pick][lab == j].mean(0) for j in range(k)]))
+    return np.unique(np.argmax(x @ cent.T, axis=1), return_inverse=True)[1]  # clusters left empty dropped
+
+
 def _closest(rows: np.ndarray, labels: np.ndarray) -> float:
-    """The smallest cosine distance between the mean (raw) voices of two clusters."""
+    """The smallest cosine distance between the mean (raw) voices of two clusters (0 for one cluster)."""
     k = int(labels.max()) + 1
+    if k < 2:
+        return 0.0
     c = _unit(np.stack([rows[labels == j].mean(0) for j in range(k)]))
     return float((1.0 - c @ c.T)[np.triu_indices(k, 1)].min())
 
@@ -187,13 +204,13 @@ def cluster_windows(emb: WindowEmbeddings, speakers: int | None = None,
     x_r = _unit(per_region - mean)
     k_max = min(st.max_speakers, len(regions) - 1)
     if speakers is not None:
-        lab_r = _spectral(x_r, min(speakers, len(regions)))
+        lab_r = _cluster_regions(x_r, min(speakers, len(regions)), st.max_cluster_regions)
     else:  # two voices unless they are closer than one_speaker_distance; more while each is far enough apart
-        lab_r = _spectral(x_r, 2)
+        lab_r = _cluster_regions(x_r, 2, st.max_cluster_regions)
         if _closest(per_region, lab_r) < st.one_speaker_distance:
             return np.zeros(n, int)
         for k in range(3, k_max + 1):
-            more = _spectral(x_r, k)
+            more = _cluster_regions(x_r, k, st.max_cluster_regions)
             if _closest(per_region, more) < st.new_speaker_distance:
                 break
             lab_r = more

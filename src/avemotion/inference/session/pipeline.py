@@ -13,6 +13,7 @@ it. Nothing is written here; :class:`SessionResult` saves the outputs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,11 @@ import numpy as np
 from avemotion.data.extract import extract_windows
 from avemotion.errors import AvemotionError, NoAudioStream, SilentAudio
 from avemotion.inference.session.affect import valence_arousal
+from avemotion.inference.session.cache import SessionCache
 from avemotion.inference.session.diarize import DiarizeSettings, diarize
 from avemotion.inference.session.face_segments import FaceReading, can_combine, combine, read_face
 from avemotion.inference.session.faces import FACE_FPS, track_faces
-from avemotion.inference.session.records import FaceTrack, Segment
+from avemotion.inference.session.records import Segment
 from avemotion.inference.session.result import SessionResult
 from avemotion.inference.session.segments import speech_pieces, summarise, with_pauses
 from avemotion.inference.session.speaking import loudness_envelope
@@ -36,8 +38,8 @@ from avemotion.utils.progress import log, progress, warn
 
 def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, max_segment: float = 4.0,
                     context: float = 1.0, settings: DiarizeSettings | None = None,
-                    faces: bool = True, on_progress: Callable[[str, int, int], None] | None = None
-                    ) -> SessionResult:
+                    faces: bool = True, on_progress: Callable[[str, int, int], None] | None = None,
+                    cache: SessionCache | None = None) -> SessionResult:
     """Who speaks when in ``path`` and each speech segment's emotion from ``loaded`` (a ``LoadedModel``).
 
     ``speakers``: the number of speakers when known (None: found from the recording); ``max_segment``: speech
@@ -47,6 +49,9 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     ``faces``: track the faces of a video (False: the voice only, ``face`` None everywhere);
     ``on_progress(stage, done, total)``: called as the work advances (stage ``"speakers"``, then ``"emotion"``
     per speech segment, then ``"faces"`` per second of video); an exception it raises stops the analysis.
+    ``cache``: stage results are read from and written to it (:mod:`.cache`), so that a run interrupted (or
+    finished) before resumes where it stopped; it must have been made for this recording and these settings
+    (:func:`cache_settings`).
     Raises :class:`NoAudioStream` (no audio track), :class:`SilentAudio` (digital silence or no speech found)
     and the media errors.
     """
@@ -59,47 +64,69 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     info = probe(path)
     if not info.has_audio:
         raise NoAudioStream("has no audio track: session analysis finds speakers and emotions in the voice", path)
-    audio = load_audio(path, SAMPLE_RATE)
-    duration = len(audio) / SAMPLE_RATE
-    if not np.any(audio):
-        raise SilentAudio("", path)
-    log(f"{path.name}: finding speech and speakers ({duration:.0f} s)")
-    face_steps = round(duration) if faces and info.has_video else 0
+    faces = faces and info.has_video
     step = on_progress or (lambda stage, done, total: None)
-    step("speakers", 0, 1)
-    regions = speech_regions(audio)
-    if not regions:
-        raise SilentAudio("no speech found (voice activity detection found none): nothing to analyse", path)
-    turns = diarize(audio, regions, speakers, settings)
-    envelope = loudness_envelope(audio, SAMPLE_RATE)
-    del audio
+    known = cache.load_turns() if cache is not None else None
+    envelope = None
+    if known is None or faces:  # the audio: for speakers (unless cached) and for the faces' lip sync
+        audio = load_audio(path, SAMPLE_RATE)
+        duration = len(audio) / SAMPLE_RATE
+        if not np.any(audio):
+            raise SilentAudio("", path)
+        if known is None:
+            log(f"{path.name}: finding speech and speakers ({duration:.0f} s)")
+            step("speakers", 0, 1)
+            regions = speech_regions(audio)
+            if not regions:
+                raise SilentAudio("no speech found (voice activity detection found none): nothing to analyse", path)
+            turns = diarize(audio, regions, speakers, settings)
+            if cache is not None:
+                cache.save_turns(duration, turns)
+        if faces:
+            envelope = loudness_envelope(audio, SAMPLE_RATE)
+        del audio
+    if known is not None:
+        duration, turns = known
+        log(f"{path.name}: speakers from the earlier run ({cache.folder if cache else ''})")
+    face_steps = round(duration) if faces else 0
     pieces = speech_pieces(turns, max_segment)
     segments = with_pauses(pieces, duration)
     speech = [s for s in segments if s.speaker is not None]
     spans = analysis_spans(segments, context)
     total = 1 + len(spans) + face_steps
-    step("emotion", 1, total)
-    bar = progress(total=len(spans), desc=f"{path.name}: emotion", unit="segment")
-    parts = extract_windows(path, spans, predictor.config, "audio", workers=1, info=info)
-    heads: list[dict[str, float] | None] = []
+    rows = cache.load_emotions(len(spans)) if cache is not None else []
+    rows = rows[:next((i for i, r in enumerate(rows) if r["start"] != speech[i].start), len(rows))]
+    step("emotion", 1 + len(rows), total)
+    bar = progress(total=len(spans), initial=len(rows), desc=f"{path.name}: emotion", unit="segment")
+    parts = extract_windows(path, spans[len(rows):], predictor.config, "audio", workers=1, info=info)
+    heads: list[dict[str, float] | None] = [_emotion_from_row(seg, row)
+                                            for seg, row in zip(speech[:len(rows)], rows, strict=True)]
     try:
-        for seg, (_, _, item) in zip(speech, parts, strict=True):
+        for seg, (_, _, item) in zip(speech[len(rows):], parts, strict=True):
             heads.append(_predict_into(seg, predictor, item, path))
+            rows.append(_emotion_row(seg, heads[-1]))
+            if cache is not None and (len(rows) % cache.chunk == 0 or len(rows) == len(spans)):
+                first = (len(rows) - 1) // cache.chunk * cache.chunk
+                cache.save_emotions(first, rows[first:])
             bar.update(1)
             step("emotion", 1 + len(heads), total)
     finally:
         parts.close()
         bar.close()
     labels = loaded.labels
-    if faces and info.has_video:
-        try:
-            done = 1 + len(spans)
-            tracks: list[FaceTrack] = track_faces(
-                path, FACE_FPS, duration=duration,
-                on_second=lambda t: step("faces", min(done + int(t), total), total))
-        except AvemotionError as exc:  # an unreadable video stream: the voice's analysis stands on its own
-            warn(f"{path.name}: faces not analysed ({exc.reason}: {exc.detail})")
-            tracks = []
+    if faces:
+        tracks = cache.load_tracks() if cache is not None else None
+        if tracks is None:
+            try:
+                done = 1 + len(spans)
+                tracks = track_faces(path, FACE_FPS, duration=duration,
+                                     on_second=lambda t: step("faces", min(done + int(t), total), total))
+            except AvemotionError as exc:  # an unreadable video stream: the voice's analysis stands on its own
+                warn(f"{path.name}: faces not analysed ({exc.reason}: {exc.detail})")
+                tracks = []
+            else:
+                if cache is not None:
+                    cache.save_tracks(tracks)
         log(f"{path.name}: {len(tracks)} face track(s)")
         for seg, head, span in zip(speech, heads, spans, strict=True):
             reading = read_face(tracks, envelope, seg.start, seg.end, FACE_FPS, labels, span)
@@ -107,6 +134,32 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
                 _face_into(seg, reading, head, predictor)
     return SessionResult(str(path), duration, loaded.description, summarise(turns, segments, labels), segments,
                          labels, _model_card(loaded))
+
+
+def cache_settings(loaded, speakers: int | None, max_segment: float, context: float,
+                   settings: DiarizeSettings | None, faces: bool) -> dict[str, object]:
+    """Everything besides the recording that a :class:`SessionCache`'s stored results depend on."""
+    folder = Path(loaded.folder)
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()) \
+        if folder.is_dir() else []
+    return {"model": str(folder), "model_files": files, "model_description": loaded.description, "speakers": speakers,
+            "max_segment": max_segment, "context": context, "faces": faces,
+            "diarize": asdict(settings or DiarizeSettings())}
+
+
+def _emotion_row(seg: Segment, head: dict[str, float] | None) -> dict[str, object]:
+    """What the cache keeps of a speech segment's voice analysis."""
+    return {"start": seg.start, "emotion": seg.emotion, "confidence": seg.confidence,
+            "probabilities": seg.probabilities, "valence": seg.valence, "arousal": seg.arousal,
+            "modalities_used": seg.modalities_used, "error": seg.error, "head": head}
+
+
+def _emotion_from_row(seg: Segment, row: dict) -> dict[str, float] | None:
+    """A cached voice analysis into ``seg``; returns its audio head's probabilities."""
+    seg.emotion, seg.confidence, seg.probabilities = row["emotion"], row["confidence"], row["probabilities"]
+    seg.valence, seg.arousal = row["valence"], row["arousal"]
+    seg.modalities_used, seg.error = row["modalities_used"], row["error"]
+    return row["head"]
 
 
 def analysis_spans(segments: list[Segment], context: float) -> list[tuple[float, float]]:

@@ -34,19 +34,37 @@ MIN_COVERAGE = 0.5  # share of the segment's frames that must show the face
 MIN_MOVEMENT = 0.01
 
 
-def loudness_envelope(audio: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+def loudness_envelope(audio: np.ndarray, sample_rate: int = 16000, block: int = 1 << 20) -> np.ndarray:
     """RMS of :data:`WINDOW`-second windows centred every 1 / :data:`ENVELOPE_RATE` s (value ``i`` at time
-    ``i / ENVELOPE_RATE``), as float32; one pass with cumulative sums, so memory is the audio's plus 1/160 of it."""
-    x = np.asarray(audio, np.float64).reshape(-1)
+    ``i / ENVELOPE_RATE``), as float32. The running sum of squares is accumulated ``block`` samples at a time
+    (in float64, the running total carried into each block's first sample, so the values do not depend on
+    ``block``) and read only at the window edges: beyond the audio itself, memory is a block's and the
+    envelope's, flat in length."""
+    x = np.asarray(audio).reshape(-1)
     hop = int(round(sample_rate / ENVELOPE_RATE))
     half = int(round(WINDOW * sample_rate / 2))
     n = len(x) // hop + 1
-    c = np.concatenate([[0.0], np.cumsum(x * x)])
     centres = np.arange(n) * hop
     lo = np.clip(centres - half, 0, len(x))
     hi = np.clip(centres + half, 0, len(x))
     width = np.maximum(hi - lo, 1)
-    return np.sqrt(np.maximum(c[hi] - c[lo], 0.0) / width).astype(np.float32)
+    c_lo, c_hi = _running_sums(x, lo, block), _running_sums(x, hi, block)
+    return np.sqrt(np.maximum(c_hi - c_lo, 0.0) / width).astype(np.float32)
+
+
+def _running_sums(x: np.ndarray, at: np.ndarray, block: int) -> np.ndarray:
+    """``c[at]`` for ``c = concatenate([[0], cumsum(x**2)])`` (float64, sorted ``at``), ``block`` samples at a
+    time."""
+    out = np.zeros(len(at))
+    total = 0.0
+    for a in range(0, len(x), block):
+        sq = np.asarray(x[a:a + block], np.float64) ** 2
+        sq[0] += total
+        c = np.cumsum(sq)
+        total = float(c[-1])
+        i, j = np.searchsorted(at, a + 1, "left"), np.searchsorted(at, a + len(sq), "right")
+        out[i:j] = c[at[i:j] - a - 1]
+    return out
 
 
 def envelope_at(envelope: np.ndarray, times: np.ndarray) -> np.ndarray:
