@@ -7,7 +7,8 @@ audio-only, on one feature store, at one torch thread (``train.threads``, the de
         --epochs 3 --repeats 1 --project                                     # CREMA-D-size projection
     PYTHONPATH=src python benchmarks/training_epoch.py --clips 64 --modality av --profile av
 
-Measurements and the profile behind them: docs/experiments/2026-12-06-training-epoch-cost.md.
+Measurements and the profile behind them: docs/experiments/2026-12-06-training-epoch-cost.md and
+docs/experiments/2026-12-06-video-pool.md (``--set model.video_pool=1`` times the setting before it).
 
 The default store is made here (``synthetic_store``, 240 clips as the issue's Javanese corpus): the
 default extraction's sizes as measured on the Javanese audio-video clips (javanese_av_01_05): a 384-dim
