@@ -16,6 +16,14 @@ SHARED_DATA = SHARED / "data"
 
 
 @pytest.fixture(scope="session")
+def web_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model the web tests serve (web_helpers.tiny_run), trained once per test session."""
+    from web_helpers import tiny_run
+
+    return tiny_run(tmp_path_factory.getbasetemp() / "web_run")
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent (only present in the project's own workspace)")

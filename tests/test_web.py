@@ -19,18 +19,13 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
-from web_helpers import face_clip, gap_clip, mute_faceless_clip, tiny_run, voice_wav
+from web_helpers import face_clip, gap_clip, mute_faceless_clip, voice_wav
 
 from avemotion.cli.main import main
 from avemotion.web.app import create_app
 from avemotion.web.settings import WebSettings
 
 LOCAL = "http://127.0.0.1"  # the Host the server answers to by default (loopback names)
-
-
-@pytest.fixture(scope="session")
-def web_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_run(tmp_path_factory.getbasetemp() / "web_run")
 
 
 @pytest.fixture(scope="module")

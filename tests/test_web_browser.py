@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-from web_helpers import face_clip, gap_clip, mute_faceless_clip, tiny_run, two_voice_wav
+from web_helpers import face_clip, gap_clip, mute_faceless_clip, two_voice_wav
 
 from avemotion.web.local import local_server
 
@@ -32,11 +32,6 @@ PHONE_START = Path("/tmp/avemotion_web_phone_start.png")
 SESSION_SHOT = Path("/tmp/avemotion_web_session.png")
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True}
-
-
-@pytest.fixture(scope="session")
-def web_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_run(tmp_path_factory.getbasetemp() / "web_run")
 
 
 @pytest.fixture(scope="module")

@@ -19,18 +19,13 @@ import pytest
 pytest.importorskip("fastapi")
 import uvicorn
 from fastapi.testclient import TestClient
-from web_helpers import face_clip, tiny_run
+from web_helpers import face_clip
 
 from avemotion.web.app import create_app
 from avemotion.web.local import free_port
 from avemotion.web.settings import WebSettings
 
 LOCAL = "http://127.0.0.1"
-
-
-@pytest.fixture(scope="session")
-def web_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_run(tmp_path_factory.getbasetemp() / "web_run")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
-from web_helpers import face_clip, mute_faceless_clip, tiny_run, two_voice_wav
+from web_helpers import face_clip, mute_faceless_clip, two_voice_wav
 
 from avemotion.media.write import write_media
 from avemotion.web.app import create_app
@@ -32,11 +32,6 @@ LOCAL = "http://127.0.0.1"
 SPEAKER_KEYS = {"id", "speech_seconds", "turns", "emotion_shares"}
 SEGMENT_KEYS = {"start", "end", "speaker", "emotion", "confidence", "probabilities", "valence", "arousal",
                 "modalities_used", "face"}
-
-
-@pytest.fixture(scope="session")
-def web_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_run(tmp_path_factory.getbasetemp() / "web_run")
 
 
 @pytest.fixture(scope="module")
