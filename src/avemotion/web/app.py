@@ -91,6 +91,8 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
             shutil.rmtree(state["tmp"], ignore_errors=True)
 
     info = engine.model_info
+    # why this server cannot analyse sessions, or None: fixed while it runs (installing the extra needs a restart)
+    session_off = unavailable(str(info["modality"]))
     description = (f"Emotion recognition from audio and video recordings. Model: {info['model']} "
                    f"({info['modality']}), classes {', '.join(engine.labels)}.")
     app = FastAPIOffline(title="avemotion", version=__version__, lifespan=lifespan, redoc_url=None,
@@ -149,13 +151,9 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
-    def session_off() -> str | None:
-        """Why this server cannot analyse sessions, or None."""
-        return unavailable(str(engine.model_info["modality"]))
-
     @app.get("/api/health", summary="Server and model status")
     async def health() -> dict[str, object]:
-        off = session_off()
+        off = session_off
         return {"status": "ok", "version": __version__, "model": engine.model_info,
                 "queue": {"active": jobs.active, "uploads": uploads["active"], "limit": settings.queue_size},
                 "limits": {"max_upload_mb": settings.max_upload_mb, "window": settings.window,
@@ -226,7 +224,7 @@ def create_app(predictor_or_model_dir: Predictor | str | Path,
         speech segment's emotion, valence and arousal, pauses without a speaker, the face on camera in a video.
         Run as a job: returns `{"job": ID}` at once; GET /api/jobs/{ID} gives the session JSON as `result`, and
         GET /api/jobs/{ID}/session.html the report (also .json, .rttm, .eaf, .csv)."""
-        reason = session_off()
+        reason = session_off
         if reason is not None:
             raise UploadError(503, reason, "session_unavailable")
         upload = await stored_upload(request)
