@@ -25,13 +25,10 @@ CHUNK = 64  # speech segments per emotion file
 KEY_VERSION = 1  # bumped when what a stage stores, or how it is computed, changes
 
 
-def content_hash(path: str | Path, block: int = 1 << 20) -> str:
+def content_hash(path: str | Path) -> str:
     """SHA-256 of a file's bytes (read a block at a time)."""
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        while data := fh.read(block):
-            h.update(data)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class SessionCache:
