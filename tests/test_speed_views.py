@@ -12,6 +12,7 @@ import torch
 from model_helpers import DIMS, tiny_config, toy_clips
 
 from avemotion.config import AudioConfig, Config
+from avemotion.data.batch import collate
 from avemotion.data.extract import config_hash
 from avemotion.data.normalize import normalize_clips
 from avemotion.data.selection import FeatureSelection
@@ -20,7 +21,7 @@ from avemotion.errors import ConfigError
 from avemotion.features.audio import AudioBranch
 from avemotion.features.audio.common import change_speed
 from avemotion.features.record import AudioView, ClipFeatures
-from avemotion.models.predict import predict_clips
+from avemotion.models.predict import predict_clips, prepare_clips
 from avemotion.models.registry import build_model
 
 
@@ -167,3 +168,86 @@ def test_training_on_a_store_with_views(tmp_path) -> None:
     one = predictor.predict(clip)
     assert abs(sum(one.probabilities.values()) - 1) < 1e-6
     assert predictor.predict(replace(clip, audio_views={})).probabilities != one.probabilities
+
+
+def test_a_clips_versions_share_one_video_row() -> None:
+    rng = np.random.default_rng(5)
+    clips = [_with_views(c, rng) for c in toy_clips(7)[0]]
+    versions = [v for c in clips for v in c.with_views()]
+    std = Standardizer.fit(clips, DIMS)
+    shared = collate(versions, DIMS, std, share_video=True)
+    plain = collate(versions, DIMS, std)
+    assert shared.video_rows is not None and plain.video_rows is None
+    # clip 4 has no video (toy_clips): its versions share an empty row with no face frame
+    assert clips[4].video_seq is None and shared.video_seq.shape[0] == len(clips)
+    assert plain.video_seq.shape[0] == len(versions)
+    assert shared.video_rows.tolist() == [i // 3 for i in range(len(versions))]
+    assert not shared.video_mask[4].any()
+    expanded = shared.per_clip_video()
+    for name in ("video_seq", "video_mask", "has_video", "audio_seq", "functionals"):
+        torch.testing.assert_close(getattr(expanded, name), getattr(plain, name), rtol=0, atol=0, equal_nan=True)
+    assert collate(clips, DIMS, std, share_video=True).video_rows is None, "distinct clips: nothing to share"
+
+
+def test_shared_video_rows_predict_as_one_row_per_clip() -> None:
+    """The bimodal model encodes a shared video once; models that do not take shared rows get one per clip."""
+    torch.manual_seed(1)
+    rng = np.random.default_rng(6)
+    clips = [_with_views(c, rng) for c in toy_clips(9)[0]]
+    versions = [v for c in clips for v in c.with_views()]
+    std = Standardizer.fit(clips, DIMS)
+    cfg = tiny_config(**{"model.video_clip_vector": True})
+    model = build_model("bimodal", DIMS, 4, cfg.model).eval()
+    assert model.shares_video_rows
+    with torch.no_grad():
+        shared = model(collate(versions, DIMS, std, share_video=True))
+        plain = model(collate(versions, DIMS, std))
+    torch.testing.assert_close(shared.probs, plain.probs, rtol=0, atol=1e-5)
+    for head in plain.logits:
+        torch.testing.assert_close(shared.logits[head], plain.logits[head], rtol=0, atol=1e-4)
+        assert torch.equal(shared.available[head], plain.available[head])
+    for name in ("lstm", "dean"):
+        other = build_model(name, DIMS, 4, cfg.model)
+        assert not other.shares_video_rows
+        assert predict_clips(other, clips, DIMS, std).probs.shape == (len(clips), 4)
+
+
+def test_prepared_clips_predict_exactly_as_collated_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    import avemotion.models.predict as predict_module
+
+    torch.manual_seed(2)
+    rng = np.random.default_rng(7)
+    clips = [_with_views(c, rng) for c in toy_clips(11)[0]]
+    std = Standardizer.fit(clips, DIMS)
+    model = build_model("bimodal", DIMS, 4, tiny_config().model)
+    prepared = prepare_clips(clips, DIMS, std, 5, model.shares_video_rows)
+    assert prepared is not None and prepared.n_clips == len(clips) and len(prepared.batches) == 7
+    again, direct = predict_clips(model, prepared, DIMS, std), predict_clips(model, clips, DIMS, std, batch_size=5)
+    np.testing.assert_array_equal(again.probs, direct.probs)
+    for head, p in direct.head_probs.items():
+        np.testing.assert_array_equal(again.head_probs[head], p)
+    monkeypatch.setattr(predict_module, "PREPARED_MAX_BYTES", 1000)
+    assert prepare_clips(clips, DIMS, std, 5, True) is None, "too large to keep: collated per prediction"
+
+
+def test_validation_collated_once_trains_exactly_as_collated_every_epoch(tmp_path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import avemotion.models.predict as predict_module
+    from avemotion.data.store import FeatureStore
+    from avemotion.training.toy import make_toy_store
+    from avemotion.training.trainer import run_training
+
+    store = make_toy_store(tmp_path / "store", n_clips=40, n_speakers=4)
+    rng = np.random.default_rng(8)
+    for clip in FeatureStore(store.root).done():
+        store.put(clip.key, _with_views(store.load(clip), rng))
+    cfg = tiny_config(**{"train.folds": 2, "train.epochs": 4})
+    run_training(store.root, tmp_path / "cached", cfg)
+    monkeypatch.setattr(predict_module, "PREPARED_MAX_BYTES", 0)
+    run_training(store.root, tmp_path / "per-epoch", cfg)
+    assert (tmp_path / "cached/predictions.csv").read_text() == (tmp_path / "per-epoch/predictions.csv").read_text()
+    cached, per_epoch = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("cached", "per-epoch"))
+    for metrics in (cached, per_epoch):
+        for timed in ("latency", "latency_ms_per_clip", "train_seconds"):  # wall times
+            metrics.pop(timed)
+    assert cached == per_epoch

@@ -3,14 +3,16 @@
 - :class:`Batch`: padded sequences with boolean masks, ``has_audio`` / ``has_video``, the expression prior and
   the raw clip functionals; absent inputs are None.
 - :func:`collate` pads and standardises a list of selected clips (the
-  :class:`~avemotion.data.standardize.Standardizer` applied per batch); :func:`iterate_batches` walks a
-  :class:`~avemotion.data.clipset.ClipSet` in batches; :func:`mix_batch` is mixup over a batch.
+  :class:`~avemotion.data.standardize.Standardizer` applied per batch); with ``share_video`` clips that carry
+  the same video arrays (a clip's audio speed views) get one video row between them (``Batch.video_rows``);
+  :func:`iterate_batches` walks a :class:`~avemotion.data.clipset.ClipSet` in batches; :func:`mix_batch` is
+  mixup over a batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -29,8 +31,8 @@ class Batch:
     audio_seq_mask: torch.Tensor | None  # (B, Ta) bool
     audio_vec: torch.Tensor | None  # (B, Dv)
     audio_vec_mask: torch.Tensor | None  # (B,) bool: the clip has a clip vector
-    video_seq: torch.Tensor | None  # (B, Tv, Dx)
-    video_mask: torch.Tensor | None  # (B, Tv) bool: a face was found in the frame
+    video_seq: torch.Tensor | None  # (B, Tv, Dx), or (V, Tv, Dx) with video_rows
+    video_mask: torch.Tensor | None  # (B, Tv) bool: a face was found in the frame; (V, Tv) with video_rows
     has_audio: torch.Tensor  # (B,) bool
     has_video: torch.Tensor  # (B,) bool
     labels: torch.Tensor | None = None  # (B,) long
@@ -38,9 +40,19 @@ class Batch:
     video_prior_mask: torch.Tensor | None = None  # (B,) bool: the clip has one
     #: (B, audio_vec + 2 video) float64 raw clip functionals, NaN where absent
     functionals: torch.Tensor | None = None
+    #: (B,) long: clip i's video is ``video_seq[video_rows[i]]`` (its V distinct videos, each once); None: row i
+    video_rows: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.has_audio.shape[0])
+
+    def per_clip_video(self) -> Batch:
+        """This batch with one video row per clip (``video_rows`` expanded): what models that do not share
+        video rows take."""
+        if self.video_rows is None or self.video_seq is None or self.video_mask is None:
+            return self
+        return replace(self, video_seq=self.video_seq.index_select(0, self.video_rows),
+                       video_mask=self.video_mask.index_select(0, self.video_rows), video_rows=None)
 
 
 def clip_functionals(clips: Sequence[ClipFeatures], dims: FeatureDims) -> np.ndarray:
@@ -63,8 +75,10 @@ def clip_functionals(clips: Sequence[ClipFeatures], dims: FeatureDims) -> np.nda
 
 
 def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Standardizer | None,
-            labels: Sequence[int] | None = None) -> Batch:
-    """Pad and standardise a list of selected clips into a :class:`Batch` (time padding at the end)."""
+            labels: Sequence[int] | None = None, share_video: bool = False) -> Batch:
+    """Pad and standardise a list of selected clips into a :class:`Batch` (time padding at the end). With
+    ``share_video``, clips whose video is the same array (:meth:`ClipFeatures.with_views`) share one row of
+    ``video_seq`` (``Batch.video_rows``), so a model that supports it runs its video branch once for them."""
     b = len(clips)
     z = (lambda n, x: standardizer.transform(n, x)) if standardizer is not None else (lambda n, x: x)
     audio_seq = audio_seq_mask = audio_vec = audio_vec_mask = video_seq = video_mask = None
@@ -86,23 +100,30 @@ def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Stan
             arr[rows] = z("audio_vec", np.stack([clips[i].audio_vec for i in rows]))
             m[rows] = True
         audio_vec, audio_vec_mask = torch.from_numpy(arr), torch.from_numpy(m)
+    video_rows = None
     if dims.video:
+        rows_of, first = _video_rows(clips) if share_video else (list(range(b)), list(range(b)))
         t = max([c.video_seq.shape[0] for c in clips if c.video_seq is not None] or [1])
-        arr = np.zeros((b, t, dims.video), np.float32)
-        m = np.zeros((b, t), bool)
-        for i, c in enumerate(clips):
+        arr = np.zeros((len(first), t, dims.video), np.float32)
+        m = np.zeros((len(first), t), bool)
+        for row, i in enumerate(first):
+            c = clips[i]
             if c.video_seq is not None and c.video_mask is not None:
                 n = c.video_seq.shape[0]
                 valid = np.asarray(c.video_mask, bool)
-                arr[i, :n][valid] = z("video", c.video_seq[valid])  # masked frames stay zero
-                m[i, :n] = valid
+                arr[row, :n][valid] = z("video", c.video_seq[valid])  # masked frames stay zero
+                m[row, :n] = valid
         video_seq, video_mask = torch.from_numpy(arr), torch.from_numpy(m)
+        if len(first) < b:
+            video_rows = torch.as_tensor(rows_of, dtype=torch.long)
     has_audio = torch.zeros(b, dtype=torch.bool)
     if audio_seq_mask is not None:
         has_audio |= audio_seq_mask.any(1)
     if audio_vec_mask is not None:
         has_audio |= audio_vec_mask
     has_video = video_mask.any(1) if video_mask is not None else torch.zeros(b, dtype=torch.bool)
+    if video_rows is not None:
+        has_video = has_video.index_select(0, video_rows)
     prior = prior_mask = None
     rows = [i for i, c in enumerate(clips) if c.expression_prior is not None]
     if rows:
@@ -116,7 +137,22 @@ def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Stan
     functionals = torch.from_numpy(clip_functionals(clips, dims)) if dims.audio_vec or dims.video else None
     return Batch(audio_seq, audio_seq_mask, audio_vec, audio_vec_mask, video_seq, video_mask, has_audio,
                  has_video, None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long),
-                 prior, prior_mask, functionals)
+                 prior, prior_mask, functionals, video_rows)
+
+
+def _video_rows(clips: Sequence[ClipFeatures]) -> tuple[list[int], list[int]]:
+    """For each clip the row of its video among the distinct ones, and the first clip of each distinct video.
+    Videos are the same when they are the same arrays (a clip and its audio views), not merely equal; clips
+    without a video share one empty row."""
+    seen: dict[tuple[int, int], int] = {}
+    rows_of, first = [], []
+    for i, c in enumerate(clips):
+        key = (id(c.video_seq), id(c.video_mask)) if c.video_seq is not None else (-1, -1)
+        if key not in seen:
+            seen[key] = len(first)
+            first.append(i)
+        rows_of.append(seen[key])
+    return rows_of, first
 
 
 def mix_batch(batch: Batch, perm: torch.Tensor, lam: float) -> Batch:
@@ -130,6 +166,7 @@ def mix_batch(batch: Batch, perm: torch.Tensor, lam: float) -> Batch:
     def union(m: torch.Tensor | None) -> torch.Tensor | None:
         return None if m is None else m | m[perm]
 
+    batch = batch.per_clip_video()
     return Batch(mix(batch.audio_seq), union(batch.audio_seq_mask), mix(batch.audio_vec),
                  union(batch.audio_vec_mask), mix(batch.video_seq), union(batch.video_mask),
                  batch.has_audio | batch.has_audio[perm],

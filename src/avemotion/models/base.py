@@ -55,6 +55,10 @@ class ModelOutput:
 class EmotionModel(nn.Module, ABC):
     """Base class: holds dims, class count and config; provides decision-level fusion."""
 
+    #: whether :meth:`forward` takes batches whose clips share video rows (``Batch.video_rows``); prediction
+    #: collates the audio speed views of a clip with one video row only for such models
+    shares_video_rows: bool = False
+
     def __init__(self, dims: FeatureDims, n_classes: int, config: ModelConfig) -> None:
         super().__init__()
         self.dims = dims

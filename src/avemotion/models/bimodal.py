@@ -119,6 +119,8 @@ def _head(d_in: int, d_hidden: int, n: int, dropout: float) -> nn.Sequential:
 class BimodalModel(ReadoutMixin, EmotionModel):
     """The paper's model. With one modality only (``--modality audio|video``) it is that branch and its head."""
 
+    shares_video_rows = True  # takes batches whose clips share video rows (Batch.video_rows)
+
     def __init__(self, dims: FeatureDims, n_classes: int, config: ModelConfig) -> None:
         super().__init__(dims, n_classes, config)
         d, p = config.proj_dim, config.dropout
@@ -228,6 +230,8 @@ class BimodalModel(ReadoutMixin, EmotionModel):
             available["audio"] = a_mask.any(1)
         if self.video is not None:
             v_tok, v_mask = self.video(batch.video_seq, batch.video_mask)
+            if batch.video_rows is not None:  # clips sharing a video (audio speed views): encoded once
+                v_tok, v_mask = v_tok.index_select(0, batch.video_rows), v_mask.index_select(0, batch.video_rows)
             v_full = not self.training and bool(v_mask.all())
             if self.vvec is not None:  # u_v = clip-vector token + mean of the frame tokens ("separate" pooling)
                 v_vec = self.vvec(video_functionals(batch))
@@ -345,13 +349,15 @@ class BimodalModel(ReadoutMixin, EmotionModel):
 
 
 def video_functionals(batch: Batch) -> torch.Tensor:
-    """Mean and standard deviation of each clip's face frames (``video_seq`` rows where ``video_mask``)."""
+    """Mean and standard deviation of each clip's face frames (``video_seq`` rows where ``video_mask``), one row
+    per clip also where clips share video rows."""
     assert batch.video_seq is not None and batch.video_mask is not None
     m = batch.video_mask.to(batch.video_seq.dtype).unsqueeze(-1)
     n = m.sum(1).clamp_min(1.0)
     mean = (batch.video_seq * m).sum(1) / n
     std = (((batch.video_seq - mean.unsqueeze(1)) ** 2 * m).sum(1) / n).clamp_min(0).sqrt()
-    return torch.cat([mean, std], -1)
+    out = torch.cat([mean, std], -1)
+    return out if batch.video_rows is None else out.index_select(0, batch.video_rows)
 
 
 def count_parameters(model: nn.Module) -> int:

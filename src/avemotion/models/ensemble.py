@@ -25,6 +25,10 @@ class Ensemble(EmotionModel):
         super().__init__(first.dims, first.n_classes, first.config)
         self.members = nn.ModuleList(members)
 
+    @property
+    def shares_video_rows(self) -> bool:  # type: ignore[override]
+        return all(m.shares_video_rows for m in self.members)
+
     def readout_c(self) -> dict[str, float]:
         """The C of the first member's fitted read-outs ({} when the members have none)."""
         first = self.members[0]

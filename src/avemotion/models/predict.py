@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,19 +46,50 @@ class Predictions:
         return cls(none, {}, np.zeros((0, 3)), np.zeros((0, 3)))
 
 
+@dataclass(frozen=True)
+class PreparedClips:
+    """Clips collated once with their audio speed views, to be predicted again and again with the same inputs
+    and standardisation (a training run's validation clips, after every epoch): ``batches`` of the clips'
+    versions, ``owner`` the clip of each version, ``n_clips``."""
+
+    batches: list[Batch]
+    owner: np.ndarray
+    n_clips: int
+
+
+#: :func:`prepare_clips` gives up caching beyond this many bytes of batches (prediction then collates again)
+PREPARED_MAX_BYTES = 1 << 30
+
+
+def prepare_clips(clips: list, dims: FeatureDims, std: Standardizer | None, batch_size: int,
+                  share_video: bool) -> PreparedClips | None:
+    """``clips`` collated as :func:`predict_clips` collates them, kept for repeated predictions; None when the
+    batches would take more than :data:`PREPARED_MAX_BYTES`. ``share_video``: a clip's versions share one video row
+    (for models with :attr:`~avemotion.models.base.EmotionModel.shares_video_rows`)."""
+    versions, owner = _versions(clips)
+    batches, size = [], 0
+    for batch in _batches(versions, dims, std, batch_size, share_video):
+        size += sum(t.element_size() * t.nelement() for t in vars(batch).values() if isinstance(t, torch.Tensor))
+        if size > PREPARED_MAX_BYTES:
+            return None
+        batches.append(batch)
+    return PreparedClips(batches, owner, len(clips))
+
+
 @torch.no_grad()
-def predict_clips(model: EmotionModel, clips: list, dims: FeatureDims, std: Standardizer | None,
+def predict_clips(model: EmotionModel, clips: list | PreparedClips, dims: FeatureDims, std: Standardizer | None,
                   batch_size: int = 64) -> Predictions:
-    """The model's predictions for ``clips``. A clip with audio speed views (``audio.speed_views``) is
-    predicted once per version (:meth:`ClipFeatures.with_views`) and everything averaged over them: the final
-    and each head's probabilities, the fusion weights and the contributions."""
+    """The model's predictions for ``clips`` (or clips prepared by :func:`prepare_clips`, for which ``dims``,
+    ``std`` and ``batch_size`` are those it was prepared with). A clip with audio speed views
+    (``audio.speed_views``) is predicted once per version (:meth:`ClipFeatures.with_views`) and everything
+    averaged over them: the final and each head's probabilities, the fusion weights and the contributions."""
     model.eval()
-    return _predict(lambda batch: [model(batch)], 1, clips, dims, std, batch_size)[0]
+    return _predict(lambda batch: [model(batch)], 1, _prepared(model, clips, dims, std, batch_size))[0]
 
 
 @torch.no_grad()
-def predict_clips_mixes(model: EmotionModel, clips: list, dims: FeatureDims, std: Standardizer | None,
-                        batch_size: int, weights: Sequence[float]) -> list[Predictions]:
+def predict_clips_mixes(model: EmotionModel, clips: list | PreparedClips, dims: FeatureDims,
+                        std: Standardizer | None, batch_size: int, weights: Sequence[float]) -> list[Predictions]:
     """:func:`predict_clips` with each read-out weight of a :class:`~avemotion.models.readout.ReadoutMixin`
     model in turn (its weight is left at the last), the network run once for all of them."""
     assert isinstance(model, ReadoutMixin)
@@ -70,19 +101,39 @@ def predict_clips_mixes(model: EmotionModel, clips: list, dims: FeatureDims, std
             return model.forward_mixes(batch, weights)
         return [to_device(out, "cpu") for out in model.forward_mixes(to_device(batch, device), weights)]
 
-    return _predict(run, len(weights), clips, dims, std, batch_size)
+    return _predict(run, len(weights), _prepared(model, clips, dims, std, batch_size))
 
 
-def _predict(run: Callable[[Batch], list[ModelOutput]], n_runs: int, clips: list, dims: FeatureDims,
-             std: Standardizer | None, batch_size: int) -> list[Predictions]:
+def _versions(clips: list) -> tuple[list, np.ndarray]:
+    """Every clip followed by its audio speed views, and the clip of each version."""
     versions = [v for c in clips for v in c.with_views()]
-    owner = np.repeat(np.arange(len(clips)), [1 + len(c.audio_views) for c in clips])
+    return versions, np.repeat(np.arange(len(clips)), [1 + len(c.audio_views) for c in clips])
+
+
+def _batches(versions: list, dims: FeatureDims, std: Standardizer | None, batch_size: int,
+             share_video: bool) -> Iterator[Batch]:
+    for start in range(0, len(versions), batch_size):
+        yield collate(versions[start:start + batch_size], dims, std, share_video=share_video)
+
+
+def _prepared(model: EmotionModel, clips: list | PreparedClips, dims: FeatureDims, std: Standardizer | None,
+              batch_size: int) -> tuple[Iterable[Batch], np.ndarray, int]:
+    """The batches (collated as they are consumed, unless prepared), the owner of each version, the clip count."""
+    if isinstance(clips, PreparedClips):
+        return clips.batches, clips.owner, clips.n_clips
+    versions, owner = _versions(clips)
+    return _batches(versions, dims, std, batch_size, model.shares_video_rows), owner, len(clips)
+
+
+def _predict(run: Callable[[Batch], list[ModelOutput]], n_runs: int,
+             prepared: tuple[Iterable[Batch], np.ndarray, int]) -> list[Predictions]:
+    batches, owner, n_clips = prepared
     probs: list[list[np.ndarray]] = [[] for _ in range(n_runs)]
     weights: list[list[np.ndarray]] = [[] for _ in range(n_runs)]
     contrib: list[list[np.ndarray]] = [[] for _ in range(n_runs)]
     heads: list[dict[str, list[np.ndarray]]] = [{h: [] for h in HEADS} for _ in range(n_runs)]
-    for start in range(0, len(versions), batch_size):
-        for k, out in enumerate(run(collate(versions[start:start + batch_size], dims, std))):
+    for batch in batches:
+        for k, out in enumerate(run(batch)):
             probs[k].append(out.probs.double().numpy())
             weights[k].append(out.weights.double().numpy())
             contrib[k].append(out.contributions().double().numpy())
@@ -97,11 +148,11 @@ def _predict(run: Callable[[Batch], list[ModelOutput]], n_runs: int, clips: list
 
     def mean(parts: list[np.ndarray]) -> np.ndarray:  # per clip, over its versions (NaN stays NaN)
         rows = np.concatenate(parts)
-        if len(rows) == len(clips):
+        if len(rows) == n_clips:
             return rows
-        total = np.zeros((len(clips), rows.shape[1]))
+        total = np.zeros((n_clips, rows.shape[1]))
         np.add.at(total, owner, rows)
-        return total / np.bincount(owner, minlength=len(clips))[:, None]
+        return total / np.bincount(owner, minlength=n_clips)[:, None]
 
     return [Predictions(mean(probs[k]), {h: mean(v) for h, v in heads[k].items()}, mean(weights[k]),
                         mean(contrib[k])) for k in range(n_runs)]

@@ -25,7 +25,7 @@ from avemotion.data.standardize import Standardizer
 from avemotion.models.base import EmotionModel
 from avemotion.models.device import place
 from avemotion.models.ensemble import Ensemble
-from avemotion.models.predict import Predictions, predict_clips, predict_clips_mixes
+from avemotion.models.predict import Predictions, PreparedClips, predict_clips, predict_clips_mixes, prepare_clips
 from avemotion.models.readout import ReadoutMixin
 from avemotion.models.registry import build_model
 from avemotion.training.checkpoint import Checkpointer
@@ -87,17 +87,19 @@ class ValScore:
 
 
 def evaluate(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: FeatureDims, std: Standardizer,
-             batch_size: int) -> ValScore:
-    """``model`` scored on the clips ``idx`` of ``clipset``."""
-    return _score(predict_clips(model, clipset.subset(idx), dims, std, batch_size), clipset.labels[idx],
-                  clipset.label_names)
+             batch_size: int, prepared: PreparedClips | None = None) -> ValScore:
+    """``model`` scored on the clips ``idx`` of ``clipset`` (collated once beforehand: ``prepared``)."""
+    clips = prepared if prepared is not None else clipset.subset(idx)
+    return _score(predict_clips(model, clips, dims, std, batch_size), clipset.labels[idx], clipset.label_names)
 
 
 def evaluate_mixes(model: EmotionModel, clipset: ClipSet, idx: np.ndarray, dims: FeatureDims,
-                   std: Standardizer, batch_size: int, weights: list[float]) -> list[ValScore]:
+                   std: Standardizer, batch_size: int, weights: list[float],
+                   prepared: PreparedClips | None = None) -> list[ValScore]:
     """:func:`evaluate` with each read-out weight in turn (the model's weight is left at the last), the
     network run once for all."""
-    preds = predict_clips_mixes(model, clipset.subset(idx), dims, std, batch_size, weights)
+    clips = prepared if prepared is not None else clipset.subset(idx)
+    preds = predict_clips_mixes(model, clips, dims, std, batch_size, weights)
     return [_score(p, clipset.labels[idx], clipset.label_names) for p in preds]
 
 
@@ -149,12 +151,15 @@ def fit(setup: TrainSetup, plan: FitPlan) -> tuple[EmotionModel, Standardizer, T
                      len(clipset.label_names), plan.readout_c)
     mixes = model.readout_weights() if isinstance(model, ReadoutMixin) else ()
     record = plan.record and val_idx is not None
+    # the validation clips are scored after every epoch with the same inputs: collated once
+    val_clips = (prepare_clips(clipset.subset(val_idx), dims, std, tc.batch_size, model.shares_video_rows)
+                 if val_idx is not None else None)
     track = TrainTrack()
     if mixes and not resuming:
         if val_idx is not None:
             # the read-outs alone are the first candidate: the network must beat them on the validation clips
             model.set_readout_weight(1.0)
-            score = evaluate(model.eval(), clipset, val_idx, dims, std, tc.batch_size)
+            score = evaluate(model.eval(), clipset, val_idx, dims, std, tc.batch_size, val_clips)
             log(f"{plan.stage}: linear read-outs (C {model.readout_c()}) validation UA {score.ua:.3f}")
             track.best_ua, track.best_loss, track.best_mix = score.ua, score.loss, 1.0
             # the reference of the margin / the inner choice (kept for a resume)
@@ -179,7 +184,7 @@ def fit(setup: TrainSetup, plan: FitPlan) -> tuple[EmotionModel, Standardizer, T
             gen = torch.Generator().manual_seed(plan.seed * 100003 + epoch)
             entry = EpochLog(epoch, _train_epoch(setup, model, opt, train_idx, std, class_weights, gen))
             if val_idx is not None:
-                kept = _validate_epoch(setup, model, val_idx, std, mixes, track, entry, record)
+                kept = _validate_epoch(setup, model, val_idx, std, mixes, track, entry, record, val_clips)
                 if kept is not None:
                     best_state = kept
             else:
@@ -242,8 +247,8 @@ def _train_epoch(setup: TrainSetup, model: EmotionModel, opt: torch.optim.Optimi
 
 
 def _validate_epoch(setup: TrainSetup, model: EmotionModel, val_idx: np.ndarray, std: Standardizer,
-                    mixes: tuple[float, ...], track: TrainTrack, entry: EpochLog,
-                    record: bool) -> dict[str, torch.Tensor] | None:
+                    mixes: tuple[float, ...], track: TrainTrack, entry: EpochLog, record: bool,
+                    val_clips: PreparedClips | None = None) -> dict[str, torch.Tensor] | None:
     """Score the epoch's candidates (the network alone, then averaged with the read-outs) on the validation
     clips, update ``track`` and the early stopping; the state to keep when a candidate replaced the kept
     one."""
@@ -252,8 +257,8 @@ def _validate_epoch(setup: TrainSetup, model: EmotionModel, val_idx: np.ndarray,
     improved = False
     kept = None
     cands = candidate_mixes(mixes)
-    scores = (evaluate_mixes(model, clipset, val_idx, setup.dims, std, tc.batch_size, cands) if mixes
-              else [evaluate(model, clipset, val_idx, setup.dims, std, tc.batch_size)])
+    scores = (evaluate_mixes(model, clipset, val_idx, setup.dims, std, tc.batch_size, cands, val_clips) if mixes
+              else [evaluate(model, clipset, val_idx, setup.dims, std, tc.batch_size, val_clips)])
     for mix, score in zip(cands, scores, strict=True):
         if mixes:
             model.set_readout_weight(mix)  # the weight the kept state carries
