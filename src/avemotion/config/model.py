@@ -43,6 +43,16 @@ class ModelConfig(Section):
         "linear", description="per-clip weights of decision fusion (models/decision.py): linear (eq. 19's fixed "
         "weights), reliability (each weight times its head's confidence, 1 - normalised entropy) or "
         "max_confidence (the head with the highest top probability alone)")
+    decision_weights: Literal["fixed", "chosen"] = Field(
+        "fixed", description="eq. 19's weights at prediction: fixed (fused_weight, beta, chi as set) or chosen "
+        "on the validation speakers' answers (the inner folds'; training/selection.py: choose_decision_weights) "
+        "from a small grid of beta and chi, kept only where they beat the set ones cross-fitted; training is "
+        "the same either way")
+    head_calibration: Literal["none", "validation"] = Field(
+        "none", description="validation: each head's probabilities are temperature-scaled before eq. 19, the "
+        "temperatures fitted on the validation speakers' answers (the inner folds'; training/fusion.py), so a head "
+        "that is sure and often wrong (a face head on few speakers) no longer outweighs the others; none: as "
+        "trained. Training is the same either way")
     reconstruction: bool = True
     cross_modal_attention: bool = True
     decision_fusion: bool = True

@@ -162,7 +162,9 @@ _V1_NAMES = {new: old for old, new in MOVED.items()}
 #: settings added after layout 1 -> the value that behaves as before they existed; ``hash_view`` leaves a
 #: setting out while it holds that value
 ADDED_AFTER_LAYOUT_1: dict[tuple[str, str], Any] = {("model", "decision_rule"): "linear",
-                                                     ("model", "video_pool"): 1}
+                                                     ("model", "video_pool"): 1,
+                                                     ("model", "decision_weights"): "fixed",
+                                                     ("model", "head_calibration"): "none"}
 
 
 def hash_view(config: Section) -> dict[str, dict[str, Any]]:

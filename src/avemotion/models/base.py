@@ -69,11 +69,29 @@ class EmotionModel(nn.Module, ABC):
     def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
         ...
 
+    #: eq. 19's weights chosen on validation speakers (``model.decision_weights = chosen``), used in eval mode in
+    #: place of the configured ones; None: the configured ones (:meth:`set_chosen_weights`)
+    chosen_weights: tuple[float, float, float] | None = None
+
+    def set_chosen_weights(self, weights: tuple[float, float, float] | None) -> None:
+        """Eq. 19's weights (fused, audio, video) for prediction (eval mode); training keeps the configured ones."""
+        self.chosen_weights = None if weights is None else tuple(float(w) for w in weights)  # type: ignore[assignment]
+
+    #: each head's temperature, fitted on validation speakers (``model.head_calibration = validation``): in eval
+    #: mode a head's logits are divided by it before eq. 19; None: as trained (:meth:`set_head_temperatures`)
+    head_temperatures: dict[str, float] | None = None
+
+    def set_head_temperatures(self, temperatures: dict[str, float] | None) -> None:
+        """Per-head temperatures for prediction (eval mode); training is unaffected."""
+        self.head_temperatures = None if temperatures is None else {h: float(t) for h, t in temperatures.items()}
+
     def fusion_weights(self) -> torch.Tensor:
-        """Base weights (fused, audio, video) of eq. 19: (fused_weight = 1, beta, chi); (1, 0, 0) without decision
-        fusion."""
+        """Base weights (fused, audio, video) of eq. 19: (fused_weight = 1, beta, chi), or in eval mode the chosen
+        ones (:attr:`chosen_weights`) where set; (1, 0, 0) without decision fusion."""
         c = self.config
         if c.decision_fusion:
+            if self.chosen_weights is not None and not self.training:
+                return torch.tensor(self.chosen_weights)
             return torch.tensor([c.fused_weight, c.beta, c.chi])
         return torch.tensor([1.0, 0.0, 0.0])
 
@@ -86,6 +104,8 @@ class EmotionModel(nn.Module, ABC):
         are renormalised; when all remaining base weights are 0 (e.g. an audio-only clip without decision
         fusion) the available heads are averaged with equal weight.
         """
+        if self.head_temperatures and not self.training:  # heads calibrated on validation speakers
+            logits = {h: z / self.head_temperatures.get(h, 1.0) for h, z in logits.items()}
         ref = next(iter(logits.values()))
         b = ref.shape[0]
         mask = torch.stack([available.get(h, torch.zeros(b, dtype=torch.bool, device=ref.device)) for h in HEADS],

@@ -152,5 +152,10 @@ class ModelBundle:
         for name, width in (("audio_seq", dims.audio_seq), ("audio_vec", dims.audio_vec), ("video", dims.video)):
             if width and (name not in std.mean or std.mean[name].shape != (width,) or std.std[name].shape != (width,)):
                 raise CheckpointError(f"standardiser for {name} is missing or has the wrong width", st_path)
+        info = dict(meta.get("info", {}))
+        if info.get("decision_weights") is not None:  # eq. 19's weights chosen on validation speakers
+            model.set_chosen_weights(tuple(info["decision_weights"]))
+        if info.get("head_temperatures") is not None:  # heads calibrated on validation speakers
+            model.set_head_temperatures(dict(info["head_temperatures"]))
         model.eval()
-        return cls(meta["model"], model, config, labels, grades, selection, std, dict(meta.get("info", {})))
+        return cls(meta["model"], model, config, labels, grades, selection, std, info)

@@ -29,6 +29,16 @@ class Ensemble(EmotionModel):
     def shares_video_rows(self) -> bool:  # type: ignore[override]
         return all(m.shares_video_rows for m in self.members)
 
+    def set_chosen_weights(self, weights: tuple[float, float, float] | None) -> None:
+        super().set_chosen_weights(weights)
+        for m in self.members:
+            m.set_chosen_weights(weights)
+
+    def set_head_temperatures(self, temperatures: dict[str, float] | None) -> None:
+        # the members' logits come back calibrated: the ensemble's own decide must not scale them again
+        for m in self.members:
+            m.set_head_temperatures(temperatures)
+
     def readout_c(self) -> dict[str, float]:
         """The C of the first member's fitted read-outs ({} when the members have none)."""
         first = self.members[0]

@@ -24,6 +24,7 @@ from avemotion.models.predict import predict_clips
 from avemotion.models.readout import ReadoutMixin, fitted_c
 from avemotion.training.classical import classical_fold_result
 from avemotion.training.fit import FitPlan, TrainSetup, fit, fit_members, train_and_val
+from avemotion.training.fusion import FusionChoice, choose_fusion, fits_fusion, median_fusion, validation_heads
 from avemotion.training.results import EpochLog, FoldResult, TrainTrack
 from avemotion.training.selection import (
     PooledChoice,
@@ -86,11 +87,12 @@ def _deep_fold(job: FoldJob, fold: Fold, fdir: Path, seed: int) -> FoldResult:
     idx = fold.indices(job.pos)
     same_val = fold.val_is_train
     stage = f"fold {fold.index + 1}/{job.n_folds}"
+    fusion = None  # how the heads meet, fitted on validation speakers (training/fusion.py)
     if config.train.inner_folds >= 2 and not same_val:
         # the choice on inner folds of training + validation clips, then the fold's model trained on all of
         # them
         pool = train_and_val(idx["train"], idx["val"])
-        choice, c_median, history = inner_choice(setup, pool, fdir, stage, seed)
+        choice, c_median, history, fusion = inner_choice(setup, pool, fdir, stage, seed)
         epochs = max(min_epochs(config), choice.epoch + 1)
         model, std, _ = fit_members(setup, FitPlan(pool, None, fdir / "refit", f"{stage} refit", seed, epochs,
                                                    choice.mix, c_median))
@@ -98,6 +100,9 @@ def _deep_fold(job: FoldJob, fold: Fold, fdir: Path, seed: int) -> FoldResult:
                            best_mix=choice.mix)
     else:
         model, std, track = fit_members(setup, FitPlan(idx["train"], idx["val"], fdir, stage, seed))
+        if fits_fusion(config) and not same_val:
+            fusion = choose_fusion(config, clipset.labels[idx["val"]],
+                                   validation_heads(setup, model, std, idx["val"]), seed, stage)
         if config.train.refit and not same_val:
             # the epoch count (and read-out weight and C) chosen on the validation clips, trained again on
             # both
@@ -105,15 +110,18 @@ def _deep_fold(job: FoldJob, fold: Fold, fdir: Path, seed: int) -> FoldResult:
             model, std, _ = fit_members(setup, FitPlan(train_and_val(idx["train"], idx["val"]), None,
                                                        fdir / "refit", f"{stage} refit", seed, epochs,
                                                        track.best_mix, fitted_c(model) or None))
+    if fusion is not None:
+        fusion.apply(model)
     bundle = ModelBundle(setup.model_name, model, config, list(job.label_set.labels),
                          job.label_set.grade_values(), job.selection, std,
                          {"fold": fold.index, "best_epoch": track.best_epoch, "val_ua": track.best_ua,
-                          **({"readout_weight": track.best_mix} if track.best_mix else {})})
+                          **({"readout_weight": track.best_mix} if track.best_mix else {}),
+                          **(fusion.info() if fusion is not None else {})})
     bundle.save(fdir / "model")
     preds = predict_clips(model, clipset.subset(idx["test"]), setup.dims, std, config.train.batch_size)
     return FoldResult(fold.index, list(fold.test), clipset.labels[idx["test"]].tolist(), track.best_epoch,
                       track.epoch, track.best_ua, preds, same_val, track.history, track.best_mix,
-                      fitted_c(model))
+                      fitted_c(model), fusion.info() if fusion is not None else None)
 
 
 def _drop_states(fdir: Path, ensemble: int, n_inner: int) -> None:
@@ -127,21 +135,26 @@ def _drop_states(fdir: Path, ensemble: int, n_inner: int) -> None:
 
 
 def inner_choice(setup: TrainSetup, pool: np.ndarray, fdir: Path, stage: str, seed: int
-                 ) -> tuple[PooledChoice, dict[str, float] | None, list[EpochLog]]:
+                 ) -> tuple[PooledChoice, dict[str, float] | None, list[EpochLog], FusionChoice | None]:
     """``train.inner_folds``: a model trained on each inner training part of ``pool`` (each in
     ``fdir/innerJ``, resumable), the choice (epochs, read-out weight) made on their validation answers pooled
-    (:func:`~avemotion.training.selection.choose_pooled`); also the read-outs' C (median over the inner runs)
-    and the pooled learning curve."""
+    (:func:`~avemotion.training.selection.choose_pooled`); also the read-outs' C (median over the inner runs),
+    the pooled learning curve, and the heads' fusion fitted on the inner runs' heads pooled (None unless
+    :func:`~avemotion.training.fusion.fits_fusion`)."""
     clipset = setup.clipset
     parts = inner_folds(clipset.labels[pool], [clipset.speakers[i] for i in pool],
                         setup.config.train.inner_folds, seed)
     runs, cs, losses, mixes = [], [], [], [0.0]
+    heads: list[dict[str, np.ndarray]] = []
+    choose = fits_fusion(setup.config)
     for j, part in enumerate(parts):
         val = pool[part]
         train = pool[np.setdiff1d(np.arange(len(pool)), part)]
         plan = FitPlan(train, val, fdir / f"inner{j}", f"{stage} inner {j + 1}/{len(parts)}",
                        seed + 31 * (j + 1), record=True)
-        model, _, track = fit(setup, plan)
+        model, std, track = fit(setup, plan)
+        if choose:  # the run's kept model on its validation speakers
+            heads.append(validation_heads(setup, model, std, val))
         readouts = (np.asarray(track.readout_correct, dtype=bool) if track.readout_correct is not None
                     else None)
         runs.append(ValAnswers(clipset.labels[val], track.candidates, readouts, track.epoch))
@@ -157,7 +170,12 @@ def inner_choice(setup: TrainSetup, pool: np.ndarray, fdir: Path, stage: str, se
     log(f"{stage}: pooled over {len(parts)} inner folds: {verdict} (validation UA {choice.ua:.3f}"
         + (f"; cross-fitted network {choice.network_ua:.3f} vs read-outs {choice.readout_ua:.3f}"
            if choice.network_ua is not None and choice.readout_ua is not None else "") + ")")
-    return choice, median_c(cs), history
+    fusion = None
+    if choose:
+        y = np.concatenate([r.labels for r in runs])
+        pooled = {h: np.concatenate([hp[h] for hp in heads]) for h in heads[0]}
+        fusion = choose_fusion(setup.config, y, pooled, seed, stage)
+    return choice, median_c(cs), history, fusion
 
 
 def heldout_temperature(fold_results: list[FoldResult]) -> float:
@@ -197,9 +215,13 @@ def final_model(job: FoldJob, fold_results: list[FoldResult]) -> ModelBundle:
     plan = FitPlan(all_idx, None, fdir, "final model", config.train.seed + 999_983, epochs, mix,
                    median_c([r.readout_c for r in fold_results]))
     model, std, track = fit_members(setup, plan)
+    fusion = median_fusion(config, [FusionChoice.from_info(r.fusion) for r in fold_results])
+    if fusion is not None:
+        fusion.apply(model)
     bundle = ModelBundle(setup.model_name, model, config, list(job.label_set.labels),
                          job.label_set.grade_values(), job.selection, std,
                          {"fold": "all", "epochs": epochs, **({"readout_weight": mix} if mix else {}),
+                          **(fusion.info() if fusion is not None else {}),
                           "temperature": temperature})
     bundle.save(rundir / "model")
     shutil.rmtree(fdir, ignore_errors=True)

@@ -83,6 +83,8 @@ class FoldResult:
     history: list[EpochLog] = field(default_factory=list)
     readout_weight: float = 0.0  # weight of the linear read-outs in the kept state (model.linear_readout=select)
     readout_c: dict[str, float] = field(default_factory=dict)  # C per read-out
+    #: how the heads meet, fitted on validation speakers (training/fusion.py FusionChoice.info()); None: as configured
+    fusion: dict | None = None
 
     @property
     def probs(self) -> np.ndarray:
@@ -92,14 +94,16 @@ class FoldResult:
         return {"fold": self.fold, "test": self.test, "y_true": self.y_true, "best_epoch": self.best_epoch,
                 "epochs_run": self.epochs_run, "val_ua": self.val_ua, "val_is_train": self.val_is_train,
                 "history": [h.to_dict() for h in self.history], "predictions": self.predictions.to_dict(),
-                "readout_weight": self.readout_weight, "readout_c": self.readout_c}
+                "readout_weight": self.readout_weight, "readout_c": self.readout_c,
+                **({"fusion": self.fusion} if self.fusion is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> FoldResult:
         return cls(int(d["fold"]), list(d["test"]), [int(y) for y in d["y_true"]], int(d["best_epoch"]),
                    int(d["epochs_run"]), float(d["val_ua"]), Predictions.from_dict(d["predictions"]),
                    bool(d.get("val_is_train", False)), [EpochLog.from_dict(h) for h in d.get("history", [])],
-                   float(d.get("readout_weight", 0.0)), {k: float(v) for k, v in d.get("readout_c", {}).items()})
+                   float(d.get("readout_weight", 0.0)), {k: float(v) for k, v in d.get("readout_c", {}).items()},
+                   d.get("fusion"))
 
     @classmethod
     def untested(cls, fold: int, n_classes: int) -> FoldResult:
