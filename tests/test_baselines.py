@@ -139,6 +139,11 @@ def test_variants_are_config_overrides() -> None:
     assert v.model == "bimodal" and v.config(base).model.cross_modal_attention is False
     assert resolve_variant("bimodal-norec", base).config(base).model.reconstruction is False
     assert resolve_variant("bimodal-nodf", base).config(base).model.decision_fusion is False
+    late = resolve_variant("bimodal-late", base).config(base).model
+    assert late.fused_weight == 0.0 and late.decision_fusion
+    assert resolve_variant("bimodal-reliability", base).config(base).model.decision_rule == "reliability"
+    assert resolve_variant("bimodal-chosenweights", base).config(base).model.decision_weights == "chosen"
+    assert resolve_variant("bimodal-fixedweights", base).config(base).model.decision_weights == "fixed"
     assert base.audio.speed_views and resolve_variant("bimodal-noviews", base).config(base).audio.speed_views == []
     assert resolve_variant("bimodal-nosoundnet", base).config(base).audio.extractors == ["mfcc", "opensmile"]
     assert resolve_variant("bimodal-noopensmile", base).config(base).audio.extractors == ["mfcc", "soundnet"]

@@ -5,7 +5,9 @@
 - ablations of the proposed model (section "Ablations" of docs/method/baselines.md):
   ``bimodal-nocma`` (concatenation instead of cross-modal attention), ``bimodal-norec`` (no L_REC),
   ``bimodal-nodf`` (no decision-level fusion: the fused head alone), ``bimodal-noviews`` (no averaging over
-  the audio speed views), ``bimodal-nomfcc`` /
+  the audio speed views); fusion variants ``bimodal-late`` (no fused head), ``bimodal-reliability`` (per-clip
+  confidence weights), ``bimodal-fixedweights`` / ``bimodal-chosenweights`` (eq. 19's weights as configured or
+  chosen on validation speakers); ``bimodal-nomfcc`` /
   ``bimodal-noopensmile`` / ``bimodal-nosoundnet`` (one audio feature group dropped from
   ``audio.extractors``; ``FeatureSelection`` removes its columns from X^a and the clip vector).
 """
@@ -25,6 +27,13 @@ ABLATIONS: dict[str, tuple[dict[str, Any], str]] = {
     "norec": ({"model.reconstruction": False}, "without the reconstruction loss L_REC"),
     "nodf": ({"model.decision_fusion": False}, "without decision-level fusion (fused head only)"),
     "noviews": ({"audio.speed_views": []}, "without the audio speed views (no test-time averaging)"),
+    # fusion variants (issue 27): how the fused, audio and video heads meet
+    "late": ({"model.fused_weight": 0.0}, "decision-level fusion only: no fused head, audio and face meet in eq. 19"),
+    "reliability": ({"model.decision_rule": "reliability"},
+                    "eq. 19's weights times each head's confidence per clip (1 - normalised entropy)"),
+    "fixedweights": ({"model.decision_weights": "fixed"}, "eq. 19's weights as configured (paper: 1, 0.6, 0.4)"),
+    "chosenweights": ({"model.decision_weights": "chosen"},
+                      "eq. 19's weights chosen on the inner folds' validation speakers"),
 }
 AUDIO_GROUPS = ("mfcc", "opensmile", "soundnet", "whisper")
 #: the paper's own X^a (sec. 3.1.1), for the ablation "bimodal-paperxa" when the default adds extractors to it
