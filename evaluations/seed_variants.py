@@ -6,10 +6,15 @@ with one protocol (``--loso`` or ``--cv K``, speaker-grouped); the final model i
 resumed or skipped when their folder exists (``OUT/MODALITY-VARIANT-sSEED``). Printed per modality: UA per seed
 and mean (``seed_table``), and for each variant against the reference (the first variant): the mean paired
 difference over the seeds with its standard error, the 95 % interval from resampling speakers (the seeds'
-predictions pooled), McNemar's exact test on the pooled clips, and the wall seconds of a run.
+predictions pooled), McNemar's exact test on the pooled clips, and the wall seconds of a run. With
+``--compare DIR`` (an ``avemotion compare`` run on the same store and folds) every variant is also set against
+each of its models (``--compare-models``, e.g. the classical AV floor ``logreg``): deterministic, so the same
+answers are paired with every seed.
 
     PYTHONPATH=src python evaluations/seed_variants.py --features /tmp/jav_feat --out /tmp/pool --loso \
         --modality av video --seeds 0 1 2 --variant base --variant pool3:model.video_pool=3
+    PYTHONPATH=src python evaluations/seed_variants.py --features /tmp/jav_feat --out /tmp/dw --loso \
+        --seeds 0 1 2 3 4 --variant fixed --compare /tmp/cmp --compare-models logreg
     PYTHONPATH=src python evaluations/seed_variants.py --features DEMO/features --config DEMO/config.yaml \
         --out /tmp/pooldemo --cv 5 --set train.epochs=40 --modality av video audio --variant base ...
 
@@ -112,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], help="override for every variant (repeatable)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--json", type=Path, help="write the per-seed UAs and differences as JSON here")
+    ap.add_argument("--compare", type=Path, help="an `avemotion compare` run folder on the same store and folds")
+    ap.add_argument("--compare-models", nargs="+", default=["logreg"], help="its models to set every variant against")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     tasks = [(m, v, s) for m in args.modality for s in args.seeds for v in args.variant]
@@ -140,10 +147,54 @@ def main(argv: list[str] | None = None) -> int:
                   f"{p:.3f} | {wall:.0f} |")
             rows[v.name] = {"ua": [r.ua for r in runs], "diff": diffs, "se": se, "ci95": [lo, hi],
                             "mcnemar": [n01, n10, p], "wall_seconds": wall}
+        if args.compare:
+            rows["against"] = against_compare(args.compare, args.compare_models, res)
         report[modality] = rows
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
+
+
+def load_compare(folder: Path, model: str, like: RunResult) -> RunResult:
+    """``model``'s answers in an ``avemotion compare`` run's predictions.csv, on the clips of ``like`` (same
+    order, labels and speakers; a clip the model left uncovered counts as wrong)."""
+    with open(folder / "predictions.csv", newline="") as fh:
+        rows = {r["clip_id"]: r for r in csv.DictReader(fh)}
+    missing = [c for c in like.clips if c not in rows]
+    if missing or model not in next(iter(rows.values())):
+        raise SystemExit(f"{folder}: no answers of {model!r} for {len(missing) or 'the'} clips of the runs")
+    labels = sorted({rows[c]["true"] for c in like.clips})
+    code = {lab: i for i, lab in enumerate(labels)}
+    pred = np.array([code.get(rows[c][model], -1) if rows[c].get(f"{model}_covered", "1") == "1" else -1
+                     for c in like.clips])
+    y = np.array([code[rows[c]["true"]] for c in like.clips])
+    if not np.array_equal(y, like.y):
+        raise SystemExit(f"{folder}: its labels differ from the runs' (another store?)")
+    return RunResult(unweighted_accuracy(y, pred), like.clips, y, pred, like.speaker, 0.0)
+
+
+def against_compare(folder: Path, models: list[str], res: dict[str, list[RunResult]]) -> dict[str, object]:
+    """Each variant's paired difference to each compare model (the same model answers for every seed)."""
+    print(f"\nagainst {folder} (the same answers paired with every seed)\n")
+    print("| variant | minus | UA of it | mean diff | SE (seeds) | seeds >= | 95 % speakers | McNemar only/only, p |")
+    print("|---|---|---|---|---|---|---|---|")
+    out: dict[str, object] = {}
+    for model in models:
+        for name, runs in res.items():
+            other = load_compare(folder, model, runs[0])
+            diffs = [r.ua - other.ua for r in runs]
+            se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+            y = np.concatenate([r.y for r in runs])
+            spk = np.concatenate([r.speaker for r in runs])
+            a, b = np.concatenate([r.pred for r in runs]), np.concatenate([other.pred for _ in runs])
+            lo, hi = speaker_bootstrap(y, a, b, spk)
+            n01, n10, p = mcnemar(a == y, b == y)
+            ge = sum(d >= -1e-12 for d in diffs)
+            print(f"| {name} | {model} | {other.ua:.3f} | {np.mean(diffs):+.3f} | {se:.3f} | {ge}/{len(diffs)} | "
+                  f"[{lo:+.3f}, {hi:+.3f}] | {n01}/{n10}, {p:.3f} |")
+            out[f"{name}-{model}"] = {"ua_other": other.ua, "diff": diffs, "se": se, "ci95": [lo, hi],
+                                      "mcnemar": [n01, n10, p]}
+    return out
 
 
 if __name__ == "__main__":
