@@ -95,7 +95,7 @@ def _by_speaker(result) -> dict[str, list[Segment]]:
     return out
 
 
-def test_each_speakers_segments_are_answered_together(talk, runs, toy_windows) -> None:
+def test_each_speakers_segments_are_answered_together(talk, runs, toy_windows, capsys) -> None:
     loaded = _load(runs["speaker"])
     result = pipeline.analyze_session(talk[0], loaded, max_segment=1.0, faces=False, adapt="speaker")
     groups = _by_speaker(result)
@@ -115,7 +115,10 @@ def test_each_speakers_segments_are_answered_together(talk, runs, toy_windows) -
     assert "own statistics" in a["note"] and "fewer" not in a["note"]
     assert "Per-speaker adaptation." in result.to_html()
 
+    assert "adaptation is off" not in capsys.readouterr().err
     off = pipeline.analyze_session(talk[0], loaded, max_segment=1.0, faces=False, adapt="none")
+    err = capsys.readouterr().err
+    assert "adaptation is off" in err and "--adapt speaker" in err  # what to do about it
     for segs in _by_speaker(off).values():  # one at a time, as before adaptation existed
         clips = [toy_windows[round(spans[s.start][0], 6)] for s in segs]
         assert np.allclose(_p([s.probabilities for s in segs]),

@@ -4,7 +4,14 @@ A model trained with ``train.normalize=speaker`` (or ``recording``) standardises
 speaker's own statistics (:mod:`avemotion.data.normalize`); in a session, the speech segments of one diarized
 speaker are such a group. ``speaker`` answers them together (:meth:`Predictor.predict_group`), ``none`` one at a
 time (the training standardisation only). Models trained with global normalisation answer one segment at a time
-either way. docs/experiments/2026-12-06-session-adaptation.md measured the choice of the default.
+either way.
+
+Measured (docs/experiments/2026-12-06-session-adaptation.md, speaker-grouped RAVDESS folds, built sessions):
+with a speaker-normalised model, answering a speaker's segments together beat answering them alone in every
+kind of session, so ``speaker`` is the default of this option; but against a global model answering each
+segment alone it helped only where each speaker showed several emotions (turn UA +0.105) and hurt where the
+speakers were mostly neutral with one episode (-0.208). So the session's default model stays a global one, and
+speaker-normalised models are for conversations with a range of emotions per speaker.
 """
 
 from __future__ import annotations

@@ -100,6 +100,10 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     spans = analysis_spans(segments, context)
     total = 1 + len(spans) + face_steps
     grouped = adapt == "speaker" and predictor.normalize != "global"
+    if predictor.normalize != "global" and not grouped:
+        warn(f"{path.name}: the model was trained with {predictor.normalize} normalisation but adaptation is off: "
+             "each segment is answered without its speaker's statistics, near chance on unseen voices; use "
+             "--adapt speaker (adapt='speaker'), or a model trained with global normalisation")
     rows = cache.load_emotions(len(spans)) if cache is not None else []
     rows = rows[:next((i for i, r in enumerate(rows) if r["start"] != speech[i].start), len(rows))]
     if grouped and len(rows) < len(spans):

@@ -282,7 +282,9 @@ def _adaptation(r: SessionResult) -> str:
                 "average, but each stretch of speech was answered alone here: its answers are unreliable.</p>")
     text = ("<p><b>Per-speaker adaptation.</b> Each speaker's speech was compared with that speaker's own average "
             "over this recording, as the model was trained: it reads how a voice changes rather than what it is "
-            "like. A speaker who sounds the same throughout (one emotion only) looks neutral to it.")
+            "like. That works when a speaker shows several emotions over the recording; when a speaker is calm or "
+            "neutral nearly throughout, it reads their ordinary variation as emotion (measured on acted "
+            "recordings: about two thirds of such calm turns got another emotion).")
     if few:
         text += (f" Too little speech to adapt to (fewer than {_e(a.get('min_segments'))} segments): "
                  f"{_e(', '.join(few))}; those answers are unreliable.")
