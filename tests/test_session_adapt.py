@@ -196,3 +196,23 @@ def test_describe_adaptation() -> None:
     assert d["speakers"] == [{"id": "S1", "segments": 5, "adapted": True},
                              {"id": "S2", "segments": 2, "adapted": False}]
     assert "S2" in d["note"] and d["min_segments"] == MIN_CLIPS
+
+
+def test_a_segment_the_model_cannot_use_is_set_aside(talk, runs, toy_windows, monkeypatch) -> None:
+    from dataclasses import replace
+
+    loaded = _load(runs["speaker"])
+    real = pipeline.extract_windows
+
+    def one_empty(*args, **kwargs):
+        for k, (a, b, clip) in enumerate(real(*args, **kwargs)):
+            yield a, b, replace(clip, audio_seq=None, audio_vec=None) if k == 0 else clip
+
+    monkeypatch.setattr(pipeline, "extract_windows", one_empty)
+    result = pipeline.analyze_session(talk[0], loaded, max_segment=1.0, faces=False, adapt="speaker")
+    speech = [s for s in result.segment_records if s.speaker is not None]
+    assert speech[0].probabilities is None and "nothing this model can use" in speech[0].error
+    assert all(s.probabilities is not None and not s.error for s in speech[1:])
+    groups = {g["id"]: g for g in result.to_dict()["adaptation"]["speakers"]}
+    assert groups[speech[0].speaker]["segments"] == len(_by_speaker(result)[speech[0].speaker]) - 1
+    assert all(g["adapted"] for g in groups.values())

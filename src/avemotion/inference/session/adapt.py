@@ -17,8 +17,10 @@ speaker-normalised models are for conversations with a range of emotions per spe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from avemotion.inference.session.records import Segment
+if TYPE_CHECKING:  # the CLI imports this module at start-up: nothing heavy here
+    from avemotion.inference.session.records import Segment
 
 #: how a session's speech segments are answered
 ADAPT_MODES = ("speaker", "none")

@@ -217,13 +217,22 @@ def _predict_by_speaker(speech: list[Segment], items: list, predictor, path: Pat
     for idx in members.values():
         try:
             preds = predictor.predict_group([items[i] for i in idx], [str(path)] * len(idx))
-        except AvemotionError:  # one segment the model cannot use: answer them one by one, with their errors
-            for i in idx:
-                heads[i] = _predict_into(speech[i], predictor, items[i], path)
-            continue
+        except AvemotionError:  # a segment the model cannot use: set it aside (with its error), group the rest
+            idx = [i for i in idx if _usable(speech[i], predictor, items[i], path)]
+            preds = predictor.predict_group([items[i] for i in idx], [str(path)] * len(idx)) if idx else []
         for i, pred in zip(idx, preds, strict=True):
             heads[i] = _fill(speech[i], pred)
     return heads
+
+
+def _usable(seg: Segment, predictor, item, path: Path) -> bool:
+    """Whether the model can answer ``item`` alone; if not, its error goes into ``seg``."""
+    try:
+        predictor.predict(item, source=str(path))
+    except AvemotionError as exc:
+        seg.error = f"{exc.reason}: {exc.detail}"
+        return False
+    return True
 
 
 def _fill(seg: Segment, pred) -> dict[str, float] | None:
