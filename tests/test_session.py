@@ -77,7 +77,9 @@ def test_cli_writes_the_json_contract(cli_run) -> None:
     assert printed == d
     # the stage results an interrupted run resumes from (tests/test_session_resume.py) sit beside the outputs
     assert sorted(p.name for p in out.iterdir()) == [".talk.session-cache", "talk.session.html", "talk.session.json"]
-    assert set(d) == {"recording", "duration", "model", "speakers", "segments"}
+    assert set(d) == {"recording", "duration", "model", "speakers", "segments", "adaptation"}
+    # the bundled model is trained with global normalisation: nothing to adapt, whatever --adapt says
+    assert d["adaptation"]["model_normalize"] == "global" and not any(g["adapted"] for g in d["adaptation"]["speakers"])
     assert d["recording"].endswith("talk.wav") and d["model"].startswith("default")
     assert d["duration"] == pytest.approx(GAP + TURNS * (TURN + GAP), abs=0.05)
     for sp in d["speakers"]:

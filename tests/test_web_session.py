@@ -118,7 +118,7 @@ def test_session_report_and_exports(finished: tuple[dict, list[str]], client: Te
     assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
     assert r.headers["content-disposition"].endswith('filename="Client___counsellor.session.json"')
     saved = r.json()
-    assert saved == {k: d[k] for k in ("recording", "duration", "model", "speakers", "segments")}
+    assert saved == {k: d[k] for k in ("recording", "duration", "model", "speakers", "segments", "adaptation")}
 
     html = client.get(f"/api/jobs/{job}/session.html")
     assert html.status_code == 200 and "content-disposition" not in html.headers  # shown in the page's frame

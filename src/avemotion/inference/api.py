@@ -157,7 +157,8 @@ def timeline(path: str | Path, *, window: float = 3.0, hop: float | None = None,
 
 
 def session(path: str | Path, *, model: str | Path | None = None, speakers: int | None = None,
-            max_segment: float = 4.0, names: dict[str, str] | None = None, faces: bool = True) -> SessionResult:
+            max_segment: float = 4.0, names: dict[str, str] | None = None, faces: bool = True,
+            adapt: str | None = None) -> SessionResult:
     """Who speaks when in a recording, and each speaker's emotions, valence and arousal over time.
 
     Voice activity (silero-vad), speaker diarization (resemblyzer embeddings; the number of speakers found
@@ -168,12 +169,17 @@ def session(path: str | Path, *, model: str | Path | None = None, speakers: int 
     ``SessionResult``:
     ``.speakers`` (per-speaker summaries), ``.segments`` (a pandas DataFrame; pauses have speaker None),
     ``.to_json()``, ``.to_html()``, ``.to_rttm()``, ``.save(out_dir)``. ``names`` renames speakers
-    (``{"S1": "client"}``; ids given one name are merged), as ``.with_speaker_names`` does. Needs the
+    (``{"S1": "client"}``; ids given one name are merged), as ``.with_speaker_names`` does. ``adapt``:
+    ``"speaker"`` answers each speaker's segments together with the speaker's own statistics when the model was
+    trained with speaker normalisation, ``"none"`` one at a time (None: the session default,
+    ``avemotion.inference.session.adapt.DEFAULT_ADAPT``); ``.adaptation`` says what was done. Needs the
     ``[session]`` extra (``pip install 'avemotion[session]'``; :class:`~avemotion.errors.MissingExtra`
     otherwise); raises :class:`~avemotion.errors.NoAudioStream` for a file without audio and
     :class:`~avemotion.errors.SilentAudio` when nobody speaks. Nothing is written unless ``save`` is called.
     """
+    from avemotion.inference.session.adapt import DEFAULT_ADAPT
     from avemotion.inference.session.pipeline import analyze_session
 
-    result = analyze_session(path, load_model(model), speakers=speakers, max_segment=max_segment, faces=faces)
+    result = analyze_session(path, load_model(model), speakers=speakers, max_segment=max_segment, faces=faces,
+                             adapt=adapt or DEFAULT_ADAPT)
     return result.with_speaker_names(names) if names else result

@@ -1,4 +1,5 @@
-"""``avemotion session RECORDING [--out DIR] [--json] [--rttm] [--speakers auto|N] [--no-faces] [--model RUNDIR|NAME]``.
+"""``avemotion session RECORDING [--out DIR] [--json] [--rttm] [--speakers auto|N] [--adapt speaker|none] [--no-faces]
+[--model RUNDIR|NAME]``.
 
 Session analysis of a long recording (audio file or video): who speaks when (voice activity detection, speaker
 diarization), each speech segment's emotion, valence and arousal; in a video also the faces on camera (which
@@ -6,7 +7,8 @@ face is seen in each segment, whether it is speaking, its expression; ``--no-fac
 ``DIR/<name>.session.json`` and the self-contained report ``DIR/<name>.session.html`` (with ``--rttm`` also
 ``DIR/<name>.rttm``) and keeps each stage's results in ``DIR/.<name>.session-cache`` (``--no-cache``:
 not), so that an interrupted run resumes where it stopped; nothing else, nowhere else. ``--json`` also prints
-the JSON. Needs the ``[session]`` extra (``pip install 'avemotion[session]'``).
+the JSON. ``--adapt``: per-speaker adaptation of models trained with speaker normalisation
+(:mod:`avemotion.inference.session.adapt`). Needs the ``[session]`` extra (``pip install 'avemotion[session]'``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from avemotion.cli.commands._execution_args import add_device_option
 from avemotion.cli.common import add_model_argument
 from avemotion.errors import ConfigError
+from avemotion.inference.session.adapt import ADAPT_MODES, DEFAULT_ADAPT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", action="append", default=[], metavar="ID=NAME",
                    help="name a speaker (--name S1=client --name S2=counsellor); ids given the same name are merged "
                         "into one speaker (a voice split in two); repeatable")
+    p.add_argument("--adapt", choices=ADAPT_MODES, default=DEFAULT_ADAPT,
+                   help="speaker: answer each speaker's segments together, with that speaker's own statistics, when "
+                        "the model was trained with --set train.normalize=speaker (or recording); none: one segment "
+                        "at a time. Models trained with global normalisation are not affected "
+                        "(default: %(default)s)")
     p.add_argument("--no-faces", dest="faces", action="store_false",
                    help="do not track the faces of a video (the voice only; every segment's face is null)")
     p.add_argument("--no-cache", dest="cache", action="store_false",
@@ -91,9 +99,9 @@ def run(args: argparse.Namespace) -> int:
     cache = None
     if args.cache and args.recording.is_file():
         cache = SessionCache(args.out / f".{args.recording.stem}.session-cache", args.recording,
-                             cache_settings(loaded, speakers, args.segment, 1.0, None, args.faces))
+                             cache_settings(loaded, speakers, args.segment, 1.0, None, args.faces, args.adapt))
     result = analyze_session(args.recording, loaded, speakers=speakers, max_segment=args.segment,
-                             faces=args.faces, cache=cache)
+                             faces=args.faces, cache=cache, adapt=args.adapt)
     if names:
         result = result.with_speaker_names(names)
     paths = result.save(args.out, rttm=args.rttm, eaf=args.eaf, tiers=args.tiers)

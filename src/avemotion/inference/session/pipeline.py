@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from avemotion.data.extract import extract_windows
-from avemotion.errors import AvemotionError, NoAudioStream, SilentAudio
+from avemotion.errors import AvemotionError, ConfigError, NoAudioStream, SilentAudio
+from avemotion.inference.session.adapt import ADAPT_MODES, DEFAULT_ADAPT, describe_adaptation
 from avemotion.inference.session.affect import valence_arousal
 from avemotion.inference.session.cache import SessionCache
 from avemotion.inference.session.diarize import DiarizeSettings, diarize
@@ -39,7 +40,7 @@ from avemotion.utils.progress import log, progress, warn
 def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, max_segment: float = 4.0,
                     context: float = 1.0, settings: DiarizeSettings | None = None,
                     faces: bool = True, on_progress: Callable[[str, int, int], None] | None = None,
-                    cache: SessionCache | None = None) -> SessionResult:
+                    cache: SessionCache | None = None, adapt: str = DEFAULT_ADAPT) -> SessionResult:
     """Who speaks when in ``path`` and each speech segment's emotion from ``loaded`` (a ``LoadedModel``).
 
     ``speakers``: the number of speakers when known (None: found from the recording); ``max_segment``: speech
@@ -51,11 +52,15 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     per speech segment, then ``"faces"`` per second of video); an exception it raises stops the analysis.
     ``cache``: stage results are read from and written to it (:mod:`.cache`), so that a run interrupted (or
     finished) before resumes where it stopped; it must have been made for this recording and these settings
-    (:func:`cache_settings`).
+    (:func:`cache_settings`). ``adapt``: ``"speaker"`` answers each diarized speaker's segments together with
+    that speaker's own statistics when the model was trained with speaker or recording normalisation (the module
+    doc), ``"none"`` one segment at a time; the result's ``adaptation`` records what was done.
     Raises :class:`NoAudioStream` (no audio track), :class:`SilentAudio` (digital silence or no speech found)
     and the media errors.
     """
     path = Path(path)
+    if adapt not in ADAPT_MODES:
+        raise ConfigError(f"adapt must be one of {', '.join(ADAPT_MODES)}, not {adapt!r}")
     predictor = loaded.predictor
     modality = predictor.bundle.selection.modality
     if not uses_audio(modality):
@@ -94,15 +99,28 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     speech = [s for s in segments if s.speaker is not None]
     spans = analysis_spans(segments, context)
     total = 1 + len(spans) + face_steps
+    grouped = adapt == "speaker" and predictor.normalize != "global"
+    if predictor.normalize != "global" and not grouped:
+        warn(f"{path.name}: the model was trained with {predictor.normalize} normalisation but adaptation is off: "
+             "each segment is answered without its speaker's statistics, near chance on unseen voices; use "
+             "--adapt speaker (adapt='speaker'), or a model trained with global normalisation")
     rows = cache.load_emotions(len(spans)) if cache is not None else []
     rows = rows[:next((i for i, r in enumerate(rows) if r["start"] != speech[i].start), len(rows))]
+    if grouped and len(rows) < len(spans):
+        rows = []  # a speaker's segments are answered together: all of them, or none from the cache
     step("emotion", 1 + len(rows), total)
     bar = progress(total=len(spans), initial=len(rows), desc=f"{path.name}: emotion", unit="segment")
     parts = extract_windows(path, spans[len(rows):], predictor.config, "audio", workers=1, info=info)
     heads: list[dict[str, float] | None] = [_emotion_from_row(seg, row)
                                             for seg, row in zip(speech[:len(rows)], rows, strict=True)]
+    items: list = []  # grouped: every segment's features, answered once all are in
     try:
         for seg, (_, _, item) in zip(speech[len(rows):], parts, strict=True):
+            if grouped:
+                items.append(item)
+                bar.update(1)
+                step("emotion", 1 + len(items), total)
+                continue
             heads.append(_predict_into(seg, predictor, item, path))
             rows.append(_emotion_row(seg, heads[-1]))
             if cache is not None and (len(rows) % cache.chunk == 0 or len(rows) == len(spans)):
@@ -113,6 +131,13 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     finally:
         parts.close()
         bar.close()
+    if grouped and items:
+        heads = _predict_by_speaker(speech, items, predictor, path)
+        rows = [_emotion_row(seg, head) for seg, head in zip(speech, heads, strict=True)]
+        if cache is not None:
+            for first in range(0, len(rows), cache.chunk):
+                cache.save_emotions(first, rows[first:first + cache.chunk])
+    adaptation = describe_adaptation(adapt, predictor.normalize, speech)
     labels = loaded.labels
     if faces:
         tracks = cache.load_tracks() if cache is not None else None
@@ -133,17 +158,17 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
             if reading is not None:
                 _face_into(seg, reading, head, predictor)
     return SessionResult(str(path), duration, loaded.description, summarise(turns, segments, labels), segments,
-                         labels, _model_card(loaded))
+                         labels, _model_card(loaded), adaptation)
 
 
 def cache_settings(loaded, speakers: int | None, max_segment: float, context: float,
-                   settings: DiarizeSettings | None, faces: bool) -> dict[str, object]:
+                   settings: DiarizeSettings | None, faces: bool, adapt: str = DEFAULT_ADAPT) -> dict[str, object]:
     """Everything besides the recording that a :class:`SessionCache`'s stored results depend on."""
     folder = Path(loaded.folder)
     files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()) \
         if folder.is_dir() else []
     return {"model": str(folder), "model_files": files, "model_description": loaded.description, "speakers": speakers,
-            "max_segment": max_segment, "context": context, "faces": faces,
+            "max_segment": max_segment, "context": context, "faces": faces, "adapt": adapt,
             "diarize": asdict(settings or DiarizeSettings())}
 
 
@@ -177,6 +202,48 @@ def analysis_spans(segments: list[Segment], context: float) -> list[tuple[float,
     return out
 
 
+def _predict_by_speaker(speech: list[Segment], items: list, predictor, path: Path) -> list[dict[str, float] | None]:
+    """Each speaker's segments answered together (:meth:`Predictor.predict_group`: the speaker's own statistics
+    when there are at least MIN_CLIPS of them, else one at a time); returns each segment's audio-head
+    probabilities (None where it failed), in ``speech`` order. ``items``: each segment's features, or the
+    :class:`AvemotionError` of its extraction."""
+    heads: list[dict[str, float] | None] = [None] * len(speech)
+    members: dict[str, list[int]] = {}
+    for i, (seg, item) in enumerate(zip(speech, items, strict=True)):
+        if isinstance(item, AvemotionError):
+            seg.error = f"{item.reason}: {item.detail}"
+        else:
+            members.setdefault(str(seg.speaker), []).append(i)
+    for idx in members.values():
+        try:
+            preds = predictor.predict_group([items[i] for i in idx], [str(path)] * len(idx))
+        except AvemotionError:  # a segment the model cannot use: set it aside (with its error), group the rest
+            idx = [i for i in idx if _usable(speech[i], predictor, items[i], path)]
+            preds = predictor.predict_group([items[i] for i in idx], [str(path)] * len(idx)) if idx else []
+        for i, pred in zip(idx, preds, strict=True):
+            heads[i] = _fill(speech[i], pred)
+    return heads
+
+
+def _usable(seg: Segment, predictor, item, path: Path) -> bool:
+    """Whether the model can answer ``item`` alone; if not, its error goes into ``seg``."""
+    try:
+        predictor.predict(item, source=str(path))
+    except AvemotionError as exc:
+        seg.error = f"{exc.reason}: {exc.detail}"
+        return False
+    return True
+
+
+def _fill(seg: Segment, pred) -> dict[str, float] | None:
+    """A prediction into ``seg``; returns its audio-head probabilities."""
+    seg.emotion, seg.confidence = pred.emotion, pred.confidence
+    seg.probabilities = dict(pred.probabilities)
+    seg.valence, seg.arousal = valence_arousal(seg.probabilities)
+    seg.modalities_used = pred.modalities_used
+    return pred.heads.get("audio")
+
+
 def _predict_into(seg: Segment, predictor, item, path: Path) -> dict[str, float] | None:
     """The voice's emotion into ``seg``; returns the model's audio-head probabilities (None on an error)."""
     try:
@@ -186,11 +253,7 @@ def _predict_into(seg: Segment, predictor, item, path: Path) -> dict[str, float]
     except AvemotionError as exc:
         seg.error = f"{exc.reason}: {exc.detail}"
         return None
-    seg.emotion, seg.confidence = pred.emotion, pred.confidence
-    seg.probabilities = dict(pred.probabilities)
-    seg.valence, seg.arousal = valence_arousal(seg.probabilities)
-    seg.modalities_used = pred.modalities_used
-    return pred.heads.get("audio")
+    return _fill(seg, pred)
 
 
 def _face_into(seg: Segment, reading: FaceReading, audio_head: dict[str, float] | None, predictor) -> None:

@@ -29,6 +29,7 @@ class SessionResult(Protocol):
     segment_records: list[Segment]
     labels: list[str]
     model_card: dict[str, object]
+    adaptation: dict[str, object] | None
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac"]
@@ -247,6 +248,7 @@ def _model(r: SessionResult, privacy: str = LOCAL_NOTE) -> str:
     if "training_data" in c:
         lines.append(f"<p>Trained on: {_e(', '.join(map(str, c['training_data'])))}. "
                      f"Licence: {_e(c.get('licence', '-'))}.</p>")
+    lines.append(_adaptation(r))
     if has_faces(r):
         senses = ("It reads the voice, and the face only where the face on camera was judged to be the one "
                   "speaking (lips moving in step with the voice); that judgement misses many speaking faces in "
@@ -266,6 +268,27 @@ def _model(r: SessionResult, privacy: str = LOCAL_NOTE) -> str:
         "Use this report to find moments worth listening to, not to diagnose.</p>")
     lines.append(f'<p class="note">{_e(privacy)}</p>')
     return "".join(lines)
+
+
+def _adaptation(r: SessionResult) -> str:
+    """A sentence on per-speaker adaptation, where the model has something to adapt."""
+    a = r.adaptation or {}
+    if a.get("model_normalize", "global") == "global":
+        return ""
+    groups = a.get("speakers") or []
+    few = [str(g["id"]) for g in groups if not g.get("adapted")]  # type: ignore[union-attr]
+    if a.get("mode") != "speaker":
+        return ("<p><b>Per-speaker adaptation was off.</b> This model compares each voice with that speaker's own "
+                "average, but each stretch of speech was answered alone here: its answers are unreliable.</p>")
+    text = ("<p><b>Per-speaker adaptation.</b> Each speaker's speech was compared with that speaker's own average "
+            "over this recording, as the model was trained: it reads how a voice changes rather than what it is "
+            "like. That works when a speaker shows several emotions over the recording; when a speaker is calm or "
+            "neutral nearly throughout, it reads their ordinary variation as emotion (measured on acted "
+            "recordings: about two thirds of such calm turns got another emotion).")
+    if few:
+        text += (f" Too little speech to adapt to (fewer than {_e(a.get('min_segments'))} segments): "
+                 f"{_e(', '.join(few))}; those answers are unreliable.")
+    return text + "</p>"
 
 
 def _face_note(r: SessionResult) -> str:

@@ -23,7 +23,9 @@ class SessionResult:
     """Who spoke when in a recording, with each speech segment's emotion, valence and arousal.
 
     ``speakers``: one :class:`SpeakerSummary` per speaker; ``segment_records``: the :class:`Segment` s in time
-    order (pauses with ``speaker`` None); :attr:`segments` is the same as a pandas DataFrame.
+    order (pauses with ``speaker`` None); :attr:`segments` is the same as a pandas DataFrame. ``adaptation``:
+    how the segments were answered (per-speaker adaptation; ``pipeline.describe_adaptation``), None when not
+    recorded.
     """
 
     recording: str
@@ -33,6 +35,7 @@ class SessionResult:
     segment_records: list[Segment]
     labels: list[str] = field(default_factory=list)
     model_card: dict[str, object] = field(default_factory=dict)
+    adaptation: dict[str, object] | None = None
 
     @property
     def segments(self) -> pd.DataFrame:
@@ -57,7 +60,7 @@ class SessionResult:
         """The session JSON's object (see docs/session.md for the contract)."""
         return {"recording": self.recording, "duration": round(self.duration, 3), "model": self.model,
                 "speakers": [s.to_dict() for s in self.speakers],
-                "segments": [s.to_dict() for s in self.segment_records]}
+                "segments": [s.to_dict() for s in self.segment_records], "adaptation": self.adaptation}
 
     def to_json(self, indent: int | None = 2) -> str:
         """The session as JSON text."""
@@ -92,7 +95,11 @@ class SessionResult:
                               f"or map both ids to {clash[0]!r} explicitly to merge them")
         segments = [replace(seg, speaker=names.get(seg.speaker, seg.speaker)) if seg.speaker else seg
                     for seg in self.segment_records]
-        out = replace(self, segment_records=segments)
+        adaptation = self.adaptation
+        if adaptation is not None:  # the groups answered together keep their own entries, under the new names
+            adaptation = {**adaptation, "speakers": [{**g, "id": names.get(str(g["id"]), g["id"])}
+                                                     for g in adaptation.get("speakers", [])]}  # type: ignore[union-attr]
+        out = replace(self, segment_records=segments, adaptation=adaptation)
         turns = [Turn(a, b, spk) for a, b, spk in out.speaker_turns()]
         return replace(out, speakers=summarise(turns, segments, self.labels))
 
