@@ -65,8 +65,8 @@ PINNED = {
 }
 
 
-#: the defaults that changed since layout 1, at their layout-1 values (schema.OLD_DEFAULTS_V2)
-LAYOUT_1_DEFAULTS = {"model.video_pool": 1}
+#: the defaults that changed since layout 1, at their layout-1 values (schema.OLD_DEFAULTS)
+LAYOUT_1_DEFAULTS = {"model.video_pool": 1, "model.head_calibration": "none"}
 
 
 @pytest.mark.parametrize("case", sorted(PINNED))
@@ -88,8 +88,14 @@ def test_configs_written_before_keep_the_old_defaults() -> None:
     partial file without ``schema_version`` means today's defaults."""
     for data, saved in (({"model": {"dropout": 0.2}}, True), ({"schema_version": 2, "model": {}}, False)):
         assert Config.from_dict(data, saved=saved).model.video_pool == 1
+        assert Config.from_dict(data, saved=saved).model.head_calibration == "none"
     assert Config.from_dict({"model": {"dropout": 0.2}}, saved=False).model.video_pool == Config().model.video_pool
     assert Config.from_dict(Config().to_dict(), saved=True) == Config()
+    # written in layout 3: video_pool as written, the heads as trained then
+    layout_3 = Config.from_dict({"schema_version": 3, "model": {"video_pool": 3}}, saved=True).model
+    assert layout_3.video_pool == 3 and layout_3.head_calibration == "none"
+    assert Config().model.head_calibration == "validation"
+    assert Config.from_dict({"model": {"dropout": 0.2}}, saved=False).model.head_calibration == "validation"
 
 
 def test_hash_view_has_the_layout_1_keys() -> None:

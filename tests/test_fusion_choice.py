@@ -121,7 +121,8 @@ def test_run_keeps_each_folds_choice_and_the_final_takes_the_medians(tmp_path: P
     assert final.info["head_temperatures"] == pytest.approx({"fused": 0.75, "audio": 0.6, "video": 2.5})
     assert final.model.fusion_weights().tolist() == pytest.approx([1.0, 0.65, 0.1])
     # the settings enter the run hash only when they are not the behaviour from before they existed
-    assert not {"decision_weights", "head_calibration"} & set(hash_view(Config())["model"])
+    before = Config().with_overrides({"model.head_calibration": "none"})
+    assert not {"decision_weights", "head_calibration"} & set(hash_view(before)["model"])
     assert hash_view(cfg)["model"]["head_calibration"] == "validation"
 
 

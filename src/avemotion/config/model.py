@@ -49,7 +49,7 @@ class ModelConfig(Section):
         "from a small grid of beta and chi, kept only where they beat the set ones cross-fitted; training is "
         "the same either way")
     head_calibration: Literal["none", "validation"] = Field(
-        "none", description="validation: each head's probabilities are temperature-scaled before eq. 19, the "
+        "validation", description="validation: each head's probabilities are temperature-scaled before eq. 19, the "
         "temperatures fitted on the validation speakers' answers (the inner folds'; training/fusion.py), so a head "
         "that is sure and often wrong (a face head on few speakers) no longer outweighs the others; none: as "
         "trained. Training is the same either way")

@@ -9,8 +9,10 @@ Every saved config (a run's ``config.yaml``, a model bundle's ``config``, a feat
   and ``train.group_by_speaker`` beside ``train.group_by``. Neither 0 nor 1 wrote ``schema_version``.
 - 2: each registered extractor's settings in a section of its name (``audio.mfcc.n_mels``,
   ``video.face.cnn_batch``); ``train.group_by: none`` instead of ``group_by_speaker: false``.
-- 3 (current): as 2; written after the default of ``model.video_pool`` became 3 (every frame was a step of the
+- 3: as 2; written after the default of ``model.video_pool`` became 3 (every frame was a step of the
   video recurrences before: 1).
+- 4 (current): as 3; written after the default of ``model.head_calibration`` became ``validation`` (the heads
+  met in eq. 19 as trained before: ``none``).
 
 :func:`migrate` turns any of them into the current layout. A saved config without ``schema_version`` is taken to
 be 0 (a setting it lacks gets the value that rebuilds what was saved); a config file a user wrote (partial: a
@@ -30,7 +32,7 @@ from avemotion.config.model import ModelConfig
 from avemotion.config.section import Section
 from avemotion.errors import ConfigError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: layout-1 key -> layout-2 key, for the settings that moved into their extractor's section
 MOVED: dict[str, str] = {
@@ -120,22 +122,29 @@ def _complete_model_section(data: dict[str, Any]) -> bool:
     return isinstance(model, dict) and set(ModelConfig.model_fields) - later <= set(model)
 
 
-#: settings whose default changed in layout 3 -> the value every config written before had
-OLD_DEFAULTS_V2: dict[tuple[str, str], Any] = {("model", "video_pool"): 1}
+#: layout -> the settings whose default changed with it, at the value every config written before had
+OLD_DEFAULTS: dict[int, dict[tuple[str, str], Any]] = {3: {("model", "video_pool"): 1},
+                                                       4: {("model", "head_calibration"): "none"}}
 
 
-def _v2_to_v3(data: dict[str, Any], written: bool) -> dict[str, Any]:
-    """A config avemotion wrote before layout 3 keeps the old defaults of :data:`OLD_DEFAULTS_V2` (its model was
-    trained with them); a user's partial file is left as it is (a missing setting means today's default)."""
-    if written:
-        for (section, key), value in OLD_DEFAULTS_V2.items():
-            if isinstance(data.get(section), dict):
-                data[section].setdefault(key, value)
-    return data
+def _keep_old_defaults(layout: int) -> Callable[[dict[str, Any], bool], dict[str, Any]]:
+    """The step into ``layout``: a config avemotion wrote before it keeps the old defaults of
+    :data:`OLD_DEFAULTS` [layout] (its model was trained with them); a user's partial file is left as it is (a
+    missing setting means today's default)."""
+
+    def step(data: dict[str, Any], written: bool) -> dict[str, Any]:
+        if written:
+            for (section, key), value in OLD_DEFAULTS[layout].items():
+                if isinstance(data.get(section), dict):
+                    data[section].setdefault(key, value)
+        return data
+
+    return step
 
 
 #: step i turns layout i into layout i + 1; ``written``: avemotion wrote the config (see the module's text)
-STEPS: tuple[Callable[[dict[str, Any], bool], dict[str, Any]], ...] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
+STEPS: tuple[Callable[[dict[str, Any], bool], dict[str, Any]], ...] = (
+    _v0_to_v1, _v1_to_v2, _keep_old_defaults(3), _keep_old_defaults(4))
 
 
 def migrate(data: dict[str, Any], *, saved: bool = True) -> dict[str, Any]:
