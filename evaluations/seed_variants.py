@@ -18,7 +18,8 @@ answers are paired with every seed.
     PYTHONPATH=src python evaluations/seed_variants.py --features DEMO/features --config DEMO/config.yaml \
         --out /tmp/pooldemo --cv 5 --set train.epochs=40 --modality av video audio --variant base ...
 
-A variant is ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]``. ``--jobs N`` runs N trainings at once (each with one
+A variant is ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]`` (a list value keeps its commas:
+``faces:video.groups=[expression,cnn_probs]``). ``--jobs N`` runs N trainings at once (each with one
 torch thread).
 """
 
@@ -54,7 +55,13 @@ class Variant:
     @classmethod
     def parse(cls, text: str) -> Variant:
         name, _, rest = text.partition(":")
-        return cls(name, tuple(s for s in rest.split(",") if s))
+        sets, depth, start = [], 0, 0
+        for i, ch in enumerate(rest + ","):  # commas inside [...] belong to a list value
+            depth += (ch == "[") - (ch == "]")
+            if ch == "," and depth == 0:
+                sets.append(rest[start:i])
+                start = i + 1
+        return cls(name, tuple(s for s in sets if s))
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,11 @@ _V1_NAMES = {new: old for old, new in MOVED.items()}
 ADDED_AFTER_LAYOUT_1: dict[tuple[str, str], Any] = {("model", "decision_rule"): "linear",
                                                      ("model", "video_pool"): 1,
                                                      ("model", "decision_weights"): "fixed",
-                                                     ("model", "head_calibration"): "none"}
+                                                     ("model", "head_calibration"): "none",
+                                                     ("video", "groups"): None}
+#: settings of the audio/video sections that select stored features rather than extract them: left out of the
+#: feature-store hash (a store holds every group), part of the run hashes
+SELECTION_ONLY: tuple[tuple[str, str], ...] = (("video", "groups"),)
 
 
 def hash_view(config: Section) -> dict[str, dict[str, Any]]:

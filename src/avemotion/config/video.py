@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from avemotion.config.section import Section
 
@@ -33,4 +33,20 @@ class VideoConfig(Section):
     extractors: list[str] = Field(default_factory=lambda: ["face"],
                                   description="registered video extractors whose rows are joined, in this order")
     require_face: bool = Field(False, description="raise NoFaceFound for a faceless clip (else all masked)")
+    groups: list[str] | None = Field(None, description="the stored per-frame feature groups a model uses "
+                                     "(geometry, pose, expression, cnn_probs, cnn_embedding, motion); None: all. "
+                                     "A selection, not an extraction setting: stores keep every group")
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_named(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [g.strip() for g in value]
+        if not names or not all(names):
+            raise ValueError("video.groups names no group: list at least one (e.g. [expression, cnn_probs]) or "
+                             "leave it unset for all")
+        if len(set(n.lower() for n in names)) < len(names):
+            raise ValueError(f"video.groups names a group twice: {names}")
+        return names
     face: FaceConfig = Field(default_factory=FaceConfig)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from avemotion.config import Config, hash_view
+from avemotion.config.schema import SELECTION_ONLY
 from avemotion.data.manifest import ClipRecord
 from avemotion.errors import AvemotionError, NoAudioStream, NoFaceFound, NoVideoStream, SilentAudio
 from avemotion.features.record import ClipFeatures
@@ -317,6 +318,8 @@ def config_hash(config: Config) -> str:
     """Hash of the extraction settings (the audio and video sections of the config's frozen
     :func:`~avemotion.config.hash_view`) and the feature version: part of every clip key."""
     view = hash_view(config)
+    for section, key in SELECTION_ONLY:  # a selection of stored features: the same store
+        view[section].pop(key, None)
     payload = {"audio": view["audio"], "video": view["video"], "feature_version": FEATURE_VERSION}
     return json_digest(payload, "sha1", 16)
 

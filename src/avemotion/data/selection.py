@@ -3,6 +3,8 @@
 - It keeps the columns of the audio feature groups named in ``config.audio.extractors`` (ablations drop
   "mfcc" / "opensmile" / "soundnet"): a stored group counts as an extractor's when the extractor declares it
   (:func:`avemotion.features.audio.declared_groups`), see :func:`group_family`.
+- It keeps the columns of the video feature groups named in ``config.video.groups`` (None: all; the face
+  row's groups are geometry, pose, expression, cnn_probs, cnn_embedding, motion), by their stored names.
 - It drops a modality for ``--modality audio|video``, and keeps the audio speed views named in
   ``config.audio.speed_views`` (``ClipFeatures.audio_views``). Batches hold plain clips only: the views are
   predicted by ``predict_clips``.
@@ -85,14 +87,18 @@ class FeatureSelection:
     #: widths of the kept clip-vector groups, in order
     audio_vec_sizes: list[int] = field(default_factory=list)
     speeds: list[float] = field(default_factory=list)  # audio views kept (prediction averages over them)
+    #: the kept video groups (``video.groups``) and their columns in the raw video row; None: every column
+    video_groups: list[str] = field(default_factory=list)
+    video_cols: np.ndarray | None = None
 
     @classmethod
     def fit(cls, features: Sequence[ClipFeatures], modality: str, extractors: Sequence[str],
             source: object = None, labels: Sequence[str] | None = None,
-            speeds: Sequence[float] = ()) -> FeatureSelection:
+            speeds: Sequence[float] = (), video_groups: Sequence[str] | None = None) -> FeatureSelection:
         """``labels``: the model's classes; with them, clips carry the expression CNN's prior over them.
         ``speeds``: the audio views (``audio.speed_views``) to keep; a speed no stored clip has is dropped
-        with a warning (a store extracted without it)."""
+        with a warning (a store extracted without it). ``video_groups``: the stored video groups to keep
+        (``video.groups``; None: all), each by its exact name (case aside)."""
         if modality not in MODALITIES:
             raise AvemotionError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
         seq_ref = next((f for f in features if f.audio_seq is not None), None)
@@ -129,6 +135,10 @@ class FeatureSelection:
                                      f"(modality {modality!r} asked)", source)
             use_video = True
             width = int(vid_ref.video_seq.shape[1])
+        vid_cols = None
+        vid_groups: list[str] = []
+        if use_video and video_groups is not None:
+            vid_cols, vid_groups = _video_columns(vid_ref.video_groups, width, video_groups, source)
         prior_cols = prior_map = None
         if use_video and labels is not None:
             prior_cols, prior_map = prior_columns(vid_ref.video_groups), prior_matrix(labels)
@@ -151,14 +161,14 @@ class FeatureSelection:
                      f"audio.speed_views): predictions use {used}the plain clip only; extract again to add "
                      f"them")
         return cls(modality, seq_cols, vec_cols, use_video, width, seq_groups, vec_groups, prior_cols,
-                   prior_map, sizes, kept)
+                   prior_map, sizes, kept, vid_groups, vid_cols)
 
     @property
     def dims(self) -> FeatureDims:
         return FeatureDims(
             0 if self.audio_seq_cols is None else int(self.audio_seq_cols.size),
             0 if self.audio_vec_cols is None else int(self.audio_vec_cols.size),
-            self.video_width if self.use_video else 0,
+            (self.video_width if self.video_cols is None else int(self.video_cols.size)) if self.use_video else 0,
             tuple(self.audio_vec_sizes) if self.audio_vec_cols is not None else (),
         )
 
@@ -177,7 +187,9 @@ class FeatureSelection:
             mask = np.asarray(f.video_mask, dtype=bool)
         prior = None
         if vid is not None and self.prior_cols is not None and self.prior_map is not None:
-            prior = clip_prior(vid, mask, self.prior_cols, self.prior_map)
+            prior = clip_prior(vid, mask, self.prior_cols, self.prior_map)  # (from the raw row: every group)
+        if vid is not None and self.video_cols is not None:
+            vid = _take(vid, _by_name(f.video_groups, self.video_groups, self.video_cols), f.clip_id, "video_seq")
         return ClipFeatures(f.clip_id, seq, vec, vid, mask, meta=f.meta, audio_views=views,
                             expression_prior=prior)
 
@@ -207,6 +219,8 @@ class FeatureSelection:
             "prior_map": None if self.prior_map is None else self.prior_map.tolist(),
             "audio_vec_sizes": self.audio_vec_sizes,
             "speeds": self.speeds,
+            "video_groups": self.video_groups,
+            "video_cols": _ranges(self.video_cols),
         }
 
     @classmethod
@@ -215,7 +229,29 @@ class FeatureSelection:
                    bool(d["use_video"]), int(d["video_width"]), list(d.get("audio_seq_groups", [])),
                    list(d.get("audio_vec_groups", [])), _unranges(d.get("prior_cols")),
                    None if d.get("prior_map") is None else np.asarray(d["prior_map"], np.float32),
-                   [int(x) for x in d.get("audio_vec_sizes", [])], [float(s) for s in d.get("speeds", [])])
+                   [int(x) for x in d.get("audio_vec_sizes", [])], [float(s) for s in d.get("speeds", [])],
+                   list(d.get("video_groups", [])), _unranges(d.get("video_cols")))
+
+
+def _video_columns(groups: Groups, width: int, wanted: Sequence[str],
+                   source: object) -> tuple[np.ndarray, list[str]]:
+    """The columns of the video groups named in ``wanted`` (``video.groups``), in the row's order; an error that
+    lists the stored names when one is not stored."""
+    if not groups:
+        raise AvemotionError(f"video.groups={list(wanted)} asked, but the store's video features name no groups "
+                             "(extracted by older code?): extract again, or leave video.groups unset", source)
+    stored = {name.lower(): name for name in groups}
+    unknown = [g for g in wanted if g.strip().lower() not in stored]
+    if unknown:
+        raise AvemotionError(f"video.groups names {', '.join(map(repr, unknown))}, which the store does not hold; "
+                             f"its video groups are: {', '.join(groups)}", source)
+    keep = {stored[g.strip().lower()] for g in wanted}
+    names = [n for n, _ in sorted(groups.items(), key=lambda kv: kv[1][0]) if n in keep]
+    cols = np.concatenate([np.arange(*groups[n]) for n in names])
+    if cols.size and int(cols.max()) >= width:
+        raise AvemotionError(f"the store's video groups reach column {int(cols.max())}, its rows have {width}",
+                             source)
+    return cols, names
 
 
 def _by_name(clip_groups: Groups, kept: list[str], cols: np.ndarray) -> np.ndarray:

@@ -123,9 +123,10 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
     configs = {v.name: v.config(config) for v in variants}
     selections = {v.name: FeatureSelection.fit(feats, configs[v.name].train.modality,
                                                 configs[v.name].audio.extractors, store.root, labels,
-                                                configs[v.name].audio.speed_views) for v in variants}
+                                                configs[v.name].audio.speed_views, configs[v.name].video.groups)
+                  for v in variants}
     base_sel = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root, labels,
-                                    config.audio.speed_views)
+                                    config.audio.speed_views, config.video.groups)
     base = ClipSet.build(records, feats, base_sel, labels, store.root, group_by=resolve_group_by(config.train, store))
     truth = dict(zip(base.clip_ids, base.labels.tolist(), strict=True))
 

@@ -61,13 +61,15 @@ def resolve_group_by(config: TrainConfig, store: FeatureStore) -> str:
 # --- run hashes -----------------------------------------------------------------------------------------
 def run_hash(config: Config, model_name: str, store: FeatureStore) -> str:
     """Hash of an ``avemotion train`` run's setup: model, its config, training config, audio extractors, the
-    store's extraction config and labels."""
+    video groups chosen (``video.groups``), the store's extraction config and labels."""
     view = hash_view(config)
     relevant = {"model_name": model_name, "model": view["model"], "train": view["train"],
                 "extractors": view["audio"]["extractors"], "store": store.meta.get("config_hash"),
                 "labels": store.labels}
     if "speed_views" in view["audio"]:  # (the view has them only when there are some)
         relevant["speed_views"] = view["audio"]["speed_views"]
+    if "groups" in view["video"]:  # (only when some are chosen: runs with all groups keep their hash)
+        relevant["video_groups"] = view["video"]["groups"]
     return json_digest(relevant)
 
 
@@ -81,13 +83,19 @@ def variant_run_hash(model: str, overrides: dict, config: Config, store: Feature
              "store": store.meta.get("config_hash"), "labels": labels, "splits": splits.to_dict()}
     if speeds:  # (absent when none, so runs from before the speed views keep their hash)
         setup["speed_views"] = speeds
+    if "groups" in view["video"]:  # (only when some are chosen: runs with all groups keep their hash)
+        setup["video_groups"] = view["video"]["groups"]
     return json_digest(setup)
 
 
 def compare_setup(store: FeatureStore, labels: list[str], clip_ids: Sequence[str], config: Config) -> dict:
     """What a comparison folder is tied to: store, labels, clip set (hashed) and training setup."""
-    return {"store": store.meta.get("config_hash"), "labels": labels, "clips": json_digest(sorted(clip_ids)),
-            "train": hash_view(config)["train"], "modality": config.train.modality}
+    view = hash_view(config)
+    setup = {"store": store.meta.get("config_hash"), "labels": labels, "clips": json_digest(sorted(clip_ids)),
+             "train": view["train"], "modality": config.train.modality}
+    if "groups" in view["video"]:
+        setup["video_groups"] = view["video"]["groups"]
+    return setup
 
 
 # --- the resume guard -----------------------------------------------------------------------------------

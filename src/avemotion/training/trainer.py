@@ -77,7 +77,7 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     config.save(rundir / "config.yaml")
     records, feats = store.load_all()
     selection = FeatureSelection.fit(feats, config.train.modality, config.audio.extractors, store.root,
-                                     label_set.labels, config.audio.speed_views)
+                                     label_set.labels, config.audio.speed_views, config.video.groups)
     group_by = resolve_group_by(config.train, store)
     clipset = ClipSet.build(records, feats, selection, label_set.labels, store.root, group_by=group_by)
     if len(clipset) < len(records):
