@@ -149,3 +149,37 @@ def test_median_fusion() -> None:
     assert median_fusion(cfg, [None, None]) is None
     m = median_fusion(cfg, [FusionChoice(None, {"video": 3.0}), None, FusionChoice((1.0, 0.0, 0.0), {"video": 2.0})])
     assert m is not None and m.weights == (1.0, 0.6, 0.4) and m.temperatures == {"video": 2.0}
+
+
+def test_a_face_seen_in_few_frames_weighs_little() -> None:
+    """model.face_share_weighting: in eval mode the fused and video weights times the clip's share of frames with
+    a face; training and configs written before decide as the paper does."""
+    from avemotion.data.batch import collate
+    from avemotion.training.toy import toy_clip
+
+    dims = FeatureDims(audio_seq=6, audio_vec=5, video=7)
+    model = build_model("bimodal", dims, C, Config().model).eval()
+    pf, pa, pv = [0.1, 0.7, 0.1, 0.1], [0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]
+    logits = {h: torch.log(torch.tensor([p, p], dtype=torch.float64)) for h, p in
+              (("fused", pf), ("audio", pa), ("video", pv))}
+    avail = {h: torch.tensor([True, True]) for h in logits}
+    share = torch.tensor([1.0, 0.1])
+    out = model.decide(logits, avail, face_share=share)
+    np.testing.assert_allclose(out.weights[0].numpy(), np.array([1.0, 0.6, 0.4]) / 2.0)
+    np.testing.assert_allclose(out.weights[1].numpy(), np.array([0.1, 0.6, 0.04]) / 0.74)
+    assert int(out.probs[1].argmax()) == 0, "the voice decides where the face was seen in a tenth of the frames"
+    model.train()
+    np.testing.assert_allclose(model.decide(logits, avail, face_share=share).weights[1].numpy(),
+                               np.array([1.0, 0.6, 0.4]) / 2.0)
+    assert Config.from_dict({"schema_version": 3, "model": {}}, saved=True).model.face_share_weighting is False
+    # collate: the share of each clip's frames with a face
+    rng = np.random.default_rng(0)
+    clip = toy_clip("c", 0, np.zeros(64), rng, 1.0, "ok")
+    mask = np.zeros(len(clip.video_mask), bool)
+    mask[: len(mask) // 4] = True
+    from dataclasses import replace
+    batch = collate([clip, replace(clip, video_mask=mask), replace(clip, video_seq=None, video_mask=None)],
+                    FeatureDims(12, 40, 10), None)
+    assert batch.face_share is not None
+    np.testing.assert_allclose(batch.face_share.numpy(),
+                               [float(np.mean(clip.video_mask)), float(np.mean(mask)), 0.0], rtol=1e-6)

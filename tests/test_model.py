@@ -31,8 +31,9 @@ def test_shapes_weights_and_missing_modality() -> None:
     clips[1] = ClipFeatures("faceless", clips[1].audio_seq, clips[1].audio_vec, clips[1].video_seq,
                             np.zeros(clips[1].video_seq.shape[0], bool))
     clips[2] = ClipFeatures("video-only", None, None, clips[2].video_seq, clips[2].video_mask)
-    model = _model().eval()
-    out = model(collate(clips, DIMS, None, labels))
+    model = _model(face_share_weighting=False).eval()  # eq. 19 as the paper writes it
+    batch = collate(clips, DIMS, None, labels)
+    out = model(batch)
     assert out.probs.shape == (6, 4)
     torch.testing.assert_close(out.probs.sum(1), torch.ones(6))
     torch.testing.assert_close(out.weights.sum(1), torch.ones(6))
@@ -45,10 +46,17 @@ def test_shapes_weights_and_missing_modality() -> None:
     contrib = out.contributions().detach()
     torch.testing.assert_close(contrib.sum(1), torch.ones(6))
     assert float(contrib[1, 0]) == 0 and float(contrib[1, 2]) == 0
+    # the default: the face-based heads (fused, video) weigh by the share of the clip's frames with a face
+    share = float(batch.face_share[0])
+    assert 0 < share < 1
+    weighted = _model().eval()(batch).weights
+    expected = torch.tensor([share, c.beta, c.chi * share])
+    torch.testing.assert_close(weighted[0], expected / expected.sum())
+    torch.testing.assert_close(weighted[1], out.weights[1])
 
 
 def test_decision_fusion_formula() -> None:
-    model = _model().eval()
+    model = _model(face_share_weighting=False).eval()
     clips, labels = toy_clips(3)
     out = model(collate(clips[:3], DIMS, None, labels[:3]))
     hp = out.head_probs()
@@ -61,7 +69,9 @@ def test_decision_fusion_formula() -> None:
 
 
 def test_masked_frames_do_not_change_the_output() -> None:
-    model = _model().eval()
+    # the network: faceless frames change nothing (model.face_share_weighting then weighs the face-based heads
+    # by the share of frames with a face, by design: tests/test_fusion_choice.py)
+    model = _model(face_share_weighting=False).eval()
     clips, _ = toy_clips(4)
     clip = clips[0]
     assert not clip.video_mask.all()
@@ -213,7 +223,9 @@ def test_eval_shortcuts_give_the_general_computation(name: str, over: dict) -> N
     and attention blocks, no dropout calls); they must give what the general computation gives: the training-mode
     forward with dropout 0, one clip at a time (faceless frames, one modality missing) and padded batches."""
     dims = FeatureDims(DIMS.audio_seq, DIMS.audio_vec, DIMS.video, (10, DIMS.audio_vec - 10))
-    cfg = tiny_config(**{f"model.{k}": v for k, v in {"dropout": 0.0, **over}.items()}).model
+    # (the face-share weighting of eq. 19 is an eval-mode decision by design: off to compare the computations)
+    cfg = tiny_config(**{f"model.{k}": v for k, v in {"dropout": 0.0, "face_share_weighting": False,
+                                                      **over}.items()}).model
     torch.manual_seed(0)
     model = build_model(name, dims, 4, cfg)
     clips, _ = toy_clips(6)

@@ -53,6 +53,10 @@ class ModelConfig(Section):
         "temperatures fitted on the validation speakers' answers (the inner folds'; training/fusion.py), so a head "
         "that is sure and often wrong (a face head on few speakers) no longer outweighs the others; none: as "
         "trained. Training is the same either way")
+    face_share_weighting: bool = Field(
+        True, description="in eval mode the fused and video heads' weights in eq. 19 are multiplied by the share of "
+        "the clip's frames with a face, so a face seen in a few frames weighs little against the voice (false: "
+        "as the paper, every available head at its full weight)")
     reconstruction: bool = True
     cross_modal_attention: bool = True
     decision_fusion: bool = True

@@ -12,7 +12,7 @@ Every saved config (a run's ``config.yaml``, a model bundle's ``config``, a feat
 - 3: as 2; written after the default of ``model.video_pool`` became 3 (every frame was a step of the
   video recurrences before: 1).
 - 4 (current): as 3; written after the default of ``model.head_calibration`` became ``validation`` (the heads
-  met in eq. 19 as trained before: ``none``).
+  met in eq. 19 as trained before: ``none``) and ``model.face_share_weighting`` true (before: false).
 
 :func:`migrate` turns any of them into the current layout. A saved config without ``schema_version`` is taken to
 be 0 (a setting it lacks gets the value that rebuilds what was saved); a config file a user wrote (partial: a
@@ -124,7 +124,8 @@ def _complete_model_section(data: dict[str, Any]) -> bool:
 
 #: layout -> the settings whose default changed with it, at the value every config written before had
 OLD_DEFAULTS: dict[int, dict[tuple[str, str], Any]] = {3: {("model", "video_pool"): 1},
-                                                       4: {("model", "head_calibration"): "none"}}
+                                                       4: {("model", "head_calibration"): "none",
+                                                           ("model", "face_share_weighting"): False}}
 
 
 def _keep_old_defaults(layout: int) -> Callable[[dict[str, Any], bool], dict[str, Any]]:
@@ -174,6 +175,7 @@ ADDED_AFTER_LAYOUT_1: dict[tuple[str, str], Any] = {("model", "decision_rule"): 
                                                      ("model", "video_pool"): 1,
                                                      ("model", "decision_weights"): "fixed",
                                                      ("model", "head_calibration"): "none",
+                                                     ("model", "face_share_weighting"): False,
                                                      ("video", "groups"): None}
 #: settings of the audio/video sections that select stored features rather than extract them: left out of the
 #: feature-store hash (a store holds every group), part of the run hashes

@@ -42,6 +42,8 @@ class Batch:
     functionals: torch.Tensor | None = None
     #: (B,) long: clip i's video is ``video_seq[video_rows[i]]`` (its V distinct videos, each once); None: row i
     video_rows: torch.Tensor | None = None
+    #: (B,) float: the share of the clip's frames with a face (0 without a video)
+    face_share: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.has_audio.shape[0])
@@ -122,6 +124,8 @@ def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Stan
     if audio_vec_mask is not None:
         has_audio |= audio_vec_mask
     has_video = video_mask.any(1) if video_mask is not None else torch.zeros(b, dtype=torch.bool)
+    face_share = torch.tensor([float(np.mean(c.video_mask)) if c.video_mask is not None and len(c.video_mask) else 0.0
+                               for c in clips], dtype=torch.float32) if dims.video else None
     if video_rows is not None:
         has_video = has_video.index_select(0, video_rows)
     prior = prior_mask = None
@@ -137,7 +141,7 @@ def collate(clips: Sequence[ClipFeatures], dims: FeatureDims, standardizer: Stan
     functionals = torch.from_numpy(clip_functionals(clips, dims)) if dims.audio_vec or dims.video else None
     return Batch(audio_seq, audio_seq_mask, audio_vec, audio_vec_mask, video_seq, video_mask, has_audio,
                  has_video, None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long),
-                 prior, prior_mask, functionals, video_rows)
+                 prior, prior_mask, functionals, video_rows, face_share)
 
 
 def _video_rows(clips: Sequence[ClipFeatures]) -> tuple[list[int], list[int]]:
@@ -171,7 +175,7 @@ def mix_batch(batch: Batch, perm: torch.Tensor, lam: float) -> Batch:
                  union(batch.audio_vec_mask), mix(batch.video_seq), union(batch.video_mask),
                  batch.has_audio | batch.has_audio[perm],
                  batch.has_video | batch.has_video[perm], batch.labels, mix(batch.video_prior),
-                 union(batch.video_prior_mask), mix(batch.functionals))
+                 union(batch.video_prior_mask), mix(batch.functionals), None, mix(batch.face_share))
 
 
 def iterate_batches(clipset: ClipSet, idx: Sequence[int], batch_size: int, dims: FeatureDims,

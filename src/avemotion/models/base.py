@@ -96,13 +96,16 @@ class EmotionModel(nn.Module, ABC):
         return torch.tensor([1.0, 0.0, 0.0])
 
     def decide(self, logits: dict[str, torch.Tensor], available: dict[str, torch.Tensor],
-               aux_losses: dict[str, torch.Tensor] | None = None) -> ModelOutput:
+               aux_losses: dict[str, torch.Tensor] | None = None,
+               face_share: torch.Tensor | None = None) -> ModelOutput:
         """Eq. 19 on probabilities: y = (y_m + beta y_a + chi y_v) / (1 + beta + chi), over available heads,
         with the weights adjusted per clip by ``model.decision_rule`` (:mod:`avemotion.models.decision`).
 
         A head whose modality is missing for a clip (the fused head needs both) gets weight 0 and the others
         are renormalised; when all remaining base weights are 0 (e.g. an audio-only clip without decision
-        fusion) the available heads are averaged with equal weight.
+        fusion) the available heads are averaged with equal weight. In eval mode the heads are first calibrated
+        (:attr:`head_temperatures`) and, with ``model.face_share_weighting``, the fused and video weights are
+        multiplied by ``face_share`` (the share of the clip's frames with a face, ``Batch.face_share``).
         """
         if self.head_temperatures and not self.training:  # heads calibrated on validation speakers
             logits = {h: z / self.head_temperatures.get(h, 1.0) for h, z in logits.items()}
@@ -111,6 +114,10 @@ class EmotionModel(nn.Module, ABC):
         mask = torch.stack([available.get(h, torch.zeros(b, dtype=torch.bool, device=ref.device)) for h in HEADS],
                            dim=1).to(ref.dtype)
         w = self.fusion_weights().to(ref)[None, :] * mask
+        if face_share is not None and self.config.face_share_weighting and not self.training:
+            # a face seen in few of the clip's frames weighs little: the heads that use it, by that share
+            share = face_share.to(ref).clamp(0.0, 1.0)
+            w = w * torch.stack([share, torch.ones_like(share), share], dim=1)
         head_probs = {h: torch.softmax(z, dim=-1) for h, z in logits.items()}
         rule = self.config.decision_rule
         if rule != "linear":  # (eq. 19 itself needs no stacked probabilities)

@@ -176,7 +176,7 @@ class BimodalModel(ReadoutMixin, EmotionModel):
         logits, available, aux = self._heads(batch)
         if len(self.readouts) and not self.training and float(self.readout_weight) > 0:
             logits = self._mixed(logits, self.readout_logits(batch), self.readout_weight)
-        return self.decide(logits, available, aux)
+        return self.decide(logits, available, aux, batch.face_share)
 
     def forward_mixes(self, batch: Batch, weights: Sequence[float]) -> list[ModelOutput]:
         """Eval mode: the outputs with each read-out weight (each as :meth:`set_readout_weight` then
@@ -190,7 +190,7 @@ class BimodalModel(ReadoutMixin, EmotionModel):
         readout = self.readout_logits(batch) if any(w > 0 for w in weights) else {}
         dtype = self.readout_weight.dtype
         return [self.decide(self._mixed(logits, readout, torch.tensor(float(w), dtype=dtype)) if w > 0 else logits,
-                            available, aux) for w in weights]
+                            available, aux, batch.face_share) for w in weights]
 
     @staticmethod
     def _mixed(logits: dict[str, torch.Tensor], readout: dict[str, tuple[torch.Tensor, torch.Tensor]],

@@ -125,4 +125,4 @@ class DEAN(EmotionModel):
             name = "audio" if self.has_a else "video"
             logits[name] = self.head(gated)
             available[name] = toks[name][1].any(1)
-        return self.decide(logits, available)
+        return self.decide(logits, available, face_share=batch.face_share)

@@ -52,7 +52,7 @@ class Ensemble(EmotionModel):
             mean_p = sum(torch.softmax(o.logits[head], -1) for o in outs) / k
             logits[head] = torch.log(mean_p.clamp_min(1e-12))
         if self.config.decision_rule != "linear":  # a per-clip rule judges the members' mean answer of each head
-            return self.decide(logits, dict(outs[0].available))
+            return self.decide(logits, dict(outs[0].available), face_share=batch.face_share)
         probs = sum(o.probs for o in outs) / k
         weights = sum(o.weights for o in outs) / k
         return ModelOutput(logits, dict(outs[0].available), probs, weights, {})

@@ -78,4 +78,4 @@ class MultiLSTMFusion(EmotionModel):
             (h_a, a_ok), (h_v, v_ok) = states["audio"], states["video"]
             logits["fused"] = self.mlfn(torch.cat([h_a, h_v], -1))
             available["fused"] = a_ok & v_ok
-        return self.decide(logits, available)
+        return self.decide(logits, available, face_share=batch.face_share)
