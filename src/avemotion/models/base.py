@@ -19,7 +19,7 @@ from torch import nn
 from avemotion.config import ModelConfig
 from avemotion.data.batch import Batch
 from avemotion.data.dims import FeatureDims
-from avemotion.models.decision import DECISION_RULES
+from avemotion.models.decision import DECISION_RULES, mix_heads
 
 HEADS = ("fused", "audio", "video")
 
@@ -123,12 +123,6 @@ class EmotionModel(nn.Module, ABC):
         if rule != "linear":  # (eq. 19 itself needs no stacked probabilities)
             stacked = torch.stack([head_probs.get(h, torch.zeros_like(ref)) for h in HEADS], dim=1)
             w = DECISION_RULES[rule](stacked, w)
-        empty = w.sum(1, keepdim=True) <= 0
-        w = torch.where(empty, mask, w)
-        w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
-        probs = torch.zeros(b, self.n_classes, dtype=ref.dtype, device=ref.device)
-        for j, h in enumerate(HEADS):
-            if h in head_probs:
-                probs = probs + w[:, j:j + 1] * head_probs[h]
+        w, probs = mix_heads(head_probs, w, mask, HEADS)
         return ModelOutput(logits, available, probs, w, aux_losses or {})
 

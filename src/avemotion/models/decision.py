@@ -47,3 +47,19 @@ def max_confidence(probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 DECISION_RULES: dict[str, DecisionRule] = {"linear": linear, "reliability": reliability,
                                            "max_confidence": max_confidence}
+
+
+def mix_heads(head_probs: dict[str, torch.Tensor], weights: torch.Tensor, available: torch.Tensor,
+              order: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 19's last step: the clips' weights (B, H) over the heads in ``order`` renormalised, where they are all
+    0 the ``available`` heads (B, H) equally, and the weighted sum of ``head_probs`` (``head -> (B, C)``; a head
+    missing from it adds nothing). Returns (weights, probabilities)."""
+    empty = weights.sum(1, keepdim=True) <= 0
+    w = torch.where(empty, available, weights)
+    w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+    ref = next(iter(head_probs.values()))
+    probs = torch.zeros_like(ref)
+    for j, h in enumerate(order):
+        if h in head_probs:
+            probs = probs + w[:, j:j + 1] * head_probs[h]
+    return w, probs

@@ -4,10 +4,10 @@ validation clips pooled, or the fold's own validation clips). Training is the sa
 eval-mode decision changes (:meth:`~avemotion.models.base.EmotionModel.decide`).
 
 - ``model.head_calibration = validation``: each head's temperature, fitted by NLL on those answers
-  (:func:`~avemotion.models.calibration.fit_temperature`). Heads of one network differ in how sure they are: on
-  five Javanese actors the face head was sure (mean top probability 0.61) and right on 0.43 of the clips, the
-  audio and fused heads unsure (0.40) and right on 0.58, so averaging their probabilities (eq. 19) let a wrong
-  face outvote them. Calibrated first, each head weighs in with the confidence it has earned.
+  (:func:`~avemotion.models.calibration.fit_temperature`). Heads of one network differ in how sure they are (a
+  face head on few speakers can be sure and often wrong), and averaging their probabilities (eq. 19) lets the
+  surest outvote the others. Calibrated first, each head weighs in with the confidence it has earned
+  (measured: docs/experiments/2026-12-06-calibrated-heads.md).
 - ``model.decision_weights = chosen``: eq. 19's audio and video weights from a small grid, on the (calibrated)
   answers, kept only where they beat the configured ones cross-fitted (:func:`choose_decision_weights`).
 
@@ -20,12 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from avemotion.config import Config
 from avemotion.data.standardize import Standardizer
 from avemotion.models.accuracy import unweighted_accuracies
 from avemotion.models.base import HEADS, EmotionModel
 from avemotion.models.calibration import apply_temperature, fit_temperature
+from avemotion.models.decision import mix_heads
 from avemotion.models.predict import predict_clips
 from avemotion.training.fit import TrainSetup
 from avemotion.training.selection import crossfit_ua
@@ -82,14 +84,9 @@ def configured_weights(config: Config) -> Weights:
 
 def validation_heads(setup: TrainSetup, model: EmotionModel, std: Standardizer,
                      val: np.ndarray) -> dict[str, np.ndarray]:
-    """Each head's probabilities (as trained, uncalibrated) on the clips ``val`` (NaN rows where a clip lacks the
-    head)."""
-    temps = model.head_temperatures
-    model.set_head_temperatures(None)
-    try:
-        preds = predict_clips(model, setup.clipset.subset(val), setup.dims, std, setup.config.train.batch_size)
-    finally:
-        model.set_head_temperatures(temps)
+    """Each head's probabilities on the clips ``val`` (NaN rows where a clip lacks the head) from a model as
+    :func:`~avemotion.training.fit.fit` returns it (no head temperatures yet)."""
+    preds = predict_clips(model, setup.clipset.subset(val), setup.dims, std, setup.config.train.batch_size)
     return preds.head_probs
 
 
@@ -117,16 +114,15 @@ def fit_head_temperatures(y: np.ndarray, heads: dict[str, np.ndarray]) -> dict[s
 
 
 def decision_probs(heads: dict[str, np.ndarray], weights: Weights) -> np.ndarray:
-    """Eq. 19 (the linear rule of :meth:`~avemotion.models.base.EmotionModel.decide`) on heads' probabilities
-    ``head -> (N, C)`` (NaN rows: the clip lacks the head): weights over the available heads renormalised; where
-    they are all 0, the available heads' plain mean."""
-    n, c = next(iter(heads.values())).shape
-    p = np.stack([heads.get(h, np.full((n, c), np.nan)) for h in HEADS], 1)  # (N, 3, C)
-    avail = ~np.isnan(p).any(2)
-    w = np.asarray(weights, np.float64)[None, :] * avail
-    w = np.where(w.sum(1, keepdims=True) > 0, w, avail.astype(np.float64))
-    w = w / np.clip(w.sum(1, keepdims=True), 1e-12, None)
-    return np.einsum("nh,nhc->nc", w, np.nan_to_num(p))
+    """Eq. 19 by the linear rule, as :meth:`~avemotion.models.base.EmotionModel.decide` computes it
+    (:func:`~avemotion.models.decision.mix_heads`), on heads' probabilities ``head -> (N, C)`` (NaN rows: the clip
+    lacks the head)."""
+    n = len(next(iter(heads.values())))
+    avail = torch.stack([torch.from_numpy(~np.isnan(heads[h]).any(1)) if h in heads
+                         else torch.zeros(n, dtype=torch.bool) for h in HEADS], 1).to(torch.float64)
+    probs = {h: torch.from_numpy(np.nan_to_num(p)) for h, p in heads.items()}
+    _, mixed = mix_heads(probs, torch.tensor(weights, dtype=torch.float64)[None, :] * avail, avail, HEADS)
+    return mixed.numpy()
 
 
 @dataclass(frozen=True)

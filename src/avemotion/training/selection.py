@@ -198,4 +198,3 @@ def choose_pooled(runs: list[ValAnswers], mixes: list[float]) -> PooledChoice:
     if cf.chosen > cf.reference + 1e-9:
         return PooledChoice(epoch, mix, float(uas[best]), cf.chosen, cf.reference, curve)
     return PooledChoice(-1, 1.0, cf.reference, cf.chosen, cf.reference, curve)
-
