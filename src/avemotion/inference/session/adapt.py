@@ -6,12 +6,10 @@ speaker are such a group. ``speaker`` answers them together (:meth:`Predictor.pr
 time (the training standardisation only). Models trained with global normalisation answer one segment at a time
 either way.
 
-Measured (docs/experiments/2026-12-06-session-adaptation.md, speaker-grouped RAVDESS folds, built sessions):
-with a speaker-normalised model, answering a speaker's segments together beat answering them alone in every
-kind of session, so ``speaker`` is the default of this option; but against a global model answering each
-segment alone it helped only where each speaker showed several emotions (turn UA +0.105) and hurt where the
-speakers were mostly neutral with one episode (-0.208). So the session's default model stays a global one, and
-speaker-normalised models are for conversations with a range of emotions per speaker.
+With a speaker-normalised model, answering a speaker's segments together beat answering them alone, so
+``speaker`` is the default of this option; against a global model it helped only where each speaker showed
+several emotions and hurt where the speakers were mostly neutral, so the session's default model stays a global
+one (measured: docs/experiments/2026-12-06-session-adaptation.md).
 """
 
 from __future__ import annotations
