@@ -183,7 +183,7 @@ def time_fit(features: Path, modality: str, epochs: int, workdir: Path, seed: in
 
 
 def project(train: list[Timing], with_val: list[Timing], n_clips: int = 7442, folds: int = 5, inner: int = 3,
-            epochs: int = 60) -> None:
+            epochs: int = 60, workers: tuple[int, ...] = (2, 4, 8)) -> None:
     """Hours of ``avemotion train`` with the defaults (5 speaker-grouped folds, each: 3 inner-fold runs with
     validation after every epoch, then the refit on the fold's training + validation clips; then the final
     model on every clip) on ``n_clips`` clips, every run taking all ``epochs`` (early stopping only shortens
@@ -195,12 +195,60 @@ def project(train: list[Timing], with_val: list[Timing], n_clips: int = 7442, fo
     prefit = statistics.median(max(0.0, t.first_s - t.cpu_ms * t.n_train / 1000) / t.n_train for t in train)
     pool = n_clips * (folds - 1) / folds  # a fold's training + validation clips
     inner_train, inner_val = pool * (inner - 1) / inner, pool / inner
-    runs = [(inner_train, inner_val)] * (inner * folds) + [(pool, 0.0)] * folds + [(n_clips, 0.0)]
-    seconds = sum(epochs * (n * t_train + v * t_val) + n * prefit for n, v in runs)
+
+    def cost(n: float, v: float) -> float:
+        return epochs * (n * t_train + v * t_val) + n * prefit
+
+    inner_s, refit_s, final_s = cost(inner_train, inner_val), cost(pool, 0.0), cost(n_clips, 0.0)
+    seconds = folds * (inner * inner_s + refit_s) + final_s
     print(f"projection: {n_clips} clips, {folds} folds x ({inner} inner runs + refit) + final model, "
           f"{epochs} epochs each: training {t_train * 1000:.2f} ms, validation {t_val * 1000:.2f} ms per "
           f"clip-epoch, read-outs' fit {prefit * 1000:.2f} ms per clip -> {seconds / 3600:.1f} h "
           "(CPU time of one thread)")
+    for w in workers:
+        by_fold = folds_as_tasks(folds, inner * inner_s + refit_s, w) + final_s
+        by_run = inner_runs_as_tasks(folds, inner, inner_s, refit_s, w) + final_s
+        print(f"  on {w} workers (one thread each, idle cores): whole folds as tasks {by_fold / 3600:.2f} h, "
+              f"inner runs as tasks of their own {by_run / 3600:.2f} h (then the final model)")
+
+
+def folds_as_tasks(folds: int, fold_s: float, workers: int) -> float:
+    """Wall seconds of ``folds`` equal fold tasks on ``workers``."""
+    return -(-folds // workers) * fold_s
+
+
+def inner_runs_as_tasks(folds: int, inner: int, inner_s: float, refit_s: float, workers: int) -> float:
+    """Wall seconds of the folds as :func:`avemotion.training.parallel.run_folds` schedules them: every inner run
+    a task, a fold's refit queued first once its inner runs are done, up to twice ``workers`` tasks handed to
+    the pool (a first-in first-out queue) at a time."""
+    import heapq
+    from collections import deque
+
+    waiting = deque((f, "inner") for f in range(folds) for _ in range(inner))
+    handed: deque[tuple[int, str]] = deque()  # given to the pool, not started
+    running: list[tuple[float, int, str]] = []
+    left = dict.fromkeys(range(folds), inner)
+    now, free = 0.0, workers
+
+    def hand_out() -> None:
+        nonlocal free
+        while waiting and len(handed) + len(running) < 2 * workers:
+            handed.append(waiting.popleft())
+        while handed and free:
+            f, kind = handed.popleft()
+            heapq.heappush(running, (now + (inner_s if kind == "inner" else refit_s), f, kind))
+            free -= 1
+
+    hand_out()
+    while running:
+        now, f, kind = heapq.heappop(running)
+        free += 1
+        if kind == "inner":
+            left[f] -= 1
+            if not left[f]:
+                waiting.appendleft((f, "refit"))
+        hand_out()
+    return now
 
 
 def main() -> None:

@@ -81,6 +81,78 @@ def test_compare_models_by_folds_in_parallel_gives_the_sequential_outputs(store_
         assert (tmp_path / "par" / name).read_text() == (tmp_path / "seq" / name).read_text(), name
 
 
+def test_inner_runs_are_tasks_of_their_own_and_a_fold_reads_their_outcomes(store_dir: Path, sequential: Path,
+                                                                           tmp_path: Path) -> None:
+    """In parallel each inner run is a task; the fold's task reads their outcomes (written atomically beside the
+    inner run's state) and gives the sequential fold; a finished fold keeps none of them."""
+    from avemotion.training.folds import pending_inner_runs, run_inner
+    from avemotion.training.inner import InnerOutcome, inner_outcome_path
+
+    cfg = tiny_config(**{"train.scheme": "kfold", "train.folds": 2, "train.epochs": 2})
+    out = tmp_path / "inner"
+    seen: list[str] = []
+    def stop(stage: str, epoch: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # cut in the first epoch of the first inner run
+        run_training(store_dir, out, cfg, on_epoch_end=stop)
+    import avemotion.training.trainer as trainer
+
+    captured = {}
+    real = trainer.run_folds
+
+    def capture(tasks: list, execution: Execution) -> list:
+        captured["tasks"] = list(tasks)
+        job, fold = tasks[0]
+        assert pending_inner_runs(job, fold) == [0, 1, 2]  # train.inner_folds 3; the cut one has no outcome
+        run_inner(job, fold, 1)  # as a worker would
+        path = inner_outcome_path(job.rundir / "folds" / str(fold.index), 1)
+        outcome = InnerOutcome.load(path)
+        assert outcome.answers.epochs == 2 and len(outcome.losses) == 2 and len(outcome.answers.candidates) == 4
+        assert set(outcome.c) == set(outcome.heads or {}) == {"fused", "audio", "video"}  # read-outs, fusion
+        assert pending_inner_runs(job, fold) == [0, 2]
+        seen.append(path.name)
+        return real(tasks, execution)
+
+    trainer.run_folds = capture
+    try:
+        run_training(store_dir, out, cfg)
+    finally:
+        trainer.run_folds = real
+    assert seen == ["outcome.npz"] and _outputs(out) == _outputs(sequential)
+    assert not list(out.rglob("outcome.npz")) and not list(out.rglob("state.json"))
+    job, fold = captured["tasks"][0]
+    assert pending_inner_runs(job, fold) == []  # a finished fold has nothing left to run
+    # in parallel: 2 folds x 3 inner runs, then the folds, as the sequential run
+    par = tmp_path / "par"
+    assert main(["train", "--features", str(store_dir), "--out", str(par), *ARGS, "--workers", "2"]) == 0
+    assert _outputs(par) == _outputs(sequential)
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _init_nothing() -> None:
+    pass
+
+
+def test_followups_run_as_their_results_come_in_and_before_the_tasks_still_waiting() -> None:
+    from avemotion.utils.workers import map_with_followups
+
+    def followups(r: int) -> list[int]:
+        return [r + 1000] if r < 10 else []  # each first result names one more task
+
+    got = list(map_with_followups(_square, range(6), workers=2, initializer=_init_nothing,
+                                  followups=followups))
+    assert sorted(got) == sorted([x * x for x in range(6)] + [(x * x + 1000) ** 2 for x in range(4)])
+    # one worker: strictly in turn, so a follow-up runs right after the task that named it (before those waiting
+    # behind the two already out)
+    order = list(map_with_followups(_square, [1, 2, 3, 4], workers=1, initializer=_init_nothing,
+                                    followups=lambda r: [5] if r == 1 else []))
+    assert order == [1, 4, 25, 9, 16]
+
+
 @pytest.mark.slow
 def test_ray_executor_gives_the_sequential_outputs(store_dir: Path, sequential: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")

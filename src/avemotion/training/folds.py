@@ -4,7 +4,8 @@ with a result is done and read back), and the final model of ``avemotion train``
 
 A deep model's fold, by the config: early stopping on the fold's validation clips; or with ``train.refit``
 that choice trained again on training + validation clips; or with ``train.inner_folds`` the choice made on
-inner folds of training + validation clips (:func:`inner_choice`), then trained on all of them."""
+inner folds of training + validation clips (:mod:`avemotion.training.inner`: each inner run can be a worker's
+task of its own, :func:`pending_inner_runs` / :func:`run_inner`), then trained on all of them."""
 
 from __future__ import annotations
 
@@ -21,22 +22,15 @@ from avemotion.models.bundle import ModelBundle, checkpoint_exists
 from avemotion.models.calibration import fit_temperature
 from avemotion.models.classical import CLASSICAL
 from avemotion.models.predict import predict_clips
-from avemotion.models.readout import ReadoutMixin, fitted_c
+from avemotion.models.readout import fitted_c
 from avemotion.training.classical import classical_fold_result
-from avemotion.training.fit import FitPlan, TrainSetup, fit, fit_members, train_and_val
+from avemotion.training.fit import FitPlan, TrainSetup, fit_members, train_and_val
 from avemotion.training.fusion import FusionChoice, choose_fusion, fits_fusion, median_fusion, validation_heads
-from avemotion.training.results import EpochLog, FoldResult, TrainTrack
-from avemotion.training.selection import (
-    PooledChoice,
-    ValAnswers,
-    candidate_mixes,
-    choose_pooled,
-    median_c,
-    min_epochs,
-)
-from avemotion.training.splits import Fold, inner_folds
+from avemotion.training.inner import OUTCOME, inner_choice, inner_outcome_path, inner_parts, inner_run
+from avemotion.training.results import FoldResult, TrainTrack
+from avemotion.training.selection import median_c, min_epochs
+from avemotion.training.splits import Fold
 from avemotion.utils.atomic import atomic_write_json
-from avemotion.utils.progress import log
 
 
 @dataclass(frozen=True)
@@ -60,7 +54,7 @@ def run_fold(job: FoldJob, fold: Fold) -> FoldResult:
         return done
     fdir = job.rundir / "folds" / str(fold.index)
     result_path = fdir / "result.json"
-    seed = job.setup.config.train.seed + 1000 * fold.index
+    seed = fold_seed(job, fold)
     if job.setup.model_name in CLASSICAL:
         result, extra = classical_fold_result(job.setup.model_name, fold, job.pos, job.setup.clipset,
                                               job.setup.dims, seed)
@@ -72,6 +66,44 @@ def run_fold(job: FoldJob, fold: Fold) -> FoldResult:
     atomic_write_json(result_path, result.to_dict())
     _drop_states(fdir, job.setup.config.train.ensemble, job.setup.config.train.inner_folds)
     return result
+
+
+def fold_seed(job: FoldJob, fold: Fold) -> int:
+    return job.setup.config.train.seed + 1000 * fold.index
+
+
+def _stage(job: FoldJob, fold: Fold) -> str:
+    return f"fold {fold.index + 1}/{job.n_folds}"
+
+
+def _inner_pool(job: FoldJob, fold: Fold) -> np.ndarray | None:
+    """The clips a fold's inner folds share out (its training + validation clips); None when the fold makes
+    its choice without inner folds (a classical model, ``train.inner_folds`` below 2, or no validation part)."""
+    if (job.setup.model_name in CLASSICAL or job.setup.config.train.inner_folds < 2 or fold.val_is_train):
+        return None
+    idx = fold.indices(job.pos)
+    return train_and_val(idx["train"], idx["val"])
+
+
+def pending_inner_runs(job: FoldJob, fold: Fold) -> list[int]:
+    """The inner runs of an unfinished fold that have no outcome yet (tasks of their own for parallel
+    workers; the fold's own task reads their outcomes back)."""
+    pool = _inner_pool(job, fold)
+    if pool is None or finished_fold(job, fold) is not None:
+        return []
+    fdir = job.rundir / "folds" / str(fold.index)
+    parts = inner_parts(job.setup, pool, fold_seed(job, fold))
+    return [j for j in range(len(parts)) if not inner_outcome_path(fdir, j).is_file()]
+
+
+def run_inner(job: FoldJob, fold: Fold, j: int) -> None:
+    """Inner run ``j`` of a fold, its outcome written to ``folds/k/innerJ/``
+    (:func:`~avemotion.training.inner.inner_run`)."""
+    pool = _inner_pool(job, fold)
+    assert pool is not None
+    seed = fold_seed(job, fold)
+    inner_run(job.setup, pool, inner_parts(job.setup, pool, seed), j, job.rundir / "folds" / str(fold.index),
+              _stage(job, fold), seed)
 
 
 def finished_fold(job: FoldJob, fold: Fold) -> FoldResult | None:
@@ -86,12 +118,12 @@ def _deep_fold(job: FoldJob, fold: Fold, fdir: Path, seed: int) -> FoldResult:
     setup, config, clipset = job.setup, job.setup.config, job.setup.clipset
     idx = fold.indices(job.pos)
     same_val = fold.val_is_train
-    stage = f"fold {fold.index + 1}/{job.n_folds}"
+    stage = _stage(job, fold)
     fusion = None  # how the heads meet, fitted on validation speakers (training/fusion.py)
-    if config.train.inner_folds >= 2 and not same_val:
+    pool = _inner_pool(job, fold)
+    if pool is not None:
         # the choice on inner folds of training + validation clips, then the fold's model trained on all of
         # them
-        pool = train_and_val(idx["train"], idx["val"])
         choice, c_median, history, fusion = inner_choice(setup, pool, fdir, stage, seed)
         epochs = max(min_epochs(config), choice.epoch + 1)
         model, std, _ = fit_members(setup, FitPlan(pool, None, fdir / "refit", f"{stage} refit", seed, epochs,
@@ -125,57 +157,16 @@ def _deep_fold(job: FoldJob, fold: Fold, fdir: Path, seed: int) -> FoldResult:
 
 
 def _drop_states(fdir: Path, ensemble: int, n_inner: int) -> None:
-    """Remove the training states of a finished fold's runs (members, refit, inner folds)."""
+    """Remove the training states of a finished fold's runs (members, refit, inner folds) and the inner runs'
+    outcomes."""
     members = [Path(f"m{i}") for i in range(ensemble)]
     runs = [Path(), Path("refit"), *members, *(Path("refit") / m for m in members),
             *(Path(f"inner{j}") for j in range(n_inner))]
     for state in [fdir / sub / "state" for sub in runs]:
         for suffix in (".safetensors", ".json"):
             state.with_suffix(suffix).unlink(missing_ok=True)
-
-
-def inner_choice(setup: TrainSetup, pool: np.ndarray, fdir: Path, stage: str, seed: int
-                 ) -> tuple[PooledChoice, dict[str, float] | None, list[EpochLog], FusionChoice | None]:
-    """``train.inner_folds``: a model trained on each inner training part of ``pool`` (each in
-    ``fdir/innerJ``, resumable), the choice (epochs, read-out weight) made on their validation answers pooled
-    (:func:`~avemotion.training.selection.choose_pooled`); also the read-outs' C (median over the inner runs),
-    the pooled learning curve, and the heads' fusion fitted on the inner runs' heads pooled (None unless
-    :func:`~avemotion.training.fusion.fits_fusion`)."""
-    clipset = setup.clipset
-    parts = inner_folds(clipset.labels[pool], [clipset.speakers[i] for i in pool],
-                        setup.config.train.inner_folds, seed)
-    runs, cs, losses, mixes = [], [], [], [0.0]
-    heads: list[dict[str, np.ndarray]] = []
-    choose = fits_fusion(setup.config)
-    for j, part in enumerate(parts):
-        val = pool[part]
-        train = pool[np.setdiff1d(np.arange(len(pool)), part)]
-        plan = FitPlan(train, val, fdir / f"inner{j}", f"{stage} inner {j + 1}/{len(parts)}",
-                       seed + 31 * (j + 1), record=True)
-        model, std, track = fit(setup, plan)
-        if choose:  # the run's kept model on its validation speakers
-            heads.append(validation_heads(setup, model, std, val))
-        readouts = (np.asarray(track.readout_correct, dtype=bool) if track.readout_correct is not None
-                    else None)
-        runs.append(ValAnswers(clipset.labels[val], track.candidates, readouts, track.epoch))
-        cs.append(fitted_c(model))
-        losses.append([h.loss for h in track.history])
-        # the order the candidates were recorded in
-        mixes = candidate_mixes(model.readout_weights() if isinstance(model, ReadoutMixin) else ())
-    choice = choose_pooled(runs, mixes)
-    history = [EpochLog(e, float(np.mean([run[e] for run in losses])), ua)
-               for e, ua in enumerate(choice.curve)]
-    verdict = ("read-outs alone" if choice.epoch < 0 else
-               f"{choice.epoch + 1} epochs" + (f", read-out weight {choice.mix:g}" if choice.mix else ""))
-    log(f"{stage}: pooled over {len(parts)} inner folds: {verdict} (validation UA {choice.ua:.3f}"
-        + (f"; cross-fitted network {choice.network_ua:.3f} vs read-outs {choice.readout_ua:.3f}"
-           if choice.network_ua is not None and choice.readout_ua is not None else "") + ")")
-    fusion = None
-    if choose:
-        y = np.concatenate([r.labels for r in runs])
-        pooled = {h: np.concatenate([hp[h] for hp in heads]) for h in heads[0]}
-        fusion = choose_fusion(setup.config, y, pooled, seed, stage)
-    return choice, median_c(cs), history, fusion
+    for j in range(n_inner):
+        (fdir / f"inner{j}" / OUTCOME).unlink(missing_ok=True)
 
 
 def heldout_temperature(fold_results: list[FoldResult]) -> float:

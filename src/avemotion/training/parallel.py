@@ -26,11 +26,11 @@ import torch
 
 from avemotion.errors import ConfigError
 from avemotion.models.device import resolve_device
-from avemotion.training.folds import FoldJob, finished_fold, run_fold
+from avemotion.training.folds import FoldJob, finished_fold, pending_inner_runs, run_fold, run_inner
 from avemotion.training.results import FoldResult
 from avemotion.training.splits import Fold
 from avemotion.utils.progress import log
-from avemotion.utils.workers import map_unordered, ray_map_unordered
+from avemotion.utils.workers import map_with_followups
 
 EXECUTORS = ("local", "ray")
 
@@ -74,7 +74,11 @@ def worker_threads(train_threads: int, workers: int) -> int:
 
 
 def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQUENTIAL) -> list[FoldResult]:
-    """:func:`~avemotion.training.folds.run_fold` for every (job, fold), the results in the order given."""
+    """:func:`~avemotion.training.folds.run_fold` for every (job, fold), the results in the order given.
+
+    In parallel, a fold with inner folds (``train.inner_folds``) is several tasks: each inner run on its own
+    (:func:`~avemotion.training.folds.run_inner`), then, once all of them are done, the fold's choice, refit and
+    test; so more workers than folds have work, and the last round of folds does not leave workers idle."""
     if execution.sequential:
         return [run_fold(job, fold) for job, fold in tasks]
     results: list[FoldResult | None] = [finished_fold(job, fold) for job, fold in tasks]
@@ -84,34 +88,54 @@ def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQU
     # each job once per worker (its clip set can be large), without the hook a worker could not call back
     jobs: list[FoldJob] = []
     job_index: dict[int, int] = {}
-    specs = []
+    first: list[_Spec] = []
+    inner_left: dict[int, set[int]] = {}  # task -> its inner runs not done yet
     for i in pending:
         job, fold = tasks[i]
         if id(job) not in job_index:
             job_index[id(job)] = len(jobs)
             jobs.append(dataclasses.replace(job, setup=dataclasses.replace(job.setup, on_epoch_end=None)))
-        specs.append((i, job_index[id(job)], fold))
-    workers = min(execution.workers, len(specs))
+        inner = pending_inner_runs(job, fold)
+        if inner:
+            inner_left[i] = set(inner)
+            first += [(i, job_index[id(job)], fold, j) for j in inner]
+        else:
+            first.append((i, job_index[id(job)], fold, None))
+    by_task = {i: (job_index[id(tasks[i][0])], tasks[i][1]) for i in pending}
+
+    def followups(done: tuple[int, int | None, FoldResult | None]) -> list[_Spec]:
+        i, j, _ = done
+        if j is None:
+            return []
+        inner_left[i].discard(j)
+        return [] if inner_left[i] else [(i, *by_task[i], None)]
+
+    workers = min(execution.workers, len(first))
     threads = worker_threads(jobs[0].setup.config.train.threads, workers)
     where = (f"{workers} Ray workers" + (f" at {execution.address}" if execution.address else "")
              if execution.executor == "ray" else f"{workers} worker processes")
-    log(f"{len(specs)} fold tasks on {where} ({threads} torch thread{'s' if threads > 1 else ''} each); "
-        f"{len(tasks) - len(specs)} read back")
-    if execution.executor == "ray":
-        stream = ray_map_unordered(_run_task, specs, workers=workers, initializer=_init_worker,
-                                   initargs=(jobs, threads), address=execution.address)
-    else:
-        stream = map_unordered(_run_task, specs, workers=workers, initializer=_init_worker,
-                               initargs=(jobs, threads))
-    for done, (i, result) in enumerate(stream, 1):
+    n_inner = sum(len(v) for v in inner_left.values())
+    log(f"{len(pending)} folds" + (f" ({n_inner} inner runs first)" if n_inner else "")
+        + f" on {where} ({threads} torch thread{'s' if threads > 1 else ''} each); "
+        f"{len(tasks) - len(pending)} read back")
+    stream = map_with_followups(_run_task, first, workers=workers, initializer=_init_worker,
+                                initargs=(jobs, threads), followups=followups,
+                                ray=execution.executor == "ray", address=execution.address)
+    folds_done = 0
+    for i, j, result in stream:
+        if j is not None:
+            continue
         results[i] = result
+        folds_done += 1
         job, fold = tasks[i]
-        log(f"{job.setup.model_name} fold {fold.index + 1}/{job.n_folds} done ({done}/{len(specs)})")
+        log(f"{job.setup.model_name} fold {fold.index + 1}/{job.n_folds} done ({folds_done}/{len(pending)})")
     return results  # type: ignore[return-value]
 
 
 # --- in each worker ---------------------------------------------------------------------------------------
 _JOBS: list[FoldJob] = []
+#: a task: (position in the task list, job, fold, inner run or None for the fold itself)
+_Spec = tuple[int, int, Fold, int | None]
 
 
 def _init_worker(jobs: list[FoldJob], threads: int) -> None:
@@ -123,6 +147,9 @@ def _init_worker(jobs: list[FoldJob], threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def _run_task(spec: tuple[int, int, Fold]) -> tuple[int, FoldResult]:
-    i, j, fold = spec
-    return i, run_fold(_JOBS[j], fold)
+def _run_task(spec: _Spec) -> tuple[int, int | None, FoldResult | None]:
+    i, k, fold, j = spec
+    if j is not None:
+        run_inner(_JOBS[k], fold, j)  # its outcome is on disk, where the fold's task reads it
+        return i, j, None
+    return i, None, run_fold(_JOBS[k], fold)

@@ -19,8 +19,9 @@ import multiprocessing as mp
 import os
 import queue
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -69,12 +70,7 @@ def map_unordered(
             if finalizer is not None:
                 finalizer()
         return
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer,
-                             initargs=initargs) as pool:
-        futures = [pool.submit(fn, t) for t in tasks]
-        for fut in as_completed(futures):
-            yield fut.result()
+    yield from map_with_followups(fn, tasks, workers=workers, initializer=initializer, initargs=initargs)
 
 
 def ray_map_unordered(
@@ -88,6 +84,71 @@ def ray_map_unordered(
 ) -> Iterator[R]:
     """:func:`map_unordered` on ``workers`` Ray actors (one CPU each), each set up by ``initializer``: a local
     Ray instance, or the cluster at ``address``. A Ray instance started here is shut down at the end."""
+    yield from map_with_followups(fn, tasks, workers=workers, initializer=initializer, initargs=initargs,
+                                  ray=True, address=address)
+
+
+def map_with_followups(
+    fn: Callable[[T], R],
+    tasks: Iterable[T],
+    *,
+    workers: int,
+    initializer: Callable[..., None],
+    initargs: tuple = (),
+    followups: Callable[[R], Iterable[T]] | None = None,
+    ray: bool = False,
+    address: str | None = None,
+) -> Iterator[R]:
+    """``fn(task)`` for every task, and for the tasks ``followups(result)`` names as each result comes in (they
+    run before the tasks still waiting: work that waited on others first), in the order they finish. Up to
+    twice ``workers`` tasks are out at a time (a worker that finishes finds its next one waiting), on
+    ``workers`` spawned processes (``ray`` False) or Ray actors (one CPU each, on a local Ray instance or the
+    cluster at ``address``; an instance started here is shut down at the end), each set up once by
+    ``initializer(*initargs)``. ``fn`` and ``initializer`` must be module-level."""
+    waiting = deque(tasks)
+    with (_ray_pool if ray else _process_pool)(workers, initializer, initargs, address) as (submit, next_done):
+        out = 0
+        while waiting or out:
+            while waiting and out < 2 * workers:
+                submit(fn, waiting.popleft())
+                out += 1
+            result = next_done()
+            out -= 1
+            if followups is not None:
+                waiting.extendleft(reversed(list(followups(result))))
+            yield result
+
+
+_Pool = tuple[Callable[[Callable[[Any], Any], Any], None], Callable[[], Any]]
+
+
+@contextmanager
+def _process_pool(workers: int, initializer: Callable[..., None], initargs: tuple,
+                  address: str | None) -> Iterator[_Pool]:
+    """(submit(fn, task), next result as tasks finish) on ``workers`` spawned processes."""
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer,
+                             initargs=initargs) as pool:
+        running: set[Future] = set()
+        finished: deque[Future] = deque()
+
+        def submit(fn: Callable[[Any], Any], task: Any) -> None:
+            running.add(pool.submit(fn, task))
+
+        def next_done() -> Any:
+            nonlocal running
+            if not finished:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                finished.extend(done)
+            return finished.popleft().result()
+
+        yield submit, next_done
+
+
+@contextmanager
+def _ray_pool(workers: int, initializer: Callable[..., None], initargs: tuple,
+              address: str | None) -> Iterator[_Pool]:
+    """(submit(fn, task), next result as tasks finish) on ``workers`` Ray actors."""
     try:
         import ray
         from ray.util import ActorPool
@@ -99,7 +160,7 @@ def ray_map_unordered(
         def __init__(self, *args: Any) -> None:
             initializer(*args)
 
-        def run(self, task: T) -> R:
+        def run(self, fn: Callable[[Any], Any], task: Any) -> Any:
             return fn(task)
 
     started = False
@@ -112,9 +173,12 @@ def ray_map_unordered(
             ray.init(num_cpus=max(workers, 1), **kwargs)
         started = True
     try:
-        actors = [_Actor.remote(*initargs) for _ in range(max(workers, 1))]
-        pool = ActorPool(actors)
-        yield from pool.map_unordered(lambda actor, task: actor.run.remote(task), list(tasks))
+        pool = ActorPool([_Actor.remote(*initargs) for _ in range(max(workers, 1))])
+
+        def submit(fn: Callable[[Any], Any], task: Any) -> None:
+            pool.submit(lambda actor, t: actor.run.remote(fn, t), task)
+
+        yield submit, pool.get_next_unordered
     finally:
         if started:
             ray.shutdown()
