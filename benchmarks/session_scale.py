@@ -92,25 +92,32 @@ def video_conversation(minutes: float, path: Path, seed: int = 0, fps: int = 25,
 
 def repeat_video(segment: Path, copies: int, path: Path) -> Path:
     """``copies`` copies of the video ``segment`` one after another at ``path``, its packets copied (no
-    re-encoding: an hour of 720p H.264 takes this machine about an hour to encode, the copies seconds)."""
+    re-encoding: an hour of 720p H.264 takes this machine about an hour to encode, the copies seconds). Every
+    stream of copy k is shifted by the same k x the segment's length, so sound and picture stay in step."""
+    import math
+
     import av
 
     with av.open(str(segment)) as src, av.open(str(path), "w") as dst:
         streams = {s.index: dst.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
-        offset = dict.fromkeys(streams, 0)
-        for _ in range(copies):
+        length = 0.0  # seconds from the earliest decoding stamp to the latest end, over the streams
+        for k in range(copies):
             src.seek(0)
-            end = dict(offset)
+            first: dict[int, int] = {}
+            end: dict[int, int] = {}
             for packet in src.demux(*(src.streams[i] for i in streams)):
                 if packet.dts is None:  # the demuxer's flush packets
                     continue
                 i = packet.stream.index
-                packet.pts += offset[i]
-                packet.dts += offset[i]
-                end[i] = max(end[i], packet.pts + (packet.duration or 0))
+                first.setdefault(i, packet.dts)
+                end[i] = max(end.get(i, packet.dts), packet.pts + (packet.duration or 0))
+                shift = math.ceil(k * length / packet.stream.time_base)
+                packet.pts += shift
+                packet.dts += shift
                 packet.stream = streams[i]
                 dst.mux(packet)
-            offset = end
+            if k == 0:
+                length = max(float((end[i] - first[i]) * src.streams[i].time_base) for i in first)
     return path
 
 
