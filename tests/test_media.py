@@ -73,6 +73,28 @@ def test_audio_windows_cut_from_one_decode(av_clip: Path) -> None:
         list(iter_audio_windows(av_clip, 16000, [(1.0, 2.0), (0.0, 1.0)]))
 
 
+def test_audio_decoded_to_a_file_reads_back_the_samples_of_load_audio(av_clip: Path, tmp_path: Path) -> None:
+    from avemotion.media.audio import decode_audio_file
+
+    whole = load_audio(av_clip, 16000)
+    signal = decode_audio_file(av_clip, tmp_path / "sig" / "a.f32", 16000)
+    assert len(signal) == len(whole) and signal.peak == float(np.abs(whole).max())
+    np.testing.assert_array_equal(signal[:], whole)
+    for a, b in ((0, 1), (100, 5000), (len(whole) - 3, len(whole) + 10), (-400, None), (50, 20)):
+        np.testing.assert_array_equal(signal[a:b], whole[a:b])
+    with pytest.raises(TypeError, match="slices"):
+        signal[::2]
+    signal.remove()
+    assert not (tmp_path / "sig" / "a.f32").exists()
+    empty = tmp_path / "empty.wav"
+    import soundfile as sf
+
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    with pytest.raises(MediaError):
+        decode_audio_file(empty, tmp_path / "e.f32")
+    assert not (tmp_path / "e.f32").exists()
+
+
 def test_frames_resampled_with_timestamps(av_clip: Path) -> None:
     frames = list(iter_frames(av_clip, fps=15))
     assert len(frames) == 30  # 2 s at 15 fps

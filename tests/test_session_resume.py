@@ -152,6 +152,39 @@ def test_envelope_by_blocks_equals_the_whole_signal_at_once(n: int) -> None:
         np.testing.assert_array_equal(loudness_envelope(audio, SR, block=block), _envelope_at_once(audio, SR))
 
 
+def test_the_voice_read_from_its_file_gives_the_whole_array_s_speech_and_envelope(talk, tmp_path) -> None:
+    """With a stage cache the voice is decoded into a file there and read a minute (voice activity) or a block
+    (envelope) at a time: the same speech regions as silero's own pass over the whole array, the same envelope."""
+    silero_vad = pytest.importorskip("silero_vad")
+    import torch
+
+    from avemotion.inference.session import vad
+    from avemotion.media.audio import decode_audio_file, load_audio
+
+    whole = load_audio(talk, SR)
+    signal = decode_audio_file(talk, tmp_path / "signal.f32", SR)
+    model = vad._model()
+    model.reset_states()
+    stamps = silero_vad.get_speech_timestamps(torch.from_numpy(whole), model, threshold=0.5, sampling_rate=SR,
+                                              min_speech_duration_ms=250, min_silence_duration_ms=300,
+                                              speech_pad_ms=50)
+    expected = [(s["start"] / SR, s["end"] / SR) for s in stamps]
+    assert len(expected) == 6
+    assert vad.speech_regions(signal) == vad.speech_regions(whole) == expected
+    np.testing.assert_array_equal(loudness_envelope(signal, SR, block=5000), loudness_envelope(whole, SR))
+
+
+def test_a_cached_run_reads_the_voice_from_its_file_and_removes_it(talk, loaded, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(pipeline, "load_audio", lambda *a, **k: pytest.fail("the voice decoded into memory"))
+    folder = tmp_path / "cache"
+    seen = []
+    real = pipeline.speech_regions
+    monkeypatch.setattr(pipeline, "speech_regions", lambda audio: (seen.append(audio.file.is_file()), real(audio))[1])
+    pipeline.analyze_session(talk, loaded, max_segment=1.0, faces=False,
+                             cache=SessionCache(folder, talk, _settings(loaded), chunk=4))
+    assert seen == [True] and not (folder / "signal.f32").exists()
+
+
 def test_clustering_beyond_the_cap_finds_the_same_two_voices() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(256), rng.standard_normal(256)

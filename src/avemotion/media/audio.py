@@ -47,29 +47,17 @@ def load_audio(
     if sample_rate <= 0:
         raise ValueError("sample_rate must be positive")
     path = Path(path)
-    with open_media(path) as container:
-        stream, declared, resampler = _audio_stream(container, path, sample_rate)
-        expected = duration + 1.0 if duration is not None else declared
-        chunks = _Samples(int(np.ceil(expected * sample_rate)) + sample_rate if expected else 1 << 20)
-        if start > 0:
-            container.seek(int(start * av.time_base), any_frame=False, backward=True)
-        first_time: float | None = None
-        try:
-            for frame in container.decode(stream):
-                if first_time is None:
-                    first_time = float(frame.time) if frame.time is not None else 0.0
-                    if start <= 0:
-                        first_time = min(first_time, 0.0)
-                for out in resampler.resample(frame):
-                    chunks.append(_to_mono(out))
-                if duration is not None and frame.time is not None and frame.time > start + duration + 0.5:
-                    break
-            for out in resampler.resample(None):
-                chunks.append(_to_mono(out))
-        except av.error.FFmpegError as exc:
-            if not chunks:
-                raise decode_error(path, exc) from None
-            # keep what decoded before the damage: a truncated tail should not lose the whole clip
+    chunks: _Samples | None = None
+    first_time: float | None = None
+    declared: float | None = None
+    for chunk, first, stated in _decode(path, sample_rate, start, duration):
+        first_time, declared = first, stated  # the same with every chunk
+        if chunks is None:
+            expected = duration + 1.0 if duration is not None else declared
+            chunks = _Samples(int(np.ceil(expected * sample_rate)) + sample_rate if expected else 1 << 20)
+        chunks.append(chunk)
+    if chunks is None:
+        raise ZeroDuration("audio stream has zero duration (no decodable samples)", path)
     audio = chunks.array()
     if declared is not None and declared > 0:
         audio = audio[: int(np.ceil(declared * sample_rate))]
@@ -81,6 +69,89 @@ def load_audio(
     if audio.size == 0:
         raise ZeroDuration("audio stream has zero duration (no decodable samples)", path)
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _decode(path: Path, sample_rate: int, start: float = 0.0, duration: float | None = None
+            ) -> Iterator[tuple[np.ndarray, float | None, float | None]]:
+    """The mono float32 chunks of the first audio stream from ``start`` (a seek) to past ``start + duration``
+    (or the end), each with the stream's first frame time (0 at most when ``start`` is 0) and declared
+    duration. A decoding error after the first chunk ends the stream there (a damaged tail); before it, it
+    raises."""
+    with open_media(path) as container:
+        stream, declared, resampler = _audio_stream(container, path, sample_rate)
+        if start > 0:
+            container.seek(int(start * av.time_base), any_frame=False, backward=True)
+        first_time: float | None = None
+        decoded = False
+        try:
+            for frame in container.decode(stream):
+                if first_time is None:
+                    first_time = float(frame.time) if frame.time is not None else 0.0
+                    if start <= 0:
+                        first_time = min(first_time, 0.0)
+                for out in resampler.resample(frame):
+                    mono = _to_mono(out)
+                    decoded = decoded or mono.size > 0
+                    yield mono, first_time, declared
+                if duration is not None and frame.time is not None and frame.time > start + duration + 0.5:
+                    break
+            for out in resampler.resample(None):
+                mono = _to_mono(out)
+                decoded = decoded or mono.size > 0
+                yield mono, first_time, declared
+        except av.error.FFmpegError as exc:
+            if not decoded:
+                raise decode_error(path, exc) from None
+            # keep what decoded before the damage: a truncated tail should not lose the whole clip
+
+
+class AudioSignal:
+    """A mono float32 signal decoded once into a raw file (:func:`decode_audio_file`) and read back a slice at a
+    time: ``len(signal)`` samples at ``sample_rate``, ``signal[a:b]`` a NumPy array of those samples, ``peak``
+    the largest absolute sample. Memory stays at the slices read, however long the recording."""
+
+    def __init__(self, file: Path, n: int, sample_rate: int, peak: float) -> None:
+        self.file, self.sample_rate, self.peak = file, sample_rate, peak
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("an AudioSignal is read by slices of consecutive samples")
+        a, b, _ = index.indices(self._n)
+        if b <= a:
+            return np.zeros(0, np.float32)
+        with open(self.file, "rb") as fh:
+            return np.fromfile(fh, np.float32, count=b - a, offset=4 * a)
+
+    def remove(self) -> None:
+        self.file.unlink(missing_ok=True)
+
+
+def decode_audio_file(path: str | Path, dest: str | Path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> AudioSignal:
+    """Decode the first audio stream of ``path`` into the raw float32 file ``dest`` (the samples
+    :func:`load_audio` returns for the whole file, written as they decode) and return it as an
+    :class:`AudioSignal`. Raises as :func:`load_audio` does."""
+    path, dest = Path(path), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    n, peak, limit = 0, 0.0, None
+    with open(dest, "wb") as fh:
+        for chunk, _, declared in _decode(path, sample_rate):
+            if limit is None and declared:
+                limit = int(np.ceil(declared * sample_rate))
+            chunk = np.nan_to_num(chunk, nan=0.0, posinf=1.0, neginf=-1.0)
+            if limit is not None:
+                chunk = chunk[: max(limit - n, 0)]
+            if chunk.size:
+                chunk.astype(np.float32, copy=False).tofile(fh)
+                n += chunk.size
+                peak = max(peak, float(np.abs(chunk).max()))
+    if n == 0:
+        dest.unlink(missing_ok=True)
+        raise ZeroDuration("audio stream has zero duration (no decodable samples)", path)
+    return AudioSignal(dest, n, sample_rate, peak)
 
 
 def iter_audio_windows(

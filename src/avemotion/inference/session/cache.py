@@ -31,6 +31,11 @@ def content_hash(path: str | Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+#: the recording's voice decoded for the run and read a slice at a time, so memory stays flat in length; the
+#: pipeline removes it at the end of the speaker and lip-sync stages (not a stage result: clear() leaves it)
+SIGNAL = "signal.f32"
+
+
 class SessionCache:
     """The stage results of one recording analysed with one set of settings, in ``folder``."""
 

@@ -38,6 +38,7 @@ from avemotion.errors import ModelFileMissing
 from avemotion.features.windows import Span
 from avemotion.inference.session.records import Turn
 from avemotion.inference.session.vad import SAMPLE_RATE, missing_extra
+from avemotion.media.audio import AudioSignal
 
 WINDOW = 1.6  # seconds: resemblyzer's partial utterance (160 mel frames of 10 ms)
 #: the emotion directions of the embedding space (256 x 20), fitted by :func:`fit_nuisance`
@@ -81,7 +82,7 @@ def _encoder():  # resemblyzer's VoiceEncoder on the CPU
     return VoiceEncoder("cpu", verbose=False)
 
 
-def embed_windows(audio: np.ndarray, regions: list[Span], rate: float = 2.5) -> WindowEmbeddings:
+def embed_windows(audio: np.ndarray | AudioSignal, regions: list[Span], rate: float = 2.5) -> WindowEmbeddings:
     """The voice embedding of each window of each speech region of a mono 16 kHz signal."""
     from resemblyzer.audio import normalize_volume
 
@@ -257,7 +258,7 @@ def turns_from_windows(regions: list[Span], emb: WindowEmbeddings, labels: np.nd
     return [t for t in turns if t.end - t.start > 1e-6]
 
 
-def diarize(audio: np.ndarray, regions: list[Span], speakers: int | None = None,
+def diarize(audio: np.ndarray | AudioSignal, regions: list[Span], speakers: int | None = None,
             settings: DiarizeSettings | None = None) -> list[Turn]:
     """Speaker turns of a mono 16 kHz signal's speech ``regions`` (``speakers``: the count when known)."""
     st = settings or DiarizeSettings()

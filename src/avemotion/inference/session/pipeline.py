@@ -12,6 +12,7 @@ it. Nothing is written here; :class:`SessionResult` saves the outputs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +23,7 @@ from avemotion.data.extract import extract_windows
 from avemotion.errors import AvemotionError, ConfigError, NoAudioStream, SilentAudio
 from avemotion.inference.session.adapt import ADAPT_MODES, DEFAULT_ADAPT, describe_adaptation
 from avemotion.inference.session.affect import valence_arousal
-from avemotion.inference.session.cache import SessionCache
+from avemotion.inference.session.cache import SIGNAL, SessionCache
 from avemotion.inference.session.diarize import DiarizeSettings, diarize
 from avemotion.inference.session.face_segments import FaceReading, can_combine, combine, read_face
 from avemotion.inference.session.faces import FACE_FPS, track_faces
@@ -31,7 +32,7 @@ from avemotion.inference.session.result import SessionResult
 from avemotion.inference.session.segments import speech_pieces, summarise, with_pauses
 from avemotion.inference.session.speaking import loudness_envelope
 from avemotion.inference.session.vad import SAMPLE_RATE, speech_regions
-from avemotion.media.audio import load_audio
+from avemotion.media.audio import AudioSignal, decode_audio_file, load_audio
 from avemotion.media.probe import probe
 from avemotion.modality import uses_audio
 from avemotion.utils.progress import log, progress, warn
@@ -74,21 +75,32 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
     known = cache.load_turns() if cache is not None else None
     envelope = None
     if known is None or faces:  # the audio: for speakers (unless cached) and for the faces' lip sync
-        audio = load_audio(path, SAMPLE_RATE)
-        duration = len(audio) / SAMPLE_RATE
-        if not np.any(audio):
-            raise SilentAudio("", path)
-        if known is None:
-            log(f"{path.name}: finding speech and speakers ({duration:.0f} s)")
-            step("speakers", 0, 1)
-            regions = speech_regions(audio)
-            if not regions:
-                raise SilentAudio("no speech found (voice activity detection found none): nothing to analyse", path)
-            turns = diarize(audio, regions, speakers, settings)
-            if cache is not None:
-                cache.save_turns(duration, turns)
-        if faces:
-            envelope = loudness_envelope(audio, SAMPLE_RATE)
+        # with a cache, decoded into a file there and read a slice at a time (memory flat in length)
+        made = _missing_folders(cache.folder) if cache is not None else []
+        audio = (decode_audio_file(path, cache.folder / SIGNAL, SAMPLE_RATE) if cache is not None
+                 else load_audio(path, SAMPLE_RATE))
+        try:
+            duration = len(audio) / SAMPLE_RATE
+            if (audio.peak if isinstance(audio, AudioSignal) else float(np.abs(audio).max())) == 0:
+                raise SilentAudio("", path)
+            if known is None:
+                log(f"{path.name}: finding speech and speakers ({duration:.0f} s)")
+                step("speakers", 0, 1)
+                regions = speech_regions(audio)
+                if not regions:
+                    raise SilentAudio("no speech found (voice activity detection found none): nothing to analyse",
+                                      path)
+                turns = diarize(audio, regions, speakers, settings)
+                if cache is not None:
+                    cache.save_turns(duration, turns)
+            if faces:
+                envelope = loudness_envelope(audio, SAMPLE_RATE)
+        finally:
+            if isinstance(audio, AudioSignal):
+                audio.remove()
+                for folder in made:  # the folders made for it, unless the run's results went there
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
         del audio
     if known is not None:
         duration, turns = known
@@ -159,6 +171,15 @@ def analyze_session(path: str | Path, loaded, *, speakers: int | None = None, ma
                 _face_into(seg, reading, head, predictor)
     return SessionResult(str(path), duration, loaded.description, summarise(turns, segments, labels), segments,
                          labels, _model_card(loaded), adaptation)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    out = []
+    while not folder.exists() and folder != folder.parent:
+        out.append(folder)
+        folder = folder.parent
+    return out
 
 
 def cache_settings(loaded, speakers: int | None, max_segment: float, context: float,

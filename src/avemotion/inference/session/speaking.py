@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from avemotion.media.audio import AudioSignal
+
 ENVELOPE_RATE = 100.0  # envelope values per second
 WINDOW = 0.04  # seconds of audio per envelope value
 MAX_LAG = 0.2
@@ -34,13 +36,14 @@ MIN_COVERAGE = 0.5  # share of the segment's frames that must show the face
 MIN_MOVEMENT = 0.01
 
 
-def loudness_envelope(audio: np.ndarray, sample_rate: int = 16000, block: int = 1 << 20) -> np.ndarray:
+def loudness_envelope(audio: np.ndarray | AudioSignal, sample_rate: int = 16000, block: int = 1 << 20
+                      ) -> np.ndarray:
     """RMS of :data:`WINDOW`-second windows centred every 1 / :data:`ENVELOPE_RATE` s (value ``i`` at time
     ``i / ENVELOPE_RATE``), as float32. The running sum of squares is accumulated ``block`` samples at a time
     (in float64, the running total carried into each block's first sample, so the values do not depend on
     ``block``) and read only at the window edges: beyond the audio itself, memory is a block's and the
     envelope's, flat in length."""
-    x = np.asarray(audio).reshape(-1)
+    x = audio if isinstance(audio, AudioSignal) else np.asarray(audio).reshape(-1)  # (a signal on disk: read by blocks)
     hop = int(round(sample_rate / ENVELOPE_RATE))
     half = int(round(WINDOW * sample_rate / 2))
     n = len(x) // hop + 1
