@@ -89,7 +89,7 @@ def test_run_keeps_each_folds_choice_and_the_final_takes_the_medians(tmp_path: P
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Each fold chooses on its inner folds' pooled validation answers (every clip of its training speakers once);
     the fold model predicts with its choice, saved with it; the final model takes the folds' medians."""
-    import avemotion.training.folds as folds_module
+    import avemotion.training.inner as inner_module
     from avemotion.training.toy import make_toy_store
     from avemotion.training.trainer import run_training
 
@@ -103,7 +103,7 @@ def test_run_keeps_each_folds_choice_and_the_final_takes_the_medians(tmp_path: P
         seen.append(len(y))
         return next(picks)
 
-    monkeypatch.setattr(folds_module, "choose_fusion", choose)
+    monkeypatch.setattr(inner_module, "choose_fusion", choose)  # the choice on the inner runs' heads
     store = make_toy_store(tmp_path / "store", n_clips=48, n_speakers=4)
     cfg = tiny_config(**{"train.folds": 2, "train.epochs": 3, "model.decision_weights": "chosen",
                          "model.head_calibration": "validation"})

@@ -119,11 +119,12 @@ def test_inner_folds_choose_on_pooled_answers(store_dir: Path, tmp_path: Path) -
 def test_inner_runs_split_the_pool_by_speaker_and_the_fold_model_uses_the_choice(
         store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import avemotion.training.folds as folds
+    import avemotion.training.inner as inner_runs
     from avemotion.training.splits import Splits
 
     fits: list[dict] = []
     members: list[dict] = []
-    real_fit, real_members = folds.fit, folds.fit_members
+    real_fit, real_members = inner_runs.fit, folds.fit_members
 
     def spy_fit(setup, plan):
         out = real_fit(setup, plan)
@@ -138,7 +139,7 @@ def test_inner_runs_split_the_pool_by_speaker_and_the_fold_model_uses_the_choice
                         "val": plan.val_idx, "epochs": plan.epochs, "mix": plan.readout_weight})
         return real_members(setup, plan)
 
-    monkeypatch.setattr(folds, "fit", spy_fit)
+    monkeypatch.setattr(inner_runs, "fit", spy_fit)  # the inner runs (training/inner.py)
     monkeypatch.setattr(folds, "fit_members", spy_members)
     cfg = tiny_config(**{"train.folds": 2, "train.epochs": 4, "train.inner_folds": 3})
     run_training(store_dir, tmp_path / "r", cfg)

@@ -15,6 +15,7 @@ these needs the usual ``if __name__ == "__main__":`` guard.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import queue
@@ -129,17 +130,19 @@ def _process_pool(workers: int, initializer: Callable[..., None], initargs: tupl
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer,
                              initargs=initargs) as pool:
-        running: set[Future] = set()
+        running: dict[Future, int] = {}  # -> order of submission
         finished: deque[Future] = deque()
+        order = itertools.count()
 
         def submit(fn: Callable[[Any], Any], task: Any) -> None:
-            running.add(pool.submit(fn, task))
+            running[pool.submit(fn, task)] = next(order)
 
         def next_done() -> Any:
-            nonlocal running
             if not finished:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                finished.extend(done)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                finished.extend(sorted(done, key=running.__getitem__))  # those done together: in their order
+                for fut in done:
+                    del running[fut]
             return finished.popleft().result()
 
         yield submit, next_done
