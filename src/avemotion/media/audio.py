@@ -73,10 +73,10 @@ def load_audio(
 
 def _decode(path: Path, sample_rate: int, start: float = 0.0, duration: float | None = None
             ) -> Iterator[tuple[np.ndarray, float | None, float | None]]:
-    """The mono float32 chunks of the first audio stream from ``start`` (a seek) to past ``start + duration``
-    (or the end), each with the stream's first frame time (0 at most when ``start`` is 0) and declared
-    duration. A decoding error after the first chunk ends the stream there (a damaged tail); before it, it
-    raises."""
+    """The mono float32 chunks (cleaned: :func:`_clean`) of the first audio stream from ``start`` (a seek) to
+    past ``start + duration`` (or the end), each with the stream's first frame time (0 at most when ``start`` is
+    0) and declared duration. A decoding error after the first chunk ends the stream there (a damaged tail);
+    before it, it raises."""
     with open_media(path) as container:
         stream, declared, resampler = _audio_stream(container, path, sample_rate)
         if start > 0:
@@ -90,13 +90,13 @@ def _decode(path: Path, sample_rate: int, start: float = 0.0, duration: float | 
                     if start <= 0:
                         first_time = min(first_time, 0.0)
                 for out in resampler.resample(frame):
-                    mono = _to_mono(out)
+                    mono = _clean(_to_mono(out))
                     decoded = decoded or mono.size > 0
                     yield mono, first_time, declared
                 if duration is not None and frame.time is not None and frame.time > start + duration + 0.5:
                     break
             for out in resampler.resample(None):
-                mono = _to_mono(out)
+                mono = _clean(_to_mono(out))
                 decoded = decoded or mono.size > 0
                 yield mono, first_time, declared
         except av.error.FFmpegError as exc:
@@ -141,7 +141,6 @@ def decode_audio_file(path: str | Path, dest: str | Path, sample_rate: int = DEF
         for chunk, _, declared in _decode(path, sample_rate):
             if limit is None and declared:
                 limit = int(np.ceil(declared * sample_rate))
-            chunk = np.nan_to_num(chunk, nan=0.0, posinf=1.0, neginf=-1.0)
             if limit is not None:
                 chunk = chunk[: max(limit - n, 0)]
             if chunk.size:
@@ -206,7 +205,7 @@ def iter_audio_windows(
 
         def add(chunk: np.ndarray) -> None:
             nonlocal buffer, total
-            np.nan_to_num(chunk, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+            _clean(chunk, copy=False)
             buffer = np.concatenate([buffer, chunk]) if buffer.size else chunk
             total += chunk.size
 
@@ -231,16 +230,12 @@ def iter_audio_windows(
 
 
 class _Samples:
-    """Decoded samples appended into one preallocated float32 array (grown by half when full), NaN and
-    infinities replaced a chunk at a time, so decoding a long file holds the signal once, not its frames, their
-    concatenation and whole-signal temporaries too."""
+    """Decoded samples appended into one preallocated float32 array (grown by half when full), so decoding a long
+    file holds the signal once, not its frames, their concatenation and whole-signal temporaries too."""
 
     def __init__(self, capacity: int) -> None:
         self._data = np.empty(max(capacity, 1), np.float32)
         self._n = 0
-
-    def __bool__(self) -> bool:
-        return self._n > 0
 
     def append(self, chunk: np.ndarray) -> None:
         end = self._n + chunk.size
@@ -248,7 +243,7 @@ class _Samples:
             grown = np.empty(max(end, self._data.size + self._data.size // 2), np.float32)
             grown[: self._n] = self._data[: self._n]
             self._data = grown
-        self._data[self._n : end] = np.nan_to_num(chunk, nan=0.0, posinf=1.0, neginf=-1.0)
+        self._data[self._n : end] = chunk
         self._n = end
 
     def array(self) -> np.ndarray:
@@ -256,6 +251,11 @@ class _Samples:
         if self._data.size - self._n > max(self._n // 8, 1 << 16):
             return self._data[: self._n].copy()
         return self._data[: self._n]
+
+
+def _clean(samples: np.ndarray, copy: bool = True) -> np.ndarray:
+    """NaN as silence, infinities as full scale: what every decoder here does to a decoded chunk."""
+    return np.nan_to_num(samples, copy=copy, nan=0.0, posinf=1.0, neginf=-1.0)
 
 
 def _to_mono(frame: av.AudioFrame) -> np.ndarray:
