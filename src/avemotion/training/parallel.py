@@ -101,14 +101,14 @@ def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQU
             first += [(i, job_index[id(job)], fold, j) for j in inner]
         else:
             first.append((i, job_index[id(job)], fold, None))
-    by_task = {i: (job_index[id(tasks[i][0])], tasks[i][1]) for i in pending}
 
     def followups(done: tuple[int, int | None, FoldResult | None]) -> list[_Spec]:
         i, j, _ = done
         if j is None:
             return []
         inner_left[i].discard(j)
-        return [] if inner_left[i] else [(i, *by_task[i], None)]
+        job, fold = tasks[i]
+        return [] if inner_left[i] else [(i, job_index[id(job)], fold, None)]
 
     workers = min(execution.workers, len(first))
     threads = worker_threads(jobs[0].setup.config.train.threads, workers)

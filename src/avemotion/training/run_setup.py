@@ -68,9 +68,7 @@ def run_hash(config: Config, model_name: str, store: FeatureStore) -> str:
                 "labels": store.labels}
     if "speed_views" in view["audio"]:  # (the view has them only when there are some)
         relevant["speed_views"] = view["audio"]["speed_views"]
-    if "groups" in view["video"]:  # (only when some are chosen: runs with all groups keep their hash)
-        relevant["video_groups"] = view["video"]["groups"]
-    return json_digest(relevant)
+    return json_digest(_with_video_groups(relevant, view))
 
 
 def variant_run_hash(model: str, overrides: dict, config: Config, store: FeatureStore, labels: list[str],
@@ -83,16 +81,20 @@ def variant_run_hash(model: str, overrides: dict, config: Config, store: Feature
              "store": store.meta.get("config_hash"), "labels": labels, "splits": splits.to_dict()}
     if speeds:  # (absent when none, so runs from before the speed views keep their hash)
         setup["speed_views"] = speeds
-    if "groups" in view["video"]:  # (only when some are chosen: runs with all groups keep their hash)
-        setup["video_groups"] = view["video"]["groups"]
-    return json_digest(setup)
+    return json_digest(_with_video_groups(setup, view))
 
 
 def compare_setup(store: FeatureStore, labels: list[str], clip_ids: Sequence[str], config: Config) -> dict:
     """What a comparison folder is tied to: store, labels, clip set (hashed) and training setup."""
     view = hash_view(config)
-    setup = {"store": store.meta.get("config_hash"), "labels": labels, "clips": json_digest(sorted(clip_ids)),
-             "train": view["train"], "modality": config.train.modality}
+    return _with_video_groups({"store": store.meta.get("config_hash"), "labels": labels,
+                               "clips": json_digest(sorted(clip_ids)), "train": view["train"],
+                               "modality": config.train.modality}, view)
+
+
+def _with_video_groups(setup: dict, view: dict) -> dict:
+    """``setup`` with the video groups chosen (``video.groups``), only when some are: a setup with all groups keeps
+    the hash it had before the setting existed (``hash_view`` leaves it out then)."""
     if "groups" in view["video"]:
         setup["video_groups"] = view["video"]["groups"]
     return setup
