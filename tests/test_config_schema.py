@@ -66,7 +66,8 @@ PINNED = {
 
 
 #: the defaults that changed since layout 1, at their layout-1 values (schema.OLD_DEFAULTS)
-LAYOUT_1_DEFAULTS = {"model.video_pool": 1, "model.head_calibration": "none", "model.face_share_weighting": False}
+LAYOUT_1_DEFAULTS = {"model.video_pool": 1, "model.head_calibration": "none", "model.face_share_weighting": False,
+                     "model.dropout_masks": "torch"}
 
 
 @pytest.mark.parametrize("case", sorted(PINNED))

@@ -30,6 +30,10 @@ class ModelConfig(Section):
     attn_dim: int = Field(64, ge=1, description="cross-modal attention dimension d (paper: 64)")
     attn_heads: int = Field(1, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
+    dropout_masks: Literal["fast", "torch"] = Field(
+        "torch", description="how training draws dropout masks on CPU: torch (its own dropout) or fast (16-bit "
+        "numbers from numpy's PCG64, seeded from torch's generator: about half the cost; models/dropout.py; "
+        "measured in docs/experiments/2026-12-06-cheaper-training-steps.md); other devices always use torch's")
     beta: float = Field(0.6, ge=0, description="weight of the audio prediction in decision fusion (eq. 19)")
     chi: float = Field(0.4, ge=0, description="weight of the video prediction in decision fusion (eq. 19)")
     fused_weight: float = Field(1.0, ge=0, description="weight of the fused prediction in decision fusion (eq. 19: "

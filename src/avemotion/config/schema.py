@@ -176,6 +176,8 @@ ADDED_AFTER_LAYOUT_1: dict[tuple[str, str], Any] = {("model", "decision_rule"): 
                                                      ("model", "decision_weights"): "fixed",
                                                      ("model", "head_calibration"): "none",
                                                      ("model", "face_share_weighting"): False,
+                                                     ("model", "dropout_masks"): "torch",
+                                                     ("train", "length_buckets"): 0,
                                                      ("video", "groups"): None}
 #: settings of the audio/video sections that select stored features rather than extract them: left out of the
 #: feature-store hash (a store holds every group), part of the run hashes

@@ -38,6 +38,10 @@ class TrainConfig(Section):
     max_abs_z: float = Field(10.0, gt=0, description="standardised features are clipped to +-max_abs_z")
     epochs: int = Field(60, ge=1)
     batch_size: int = Field(32, ge=1)
+    length_buckets: int = Field(
+        0, ge=0, description="batch clips of similar length together (less padding): the shuffled training clips "
+        "taken this many batches at a time, sorted by length within each group, and the batches shuffled "
+        "(data/batch.py: bucketed); 0: plain shuffled batches")
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-2, ge=0)
     patience: int = Field(10, ge=1, description="early stopping on validation UA")

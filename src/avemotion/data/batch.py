@@ -179,12 +179,42 @@ def mix_batch(batch: Batch, perm: torch.Tensor, lam: float) -> Batch:
 
 
 def iterate_batches(clipset: ClipSet, idx: Sequence[int], batch_size: int, dims: FeatureDims,
-                    standardizer: Standardizer | None,
-                    generator: torch.Generator | None = None) -> Iterator[Batch]:
-    """Batches over ``idx``; shuffled with ``generator`` when one is given (training), in order otherwise."""
+                    standardizer: Standardizer | None, generator: torch.Generator | None = None,
+                    buckets: int = 0) -> Iterator[Batch]:
+    """Batches over ``idx``; shuffled with ``generator`` when one is given (training), in order otherwise.
+    ``buckets`` > 0 (with a generator): clips of similar length batched together (:func:`bucketed`)."""
     order = np.asarray(idx, dtype=np.int64)
     if generator is not None:
         order = order[torch.randperm(len(order), generator=generator).numpy()]
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    if generator is not None and buckets > 0:
+        chunks = bucketed(order, [clip_length(clipset.features[i]) for i in order], batch_size, buckets, generator)
+    else:
+        chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    for chunk in chunks:
         yield collate([clipset.features[i] for i in chunk], dims, standardizer, clipset.labels[chunk])
+
+
+def clip_length(f: ClipFeatures) -> int:
+    """What a clip's padded batch grows with: its audio tokens plus its video frames."""
+    return sum(len(x) for x in (f.audio_seq, f.video_seq) if x is not None)
+
+
+#: length bucketing sorts by log length plus a uniform draw of this width: clips within about 28 % of each
+#: other's length land in a batch in random order, so which clips meet still changes every epoch on a small set
+LENGTH_JITTER = 0.25
+
+
+def bucketed(order: np.ndarray, lengths: Sequence[int], batch_size: int, buckets: int,
+             generator: torch.Generator) -> list[np.ndarray]:
+    """Length bucketing, as speech toolkits batch: the shuffled ``order`` taken ``buckets`` batches at a time,
+    each group sorted by log length plus a random jitter (:data:`LENGTH_JITTER`) and cut into batches, and the
+    batches then shuffled; all drawn from ``generator``. A batch pads to lengths close to its own."""
+    keys = np.log(np.maximum(np.asarray(lengths, dtype=np.float64), 1.0))
+    keys = keys + LENGTH_JITTER * torch.rand(len(order), generator=generator, dtype=torch.float64).numpy()
+    pool = batch_size * buckets
+    chunks = []
+    for start in range(0, len(order), pool):
+        part = order[start:start + pool]
+        part = part[np.argsort(keys[start:start + pool], kind="stable")]
+        chunks += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]

@@ -30,6 +30,7 @@ from avemotion.config import ModelConfig
 from avemotion.data.batch import Batch
 from avemotion.data.dims import FeatureDims
 from avemotion.models.base import EmotionModel, ModelOutput
+from avemotion.models.dropout import dropout as make_dropout
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean
 from avemotion.models.readout import LinearReadout, ReadoutMixin, balanced_class_weights, fit_readout
 from avemotion.models.recurrent import packed_rnn, pad_packed
@@ -42,10 +43,10 @@ class VideoEncoder(nn.Module):
     over them), so they cannot influence anything."""
 
     def __init__(self, in_dim: int, rnn_hidden: int, lstm_hidden: int, d: int, dropout: float,
-                 pool: int = 1) -> None:
+                 pool: int = 1, masks: str = "torch") -> None:
         super().__init__()
         self.pool = pool
-        self.in_drop = nn.Dropout(dropout)
+        self.in_drop = make_dropout(dropout, masks)
         self.rnn = nn.RNN(in_dim, rnn_hidden, batch_first=True, nonlinearity="tanh")
         self.out = nn.Linear(rnn_hidden, rnn_hidden)  # V of eq. 8, g = tanh
         self.lstm = nn.LSTM(rnn_hidden, lstm_hidden, batch_first=True)
@@ -110,8 +111,8 @@ class _Head(nn.Sequential):
         return F.linear(F.gelu(F.linear(x, first.weight, first.bias)), last.weight, last.bias)
 
 
-def _head(d_in: int, d_hidden: int, n: int, dropout: float) -> nn.Sequential:
-    return _Head(nn.Dropout(dropout), nn.Linear(d_in, d_hidden), nn.GELU(), nn.Dropout(dropout),
+def _head(d_in: int, d_hidden: int, n: int, dropout: float, masks: str) -> nn.Sequential:
+    return _Head(make_dropout(dropout, masks), nn.Linear(d_in, d_hidden), nn.GELU(), make_dropout(dropout, masks),
                  nn.Linear(d_hidden, n))
 
 
@@ -123,35 +124,36 @@ class BimodalModel(ReadoutMixin, EmotionModel):
 
     def __init__(self, dims: FeatureDims, n_classes: int, config: ModelConfig) -> None:
         super().__init__(dims, n_classes, config)
-        d, p = config.proj_dim, config.dropout
+        d, p, masks = config.proj_dim, config.dropout, config.dropout_masks
         groups = dims.audio_vec_groups if config.clip_vector_tokens == "per_group" else ()
-        self.audio = (AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector, groups)
+        self.audio = (AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector, groups, masks)
                       if dims.has_audio else None)
         if self.audio is not None and self.audio.seq_proj is None and not self.audio.uses_vec:
             raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
         self.prior = config.video_prior if dims.has_video else "none"
-        self.video = (VideoEncoder(dims.video, config.rnn_hidden, config.lstm_hidden, d, p, config.video_pool)
+        self.video = (VideoEncoder(dims.video, config.rnn_hidden, config.lstm_hidden, d, p, config.video_pool,
+                                   masks)
                       if dims.has_video and self.prior != "zero_shot" else None)
         self.norm_a = nn.LayerNorm(d) if self.audio is not None else None
         self.norm_v = nn.LayerNorm(d) if self.video is not None else None
         # the face frames' mean and std as one more video token (the functionals a linear model is given)
-        self.vvec = (nn.Sequential(nn.Dropout(p), nn.Linear(2 * dims.video, d))
+        self.vvec = (nn.Sequential(make_dropout(p, masks), nn.Linear(2 * dims.video, d))
                      if self.video is not None and config.video_clip_vector else None)
-        self.head_a = _head(d, d, n_classes, p) if self.audio is not None else None
+        self.head_a = _head(d, d, n_classes, p, masks) if self.audio is not None else None
         # wide & deep: a linear classifier on the standardised clip vector added to the audio head's logits
-        self.lin_a = (nn.Sequential(nn.Dropout(p), nn.Linear(dims.audio_vec, n_classes))
+        self.lin_a = (nn.Sequential(make_dropout(p, masks), nn.Linear(dims.audio_vec, n_classes))
                       if self.audio is not None and config.linear_audio_head and dims.audio_vec else None)
-        self.head_v = _head(d, d, n_classes, p) if self.video is not None else None
+        self.head_v = _head(d, d, n_classes, p, masks) if self.video is not None else None
         if self.head_v is not None and self.prior == "residual":  # starts as the prior itself
             nn.init.zeros_(self.head_v[-1].weight)
             nn.init.zeros_(self.head_v[-1].bias)
         self.bimodal = self.audio is not None and self.video is not None and config.fused_weight > 0
         if self.bimodal:
             if config.cross_modal_attention:
-                self.cma_av = CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, p)
-                self.cma_va = CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, p)
+                self.cma_av = CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, p, masks)
+                self.cma_va = CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, p, masks)
                 self.norm_m = nn.LayerNorm(2 * d)
-            self.head_m = _head(2 * d, d, n_classes, p)
+            self.head_m = _head(2 * d, d, n_classes, p, masks)
             if config.reconstruction:
                 self.rec_a = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, d))
                 self.rec_v = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, d))

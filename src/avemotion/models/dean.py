@@ -28,6 +28,7 @@ from avemotion.config import ModelConfig
 from avemotion.data.batch import Batch
 from avemotion.data.dims import FeatureDims
 from avemotion.models.base import EmotionModel, ModelOutput
+from avemotion.models.dropout import dropout as make_dropout
 from avemotion.models.layers import AudioEncoder, CrossModalBlock, masked_mean, sinusoid
 from avemotion.models.registry import MODELS
 from avemotion.models.seq import compact, mlp, run_lstm
@@ -38,9 +39,9 @@ DEAN_LAYERS = 2  #: cross-modal transformer blocks per direction
 class VideoTokens(nn.Module):
     """Face frames projected to d (MulT's 1x1 temporal conv) with sinusoidal positions."""
 
-    def __init__(self, in_dim: int, d: int, dropout: float) -> None:
+    def __init__(self, in_dim: int, d: int, dropout: float, masks: str = "torch") -> None:
         super().__init__()
-        self.drop = nn.Dropout(dropout)
+        self.drop = make_dropout(dropout, masks)
         self.proj = nn.Linear(in_dim, d)
         self.norm = nn.LayerNorm(d)
         self.d = d
@@ -57,7 +58,8 @@ class Comparator(nn.Module):
     def __init__(self, d: int, config: ModelConfig) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, config.dropout)
+            CrossModalBlock(d, config.attn_dim, config.attn_heads, config.ffn_mult, config.dropout,
+                            config.dropout_masks)
             for _ in range(DEAN_LAYERS))
         self.norm = nn.LayerNorm(d)
         self.bilstm = nn.LSTM(d, max(d // 2, 1), batch_first=True, bidirectional=True)
@@ -74,24 +76,24 @@ class Comparator(nn.Module):
 class DEAN(EmotionModel):
     def __init__(self, dims: FeatureDims, n_classes: int, config: ModelConfig) -> None:
         super().__init__(dims, n_classes, config)
-        d, p = config.proj_dim, config.dropout
+        d, p, masks = config.proj_dim, config.dropout, config.dropout_masks
         self.has_a, self.has_v = dims.has_audio, dims.has_video
         h = 2 * max(d // 2, 1)  # BiLSTM state width
         if self.has_a:
-            self.audio = AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector)
+            self.audio = AudioEncoder(dims.audio_seq, dims.audio_vec, d, p, config.clip_vector, masks=masks)
             if self.audio.seq_proj is None and not self.audio.uses_vec:
                 raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
             self.comp_a = Comparator(d, config)
         if self.has_v:
-            self.video = VideoTokens(dims.video, d, p)
+            self.video = VideoTokens(dims.video, d, p, masks)
             self.comp_v = Comparator(d, config)
         self.bimodal = self.has_a and self.has_v
         n_mod = int(self.has_a) + int(self.has_v)
         self.gates = nn.ModuleList(nn.Linear(n_mod * h, h) for _ in range(n_mod))
-        self.head = mlp(n_mod * h, (d,), n_classes, p)
+        self.head = mlp(n_mod * h, (d,), n_classes, p, masks)
         if self.bimodal:  # fallbacks for clips with one modality only
-            self.head_a = mlp(d, (d,), n_classes, p)
-            self.head_v = mlp(d, (d,), n_classes, p)
+            self.head_a = mlp(d, (d,), n_classes, p, masks)
+            self.head_v = mlp(d, (d,), n_classes, p, masks)
 
     def fusion_weights(self) -> torch.Tensor:
         return torch.tensor([1.0, 0.0, 0.0])

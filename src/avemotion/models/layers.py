@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avemotion.data.batch import Batch
+from avemotion.models.dropout import dropout as make_dropout
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, full: bool = False) -> torch.Tensor:
@@ -49,7 +50,7 @@ class AudioEncoder(nn.Module):
     """
 
     def __init__(self, seq_dim: int, vec_dim: int, d: int, dropout: float, use_vec: bool,
-                 vec_groups: tuple[int, ...] = ()) -> None:
+                 vec_groups: tuple[int, ...] = (), masks: str = "torch") -> None:
         super().__init__()
         self.seq_proj = nn.Linear(seq_dim, d) if seq_dim else None
         self.conv = nn.Conv1d(d, d, kernel_size=3, padding=1) if seq_dim else None
@@ -58,7 +59,7 @@ class AudioEncoder(nn.Module):
         self.vec_proj = nn.Linear(vec_dim, d) if use and not self.vec_groups else None
         self.group_proj = nn.ModuleList(nn.Linear(w, d) for w in self.vec_groups) if self.vec_groups else None
         self.n_vec = len(self.vec_groups) if self.vec_groups else int(self.vec_proj is not None)
-        self.in_drop = nn.Dropout(dropout)
+        self.in_drop = make_dropout(dropout, masks)
         self.norm = nn.LayerNorm(d)
         self.d = d
 
@@ -93,7 +94,8 @@ class CrossModalBlock(nn.Module):
     """Eqs. 13-14 as in MulT: Z = X_q + W_o softmax(Q K^T / sqrt(d_k)) V with Q from the query modality and
     K, V from the other (pre-LayerNorm), then Z + FFN(LN(Z))."""
 
-    def __init__(self, d: int, attn_dim: int, heads: int, ffn_mult: int, dropout: float) -> None:
+    def __init__(self, d: int, attn_dim: int, heads: int, ffn_mult: int, dropout: float,
+                 masks: str = "torch") -> None:
         super().__init__()
         if attn_dim % heads:
             raise ValueError(f"attn_dim ({attn_dim}) must be divisible by attn_heads ({heads})")
@@ -101,8 +103,9 @@ class CrossModalBlock(nn.Module):
         self.ln_q, self.ln_kv, self.ln_ff = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.q, self.k, self.v = nn.Linear(d, attn_dim), nn.Linear(d, attn_dim), nn.Linear(d, attn_dim)
         self.o = nn.Linear(attn_dim, d)
-        self.ff = nn.Sequential(nn.Linear(d, ffn_mult * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_mult * d, d))
-        self.drop = nn.Dropout(dropout)
+        self.ff = nn.Sequential(nn.Linear(d, ffn_mult * d), nn.GELU(), make_dropout(dropout, masks),
+                                nn.Linear(ffn_mult * d, d))
+        self.drop = make_dropout(dropout, masks)
 
     def forward(self, xq: torch.Tensor, xkv: torch.Tensor, kv_mask: torch.Tensor) -> torch.Tensor:
         if not self.training:

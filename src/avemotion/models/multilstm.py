@@ -24,6 +24,7 @@ from avemotion.config import ModelConfig
 from avemotion.data.batch import Batch
 from avemotion.data.dims import FeatureDims
 from avemotion.models.base import EmotionModel, ModelOutput
+from avemotion.models.dropout import dropout as make_dropout
 from avemotion.models.registry import MODELS
 from avemotion.models.seq import audio_tokens, compact, mlp, run_lstm
 
@@ -34,7 +35,7 @@ class MultiLSTMFusion(EmotionModel):
         super().__init__(dims, n_classes, config)
         h, d, p = config.lstm_hidden, config.proj_dim, config.dropout
         widths = (h, max(h // 2, 1))
-        self.drop = nn.Dropout(p)
+        self.drop = make_dropout(p, config.dropout_masks)
         self.has_a, self.has_v = dims.has_audio, dims.has_video
         if self.has_a:
             self.seq_proj = nn.Linear(dims.audio_seq, d) if dims.audio_seq else None
@@ -42,13 +43,13 @@ class MultiLSTMFusion(EmotionModel):
             if self.seq_proj is None and self.vec_proj is None:
                 raise ValueError("audio inputs exist but none is used (clip_vector off and no sequence)")
             self.lstm_a = nn.LSTM(d, h, batch_first=True)
-            self.head_a = mlp(h, widths, n_classes, p)
+            self.head_a = mlp(h, widths, n_classes, p, config.dropout_masks)
         if self.has_v:
             self.lstm_v = nn.LSTM(dims.video, h, batch_first=True)
-            self.head_v = mlp(h, widths, n_classes, p)
+            self.head_v = mlp(h, widths, n_classes, p, config.dropout_masks)
         self.bimodal = self.has_a and self.has_v
         if self.bimodal:
-            self.mlfn = mlp(2 * h, widths, n_classes, p)
+            self.mlfn = mlp(2 * h, widths, n_classes, p, config.dropout_masks)
 
     def fusion_weights(self) -> torch.Tensor:
         return torch.tensor([1.0, 0.0, 0.0])  # the joint network decides; unimodal heads only as fallback

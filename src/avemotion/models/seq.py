@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from avemotion.data.batch import Batch
+from avemotion.models.dropout import dropout as make_dropout
 from avemotion.models.layers import sinusoid
 
 
@@ -68,12 +69,12 @@ def audio_tokens(batch: Batch, seq_proj: nn.Linear | None, vec_proj: nn.Linear |
     return compact(torch.cat(tokens, 1), torch.cat(masks, 1))
 
 
-def mlp(d_in: int, widths: tuple[int, ...], n_out: int, dropout: float) -> nn.Sequential:
+def mlp(d_in: int, widths: tuple[int, ...], n_out: int, dropout: float, masks: str = "torch") -> nn.Sequential:
     """A multilayer feed-forward network: Linear-ReLU-Dropout per hidden width, then a linear output."""
     layers: list[nn.Module] = []
     prev = d_in
     for w in widths:
-        layers += [nn.Linear(prev, w), nn.ReLU(), nn.Dropout(dropout)]
+        layers += [nn.Linear(prev, w), nn.ReLU(), make_dropout(dropout, masks)]
         prev = w
     layers.append(nn.Linear(prev, n_out))
     return nn.Sequential(*layers)
