@@ -208,8 +208,10 @@ def project(train: list[Timing], with_val: list[Timing], n_clips: int = 7442, fo
     for w in workers:
         by_fold = folds_as_tasks(folds, inner * inner_s + refit_s, w) + final_s
         by_run = inner_runs_as_tasks(folds, inner, inner_s, refit_s, w) + final_s
+        with_final = inner_runs_as_tasks(folds, inner, inner_s, refit_s, w, final_s)
         print(f"  on {w} workers (one thread each, idle cores): whole folds as tasks {by_fold / 3600:.2f} h, "
-              f"inner runs as tasks of their own {by_run / 3600:.2f} h (then the final model)")
+              f"inner runs as tasks of their own {by_run / 3600:.2f} h (then the final model), the final "
+              f"model a task beside the refits {with_final / 3600:.2f} h")
 
 
 def folds_as_tasks(folds: int, fold_s: float, workers: int) -> float:
@@ -217,10 +219,12 @@ def folds_as_tasks(folds: int, fold_s: float, workers: int) -> float:
     return -(-folds // workers) * fold_s
 
 
-def inner_runs_as_tasks(folds: int, inner: int, inner_s: float, refit_s: float, workers: int) -> float:
+def inner_runs_as_tasks(folds: int, inner: int, inner_s: float, refit_s: float, workers: int,
+                        final_s: float = 0.0) -> float:
     """Wall seconds of the folds as :func:`avemotion.training.parallel.run_folds` schedules them: every inner run
-    a task, a fold's refit queued first once its inner runs are done, up to twice ``workers`` tasks handed to
-    the pool (a first-in first-out queue) at a time."""
+    a task, a fold's refit queued first once its inner runs are done, and the final model (``final_s`` > 0)
+    queued first, before that fold's refit, once every inner run is done; up to twice ``workers`` tasks handed
+    to the pool (a first-in first-out queue) at a time."""
     import heapq
     from collections import deque
 
@@ -228,7 +232,8 @@ def inner_runs_as_tasks(folds: int, inner: int, inner_s: float, refit_s: float, 
     handed: deque[tuple[int, str]] = deque()  # given to the pool, not started
     running: list[tuple[float, int, str]] = []
     left = dict.fromkeys(range(folds), inner)
-    now, free = 0.0, workers
+    cost = {"inner": inner_s, "refit": refit_s, "final": final_s}
+    now, end, free = 0.0, 0.0, workers
 
     def hand_out() -> None:
         nonlocal free
@@ -236,19 +241,22 @@ def inner_runs_as_tasks(folds: int, inner: int, inner_s: float, refit_s: float, 
             handed.append(waiting.popleft())
         while handed and free:
             f, kind = handed.popleft()
-            heapq.heappush(running, (now + (inner_s if kind == "inner" else refit_s), f, kind))
+            heapq.heappush(running, (now + cost[kind], f, kind))
             free -= 1
 
     hand_out()
     while running:
         now, f, kind = heapq.heappop(running)
+        end = max(end, now)
         free += 1
         if kind == "inner":
             left[f] -= 1
             if not left[f]:
                 waiting.appendleft((f, "refit"))
+                if final_s and not any(left.values()):
+                    waiting.appendleft((-1, "final"))
         hand_out()
-    return now
+    return end
 
 
 def main() -> None:

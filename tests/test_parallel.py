@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -50,7 +51,45 @@ def test_two_workers_give_the_sequential_metrics_and_predictions(store_dir: Path
     assert main(["--quiet", "train", "--features", str(store_dir), "--out", str(out), *ARGS,
                  "--workers", "2"]) == 0
     assert _outputs(out) == _outputs(sequential)
-    assert (out / "model.safetensors").read_bytes() == (sequential / "model.safetensors").read_bytes()
+    for name in ("model.safetensors", "model.json"):  # the final model, trained beside the refits
+        assert (out / name).read_bytes() == (sequential / name).read_bytes(), name
+    assert not (out / "final").exists() and not list(out.rglob("outcome.npz"))
+
+
+def test_the_final_model_from_the_inner_runs_is_the_one_trained_after_the_folds(
+        store_dir: Path, sequential: Path, tmp_path: Path) -> None:
+    """The final model needs only the folds' choices, which their inner runs make: trained from those before
+    any refit (as a worker does in parallel), it is the sequential run's final model; the folds then keep
+    their inner outcomes until it is saved."""
+    import avemotion.training.trainer as trainer
+    from avemotion.training.folds import final_ahead, fit_final, fold_choice, run_inner
+
+    real = trainer.run_folds
+    made: list[bool] = []
+
+    def final_first(tasks: list, execution: Execution) -> list:
+        job = tasks[0][0]
+        folds = [fold for _, fold in tasks]
+        assert final_ahead(job, folds) and not final_ahead(dataclasses.replace(job, final=False), folds)
+        for fold in folds:
+            for j in range(3):
+                run_inner(job, fold, j)
+        fit_final(job, [fold_choice(job, fold) for fold in folds])  # before any refit
+        made.append((job.rundir / "final" / "model.safetensors").is_file())
+        results = real(tasks, execution)
+        assert list(job.rundir.rglob("outcome.npz"))  # kept for the final model until it is saved
+        return results
+
+    trainer.run_folds = final_first
+    try:
+        run_training(store_dir, tmp_path / "run", tiny_config(**{"train.scheme": "kfold", "train.folds": 2,
+                                                                 "train.epochs": 2}))
+    finally:
+        trainer.run_folds = real
+    assert made == [True] and not (tmp_path / "run" / "final").exists()
+    assert not list((tmp_path / "run").rglob("outcome.npz"))
+    for name in ("model.safetensors", "model.json"):
+        assert (tmp_path / "run" / name).read_bytes() == (sequential / name).read_bytes(), name
 
 
 def test_an_interrupted_run_resumes_with_workers(store_dir: Path, sequential: Path, tmp_path: Path) -> None:

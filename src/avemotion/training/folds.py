@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -31,6 +33,7 @@ from avemotion.training.results import FoldResult, TrainTrack
 from avemotion.training.selection import median_c, min_epochs
 from avemotion.training.splits import Fold
 from avemotion.utils.atomic import atomic_write_json
+from avemotion.utils.progress import muted
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class FoldJob:
     rundir: Path
     n_folds: int
     pos: dict[str, int]  # clip id -> position in setup.clipset
+    #: a final model follows the folds (``avemotion train``, ``train.final_model: all``): the inner runs' outcomes
+    #: stay until it is trained (:func:`fit_final` makes its choices from them), not only until the fold's end
+    final: bool = False
 
 
 def run_fold(job: FoldJob, fold: Fold) -> FoldResult:
@@ -64,7 +70,8 @@ def run_fold(job: FoldJob, fold: Fold) -> FoldResult:
     fdir.mkdir(parents=True, exist_ok=True)
     result = _deep_fold(job, fold, fdir, seed)
     atomic_write_json(result_path, result.to_dict())
-    _drop_states(fdir, job.setup.config.train.ensemble, job.setup.config.train.inner_folds)
+    _drop_states(fdir, job.setup.config.train.ensemble, job.setup.config.train.inner_folds,
+                 keep_outcomes=job.final)
     return result
 
 
@@ -156,15 +163,20 @@ def _deep_fold(job: FoldJob, fold: Fold, fdir: Path, seed: int) -> FoldResult:
                       fitted_c(model), fusion.info() if fusion is not None else None)
 
 
-def _drop_states(fdir: Path, ensemble: int, n_inner: int) -> None:
-    """Remove the training states of a finished fold's runs (members, refit, inner folds) and the inner runs'
-    outcomes."""
+def _drop_states(fdir: Path, ensemble: int, n_inner: int, keep_outcomes: bool = False) -> None:
+    """Remove the training states of a finished fold's runs (members, refit, inner folds) and, unless
+    ``keep_outcomes``, the inner runs' outcomes."""
     members = [Path(f"m{i}") for i in range(ensemble)]
     runs = [Path(), Path("refit"), *members, *(Path("refit") / m for m in members),
             *(Path(f"inner{j}") for j in range(n_inner))]
     for state in [fdir / sub / "state" for sub in runs]:
         for suffix in (".safetensors", ".json"):
             state.with_suffix(suffix).unlink(missing_ok=True)
+    if not keep_outcomes:
+        _drop_outcomes(fdir, n_inner)
+
+
+def _drop_outcomes(fdir: Path, n_inner: int) -> None:
     for j in range(n_inner):
         (fdir / f"inner{j}" / OUTCOME).unlink(missing_ok=True)
 
@@ -178,42 +190,98 @@ def heldout_temperature(fold_results: list[FoldResult]) -> float:
     return fit_temperature(probs, y)
 
 
-def final_model(job: FoldJob, fold_results: list[FoldResult]) -> ModelBundle:
-    """The run's ``model.*``: the best fold's (``train.final_model: best_fold``), or trained on every clip for
-    the folds' median number of epochs and read-out weight (no clip left for validation); read back when it
-    exists. Either way with the temperature that calibrates the folds' held-out answers
-    (:func:`heldout_temperature`) in its ``info``."""
+class FoldChoices(Protocol):
+    """What the final model takes from each fold: a :class:`~avemotion.training.results.FoldResult`, or the
+    same choices made from the fold's inner runs before its refit (:class:`FoldChoice`)."""
+
+    best_epoch: int
+    readout_weight: float
+    readout_c: dict[str, float]
+    fusion: dict | None
+
+
+@dataclass(frozen=True)
+class FoldChoice:
+    """A fold's choices as its inner runs make them (:func:`fold_choice`): the values its
+    :class:`~avemotion.training.results.FoldResult` will hold."""
+
+    best_epoch: int
+    readout_weight: float
+    readout_c: dict[str, float]
+    fusion: dict | None
+
+
+def fold_choice(job: FoldJob, fold: Fold) -> FoldChoice:
+    """The choices of a fold for the final model: read from its result when it is done, else made from its
+    inner runs' outcomes as the fold's own task makes them (without repeating its messages)."""
+    done = finished_fold(job, fold)
+    if done is not None:
+        return FoldChoice(done.best_epoch, done.readout_weight, done.readout_c, done.fusion)
+    pool = _inner_pool(job, fold)
+    assert pool is not None, "the final model's choices come before the refits only with inner folds"
+    with muted():
+        choice, c_median, _, fusion = inner_choice(job.setup, pool, job.rundir / "folds" / str(fold.index),
+                                                   _stage(job, fold), fold_seed(job, fold))
+    return FoldChoice(choice.epoch, choice.mix, c_median or {}, fusion.info() if fusion is not None else None)
+
+
+def final_ahead(job: FoldJob, folds: list[Fold]) -> bool:
+    """Whether the final model can be trained as soon as the folds' inner runs are done, before their refits
+    (a worker's task): a final model on every clip, not yet saved, every unfinished fold choosing on inner
+    folds."""
+    config = job.setup.config
+    return (job.final and config.train.final_model == "all" and not checkpoint_exists(job.rundir / "model")
+            and all(finished_fold(job, f) is not None or _inner_pool(job, f) is not None for f in folds))
+
+
+def fit_final(job: FoldJob, choices: Sequence[FoldChoices]) -> ModelBundle:
+    """The final model trained on every clip for the folds' median number of epochs and read-out weight (no
+    clip left for validation), their median C and fusion; saved to ``final/model`` (read back when it exists)
+    without the calibration temperature, which needs every fold's test answers (:func:`final_model` adds it)."""
     setup, config, rundir = job.setup, job.setup.config, job.rundir
+    fdir = rundir / "final"
+    if checkpoint_exists(fdir / "model"):
+        return ModelBundle.load(fdir / "model")
+    epochs = int(np.median([r.best_epoch + 1 for r in choices])) if choices else config.train.epochs
+    mix = float(np.median([r.readout_weight for r in choices])) if choices else 0.0
+    if config.model.linear_readout == "select" and choices:
+        # the read-outs' weight the folds chose (median); the network's epochs from the folds that used it
+        used = [r.best_epoch + 1 for r in choices if r.best_epoch >= 0]
+        epochs = 0 if mix >= 1.0 else int(np.median(used)) if used else config.train.epochs
+    epochs = max(min_epochs(config), epochs)
+    fdir.mkdir(parents=True, exist_ok=True)
+    all_idx = np.arange(len(setup.clipset))
+    plan = FitPlan(all_idx, None, fdir, "final model", config.train.seed + 999_983, epochs, mix,
+                   median_c([r.readout_c for r in choices]))
+    model, std, _ = fit_members(setup, plan)
+    fusion = median_fusion(config, [FusionChoice.from_info(r.fusion) for r in choices])
+    if fusion is not None:
+        fusion.apply(model)
+    bundle = ModelBundle(setup.model_name, model, config, list(job.label_set.labels),
+                         job.label_set.grade_values(), job.selection, std,
+                         {"fold": "all", "epochs": epochs, **({"readout_weight": mix} if mix else {}),
+                          **(fusion.info() if fusion is not None else {})})
+    bundle.save(fdir / "model")
+    return bundle
+
+
+def final_model(job: FoldJob, fold_results: list[FoldResult]) -> ModelBundle:
+    """The run's ``model.*``: the best fold's (``train.final_model: best_fold``), or trained on every clip
+    (:func:`fit_final`; by a worker already when the folds ran in parallel); read back when it exists. Either
+    way with the temperature that calibrates the folds' held-out answers (:func:`heldout_temperature`) in its
+    ``info``. The inner runs' outcomes the folds kept for it are removed afterwards."""
+    config, rundir = job.setup.config, job.rundir
     if checkpoint_exists(rundir / "model"):
         return ModelBundle.load(rundir / "model")
     temperature = heldout_temperature(fold_results)
     if config.train.final_model == "best_fold":
         best = max(fold_results, key=lambda r: r.val_ua)
         bundle = ModelBundle.load(rundir / "folds" / str(best.fold) / "model")
-        bundle.info["temperature"] = temperature
-        bundle.save(rundir / "model")
-        return bundle
-    epochs = int(np.median([r.best_epoch + 1 for r in fold_results])) if fold_results else config.train.epochs
-    mix = float(np.median([r.readout_weight for r in fold_results])) if fold_results else 0.0
-    if config.model.linear_readout == "select" and fold_results:
-        # the read-outs' weight the folds chose (median); the network's epochs from the folds that used it
-        used = [r.best_epoch + 1 for r in fold_results if r.best_epoch >= 0]
-        epochs = 0 if mix >= 1.0 else int(np.median(used)) if used else config.train.epochs
-    epochs = max(min_epochs(config), epochs)
-    fdir = rundir / "final"
-    fdir.mkdir(parents=True, exist_ok=True)
-    all_idx = np.arange(len(setup.clipset))
-    plan = FitPlan(all_idx, None, fdir, "final model", config.train.seed + 999_983, epochs, mix,
-                   median_c([r.readout_c for r in fold_results]))
-    model, std, track = fit_members(setup, plan)
-    fusion = median_fusion(config, [FusionChoice.from_info(r.fusion) for r in fold_results])
-    if fusion is not None:
-        fusion.apply(model)
-    bundle = ModelBundle(setup.model_name, model, config, list(job.label_set.labels),
-                         job.label_set.grade_values(), job.selection, std,
-                         {"fold": "all", "epochs": epochs, **({"readout_weight": mix} if mix else {}),
-                          **(fusion.info() if fusion is not None else {}),
-                          "temperature": temperature})
+    else:
+        bundle = fit_final(job, fold_results)
+    bundle.info["temperature"] = temperature
     bundle.save(rundir / "model")
-    shutil.rmtree(fdir, ignore_errors=True)
+    shutil.rmtree(rundir / "final", ignore_errors=True)
+    for r in fold_results:
+        _drop_outcomes(rundir / "folds" / str(r.fold), config.train.inner_folds)
     return bundle

@@ -26,7 +26,16 @@ import torch
 
 from avemotion.errors import ConfigError
 from avemotion.models.device import resolve_device
-from avemotion.training.folds import FoldJob, finished_fold, pending_inner_runs, run_fold, run_inner
+from avemotion.training.folds import (
+    FoldJob,
+    final_ahead,
+    finished_fold,
+    fit_final,
+    fold_choice,
+    pending_inner_runs,
+    run_fold,
+    run_inner,
+)
 from avemotion.training.results import FoldResult
 from avemotion.training.splits import Fold
 from avemotion.utils.progress import log
@@ -78,7 +87,10 @@ def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQU
 
     In parallel, a fold with inner folds (``train.inner_folds``) is several tasks: each inner run on its own
     (:func:`~avemotion.training.folds.run_inner`), then, once all of them are done, the fold's choice, refit and
-    test; so more workers than folds have work, and the last round of folds does not leave workers idle."""
+    test; so more workers than folds have work, and the last round of folds does not leave workers idle. A job
+    with a final model (``FoldJob.final``) also gets it trained as a task as soon as every fold's inner runs
+    are done, beside the refits (:func:`~avemotion.training.folds.fit_final`; the caller's
+    :func:`~avemotion.training.folds.final_model` reads it back): the same model as after the folds."""
     if execution.sequential:
         return [run_fold(job, fold) for job, fold in tasks]
     results: list[FoldResult | None] = [finished_fold(job, fold) for job, fold in tasks]
@@ -98,17 +110,35 @@ def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQU
         inner = pending_inner_runs(job, fold)
         if inner:
             inner_left[i] = set(inner)
-            first += [(i, job_index[id(job)], fold, j) for j in inner]
+            first += [("inner", i, job_index[id(job)], fold, j) for j in inner]
         else:
-            first.append((i, job_index[id(job)], fold, None))
+            first.append(("fold", i, job_index[id(job)], fold, None))
+    # the final model of each job whose folds all choose on inner folds: a task once their inner runs are done
+    finals: dict[int, list[int]] = {}  # job -> its tasks
+    for k, job in enumerate(jobs):
+        members = [i for i, (other, _) in enumerate(tasks) if job_index.get(id(other)) == k]
+        if final_ahead(job, [tasks[i][1] for i in members]):
+            finals[k] = members
 
-    def followups(done: tuple[int, int | None, FoldResult | None]) -> list[_Spec]:
-        i, j, _ = done
-        if j is None:
+    def final_ready(k: int) -> list[_Spec]:
+        """The job's final model, when none of its folds waits for an inner run any more (once)."""
+        if k not in finals or any(inner_left.get(i) for i in finals[k]):
+            return []
+        folds = tuple(tasks[i][1] for i in finals.pop(k))
+        return [("final", k, k, folds, None)]
+
+    first[:0] = [spec for k in list(finals) for spec in final_ready(k)]
+
+    def followups(done: _Done) -> list[_Spec]:
+        kind, i, j, _ = done
+        if kind != "inner":
             return []
         inner_left[i].discard(j)
+        if inner_left[i]:
+            return []
         job, fold = tasks[i]
-        return [] if inner_left[i] else [(i, job_index[id(job)], fold, None)]
+        k = job_index[id(job)]
+        return [*final_ready(k), ("fold", i, k, fold, None)]  # the longer final model first
 
     workers = min(execution.workers, len(first))
     threads = worker_threads(jobs[0].setup.config.train.threads, workers)
@@ -116,14 +146,17 @@ def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQU
              if execution.executor == "ray" else f"{workers} worker processes")
     n_inner = sum(len(v) for v in inner_left.values())
     log(f"{len(pending)} folds" + (f" ({n_inner} inner runs first)" if n_inner else "")
+        + (" and the final model" if finals else "")
         + f" on {where} ({threads} torch thread{'s' if threads > 1 else ''} each); "
         f"{len(tasks) - len(pending)} read back")
     stream = map_with_followups(_run_task, first, workers=workers, initializer=_init_worker,
                                 initargs=(jobs, threads), followups=followups,
                                 ray=execution.executor == "ray", address=execution.address)
     folds_done = 0
-    for i, j, result in stream:
-        if j is not None:
+    for kind, i, _, result in stream:
+        if kind == "final":
+            log(f"{jobs[i].setup.model_name} final model trained")
+        if kind != "fold":
             continue
         results[i] = result
         folds_done += 1
@@ -134,8 +167,11 @@ def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQU
 
 # --- in each worker ---------------------------------------------------------------------------------------
 _JOBS: list[FoldJob] = []
-#: a task: (position in the task list, job, fold, inner run or None for the fold itself)
-_Spec = tuple[int, int, Fold, int | None]
+#: a task: (kind: "inner", "fold" or "final"; position in the task list, or the job for "final"; the job; the
+#: fold, or all the job's folds for "final"; the inner run)
+_Spec = tuple[str, int, int, Fold | tuple[Fold, ...], int | None]
+#: a task done: (kind, position, inner run, the fold's result)
+_Done = tuple[str, int, int | None, FoldResult | None]
 
 
 def _init_worker(jobs: list[FoldJob], threads: int) -> None:
@@ -147,9 +183,15 @@ def _init_worker(jobs: list[FoldJob], threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def _run_task(spec: _Spec) -> tuple[int, int | None, FoldResult | None]:
-    i, k, fold, j = spec
-    if j is not None:
+def _run_task(spec: _Spec) -> _Done:
+    kind, i, k, fold, j = spec
+    if kind == "inner":
+        assert isinstance(fold, Fold) and j is not None
         run_inner(_JOBS[k], fold, j)  # its outcome is on disk, where the fold's task reads it
-        return i, j, None
-    return i, None, run_fold(_JOBS[k], fold)
+        return kind, i, j, None
+    if kind == "final":
+        assert isinstance(fold, tuple)
+        fit_final(_JOBS[k], [fold_choice(_JOBS[k], f) for f in fold])  # in final/, where final_model reads it
+        return kind, i, None, None
+    assert isinstance(fold, Fold)
+    return kind, i, None, run_fold(_JOBS[k], fold)

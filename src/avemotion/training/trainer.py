@@ -104,7 +104,7 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
         pos = {c: i for i, c in enumerate(clipset.clip_ids)}
         config = resolve_readout(config, [clipset.labels[[pos[c] for c in f.train]] for f in splits.folds])
         setup = TrainSetup(model_name, config, clipset, dims, on_epoch_end, execution.device)
-        job = FoldJob(setup, selection, label_set, rundir, len(splits.folds), pos)
+        job = FoldJob(setup, selection, label_set, rundir, len(splits.folds), pos, final=True)
         fold_results = run_folds([(job, fold) for fold in splits.folds], execution)
         bundle = final_model(job, fold_results)
         latency = measure_latency(bundle.model, clipset, dims, bundle.standardizer)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -35,6 +36,18 @@ def progress(iterable: Iterable[T] | None = None, **kwargs: Any) -> tqdm:
     if not getattr(kwargs["file"], "isatty", lambda: False)():
         kwargs.setdefault("mininterval", 10.0)  # logs and CI: an update every 10 s, not every item
     return tqdm(iterable, disable=_QUIET or kwargs.pop("disable", False), **kwargs)
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """Status messages (:func:`log`) off inside the block, in this process only: a step that repeats one made
+    and reported elsewhere."""
+    global _QUIET
+    before, _QUIET = _QUIET, True
+    try:
+        yield
+    finally:
+        _QUIET = before
 
 
 def log(message: str) -> None:
