@@ -188,15 +188,16 @@ def fit_readout(readout: LinearReadout, x: torch.Tensor, y: torch.Tensor, n_clas
     def fit_c(c_fit: float) -> tuple[torch.Tensor, torch.Tensor]:
         return _fit_in_span(coords, basis, y, n_classes, c_fit, sw, offset, 300)
 
+    fits: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}  # the grid's fits, the chosen one kept
     if c is None and x_val is not None and y_val is not None and len(y_val):
         xv = (x_val.double() - mean) / scale
         scores = []
         for c_try in C_GRID:
-            w, b = fit_c(c_try)
+            w, b = fits[c_try] = fit_c(c_try)
             z = xv.float() @ w.T + b + (offset_val if offset_val is not None else 0.0)
             scores.append(unweighted_accuracy(y_val.numpy(), z.argmax(1).numpy()))
         c = C_GRID[int(np.argmax(scores))]  # ties: the smaller C (the stronger penalty)
     c = C_DEFAULT if c is None else c
-    w, b = fit_c(c)
+    w, b = fits[c] if c in fits else fit_c(c)
     readout.set_fit(mean, scale, w, b, c)
     return c
