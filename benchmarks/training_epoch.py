@@ -6,9 +6,12 @@ audio-only, on one feature store, at one torch thread (``train.threads``, the de
     PYTHONPATH=src python benchmarks/training_epoch.py --clips 500 --length cremad --modality av \
         --epochs 3 --repeats 1 --project                                     # CREMA-D-size projection
     PYTHONPATH=src python benchmarks/training_epoch.py --clips 64 --modality av --profile av
+    PYTHONPATH=src python benchmarks/training_epoch.py --clips 744 --length cremad --whole-run 2
+                                     # a whole `train` with the defaults on 2 workers, scaled to 7,442 clips
 
-Measurements and the profile behind them: docs/experiments/2026-12-06-training-epoch-cost.md and
-docs/experiments/2026-12-06-video-pool.md (``--set model.video_pool=1`` times the setting before it).
+Measurements and the profile behind them: docs/experiments/2026-12-06-training-epoch-cost.md,
+docs/experiments/2026-12-06-video-pool.md (``--set model.video_pool=1`` times the setting before it) and
+docs/experiments/2026-12-06-cheaper-training-steps.md (``--whole-run``).
 
 The default store is made here (``synthetic_store``, 240 clips as the issue's Javanese corpus): the
 default extraction's sizes as measured on the Javanese audio-video clips (javanese_av_01_05): a 384-dim
@@ -22,6 +25,11 @@ without validation clips (the refits and the final model), and on 70 % with 10 %
 after every epoch (the inner folds); the median over ``--repeats`` runs, with the spread, as wall time and
 as the process's CPU time (steadier on a shared machine). Each figure is printed beside today's
 (``BASELINE``: measured on this machine before the change, see there) as a ratio today / now.
+
+``--whole-run W`` instead trains the store as ``avemotion train --modality av --workers W`` does with the
+defaults (5 speaker-grouped folds, inner folds, early stopping, refits, the final model), times it, lists the
+epochs the runs took, and scales the wall time to 7,442 clips (every run's epochs cost in proportion to its
+clips; the same epochs taken: on a larger corpus each epoch holds more steps, so early stopping comes no later).
 """
 
 from __future__ import annotations
@@ -259,6 +267,31 @@ def inner_runs_as_tasks(folds: int, inner: int, inner_s: float, refit_s: float, 
     return end
 
 
+def whole_run(features: Path, workdir: Path, workers: int, n_full: int = 7442) -> None:
+    """Time ``avemotion train --modality av --workers WORKERS`` with the defaults on ``features`` and scale it to
+    ``n_full`` clips (see the module's text)."""
+    import json
+
+    from avemotion.config import Config
+    from avemotion.training.parallel import Execution
+    from avemotion.training.trainer import run_training
+    from avemotion.utils.progress import set_quiet
+
+    set_quiet(True)
+    n = len((features / "manifest.csv").read_text().splitlines()) - 1  # its header, then a row per clip
+    t0 = time.perf_counter()
+    run_training(features, workdir, Config().with_overrides({"train.modality": "av"}),
+                 execution=Execution(workers=workers))
+    wall = time.perf_counter() - t0
+    folds = [json.loads(p.read_text()) for p in sorted(workdir.glob("folds/*/result.json"))]
+    final = json.loads((workdir / "model.json").read_text())["meta"].get("info", {})
+    print(f"whole run: {n} clips, {workers} workers, wall {wall:.0f} s (load average "
+          f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    print(f"  epochs the inner runs took (pooled curve per fold, of 60): {[f['epochs_run'] for f in folds]}; "
+          f"chosen (refit): {[f['best_epoch'] + 1 for f in folds]}; final model: {final.get('epochs')}")
+    print(f"  scaled to {n_full} clips: {wall * n_full / n / 3600:.2f} h on {workers} workers")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--features", type=Path, help="a feature store (default: a synthetic one made here)")
@@ -271,6 +304,9 @@ def main() -> None:
                     help="project a CREMA-D-size run (7,442 clips, 5 folds, defaults) from the av figures")
     ap.add_argument("--profile", choices=["av", "audio", "video"],
                     help="print a cProfile of one run of this modality (cumulative time, top 30)")
+    ap.add_argument("--whole-run", type=int, metavar="WORKERS",
+                    help="time a whole `avemotion train` with the defaults on WORKERS workers and scale it to "
+                         "7,442 clips, instead of the epoch timings")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for every timed run (repeatable), e.g. model.video_pool=1")
     args = ap.parse_args()
@@ -288,6 +324,9 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.0f} s")
         else:
             features, key = args.features, args.features.resolve().name
+        if args.whole_run:
+            whole_run(features, Path(tmp) / "run", args.whole_run)
+            return
         base = BASELINE.get(key, {})
         timings: dict[bool, list[Timing]] = {}
         print(f"store {key}; overrides {overrides or 'none'}; torch threads 1 (train.threads); load average "
