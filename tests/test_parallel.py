@@ -199,6 +199,8 @@ def test_ray_executor_gives_the_sequential_outputs(store_dir: Path, sequential: 
     assert main(["--quiet", "train", "--features", str(store_dir), "--out", str(out), *ARGS,
                  "--executor", "ray", "--workers", "2"]) == 0
     assert _outputs(out) == _outputs(sequential)
+    # the final model, trained by a Ray worker beside the refits
+    assert (out / "model.safetensors").read_bytes() == (sequential / "model.safetensors").read_bytes()
     # a rerun reads the finished folds back and starts no Ray instance
     import ray
 
