@@ -32,27 +32,27 @@ def fast_mask(shape: torch.Size, p: float) -> torch.Tensor:
 
 
 class Dropout(nn.Module):
-    """:class:`torch.nn.Dropout` with masks from :func:`fast_mask` on CPU (``fast``), else torch's own."""
+    """:class:`torch.nn.Dropout` with masks from :func:`fast_mask` on CPU, torch's own elsewhere."""
 
-    def __init__(self, p: float, fast: bool = True) -> None:
+    def __init__(self, p: float) -> None:
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-        self.p, self.fast = p, fast
+        self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        if not self.fast or x.device.type != "cpu" or not x.is_floating_point():
+        if x.device.type != "cpu" or not x.is_floating_point():
             return F.dropout(x, self.p, True)
         scale = torch.where(fast_mask(x.shape, self.p), 1.0 / (1.0 - self.p), 0.0).to(x.dtype)
         return x * scale
 
     def extra_repr(self) -> str:
-        return f"p={self.p}, fast={self.fast}"
+        return f"p={self.p}"
 
 
-def dropout(p: float, masks: str = "fast") -> nn.Module:
+def dropout(p: float, masks: str) -> nn.Module:
     """The dropout layer ``model.dropout_masks`` names: ``fast`` (:class:`Dropout`) or ``torch``
     (:class:`torch.nn.Dropout`, the masks of runs before it existed)."""
     if masks not in MASKS:
