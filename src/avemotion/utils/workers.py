@@ -18,7 +18,9 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import pickle
 import queue
+import tempfile
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -126,26 +128,45 @@ _Pool = tuple[Callable[[Callable[[Any], Any], Any], None], Callable[[], Any]]
 @contextmanager
 def _process_pool(workers: int, initializer: Callable[..., None], initargs: tuple,
                   address: str | None) -> Iterator[_Pool]:
-    """(submit(fn, task), next result as tasks finish) on ``workers`` spawned processes."""
+    """(submit(fn, task), next result as tasks finish) on ``workers`` spawned processes.
+
+    ``initargs`` reach the workers through a temporary file, not the pipe each one is started through: a
+    process start writes to that pipe until the new process has read everything, and it reads while it
+    imports what the objects need (torch: seconds), so large initargs (a training run's clips) made the
+    workers start one after the other."""
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer,
-                             initargs=initargs) as pool:
-        running: dict[Future, int] = {}  # -> order of submission
-        finished: deque[Future] = deque()
-        order = itertools.count()
+    with tempfile.TemporaryDirectory(prefix="avemotion-workers-") as tmp:
+        setup = Path(tmp) / "initargs.pickle"
+        with setup.open("wb") as f:
+            pickle.dump((initializer, initargs), f, protocol=pickle.HIGHEST_PROTOCOL)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_from_file,
+                                 initargs=(str(setup),)) as pool:
+            yield _pool_calls(pool)
 
-        def submit(fn: Callable[[Any], Any], task: Any) -> None:
-            running[pool.submit(fn, task)] = next(order)
 
-        def next_done() -> Any:
-            if not finished:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                finished.extend(sorted(done, key=running.__getitem__))  # those done together: in their order
-                for fut in done:
-                    del running[fut]
-            return finished.popleft().result()
+def _init_from_file(path: str) -> None:
+    with open(path, "rb") as f:
+        initializer, initargs = pickle.load(f)
+    initializer(*initargs)
 
-        yield submit, next_done
+
+def _pool_calls(pool: ProcessPoolExecutor) -> _Pool:
+    running: dict[Future, int] = {}  # -> order of submission
+    finished: deque[Future] = deque()
+    order = itertools.count()
+
+    def submit(fn: Callable[[Any], Any], task: Any) -> None:
+        running[pool.submit(fn, task)] = next(order)
+
+    def next_done() -> Any:
+        if not finished:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            finished.extend(sorted(done, key=running.__getitem__))  # those done together: in their order
+            for fut in done:
+                del running[fut]
+        return finished.popleft().result()
+
+    return submit, next_done
 
 
 @contextmanager
