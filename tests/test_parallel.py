@@ -108,6 +108,27 @@ def test_an_interrupted_run_resumes_with_workers(store_dir: Path, sequential: Pa
     assert _outputs(tmp_path / "cut") == _outputs(sequential)
 
 
+def test_several_runs_share_the_workers_and_each_gives_its_own_outputs(store_dir: Path, sequential: Path,
+                                                                       tmp_path: Path) -> None:
+    """``run_trainings`` (the demo's three models): the folds, inner runs and final models of every run are
+    tasks of one pool, and each run's outputs are those it gives alone, one after another."""
+    from avemotion.config import Config
+    from avemotion.training.trainer import RunSpec, run_trainings
+
+    config = Config.from_yaml(sequential / "config.yaml")
+    audio = config.with_overrides({"train.modality": "audio"})
+    alone = tmp_path / "audio_alone"
+    run_training(store_dir, alone, audio)
+    runs = [RunSpec(store_dir, tmp_path / "av", config), RunSpec(store_dir, tmp_path / "audio", audio)]
+    results = run_trainings(runs, execution=Execution(workers=2))
+    assert [r.rundir for r in results] == [tmp_path / "av", tmp_path / "audio"]
+    assert results[1].metrics["modality"] == "audio"
+    for out, ref in ((tmp_path / "av", sequential), (tmp_path / "audio", alone)):
+        assert _outputs(out) == _outputs(ref)
+        for name in ("model.safetensors", "model.json"):
+            assert (out / name).read_bytes() == (ref / name).read_bytes(), (out, name)
+
+
 def test_compare_models_by_folds_in_parallel_gives_the_sequential_outputs(store_dir: Path,
                                                                           tmp_path: Path) -> None:
     args = ["--quiet", "compare", "--features", str(store_dir), "--cv", "2", "--epochs", "2",

@@ -152,7 +152,7 @@ def run_compare(features: str | Path, out: str | Path, config: Config, models: l
                 log(f"compare: model {v.name} ({v.description})")
                 runs.append(_prepare_variant(v, configs[v.name], selections[v.name], records, feats, label_set,
                                              splits, out / "runs" / v.name, store, on_epoch_end,
-                                             execution.device))
+                                             execution.device, v.name if len(batch) > 1 else ""))
             tasks = [(run.job, fold) for run in runs for fold in run.tested]
             done = iter(run_folds(tasks, execution))
             for run in runs:
@@ -186,7 +186,7 @@ class _VariantRun:
 
 def _prepare_variant(v: Variant, cfg: Config, selection: FeatureSelection, records: list, feats: list, label_set,
                      splits: Splits, rundir: Path, store: FeatureStore, on_epoch_end: EpochHook | None,
-                     device: str) -> _VariantRun:
+                     device: str, name: str = "") -> _VariantRun:
     labels = list(label_set.labels)
     clipset = ClipSet.build(records, feats, selection, labels, store.root, group_by=resolve_group_by(cfg.train, store))
     dims = selection.dims
@@ -203,7 +203,7 @@ def _prepare_variant(v: Variant, cfg: Config, selection: FeatureSelection, recor
     cfg = resolve_readout(cfg, [clipset.labels[[pos[c] for c in f.train if c in pos]] for f in splits.folds])
     subfolds = {}
     job = FoldJob(TrainSetup(v.model, cfg, clipset, dims, on_epoch_end, device), selection, label_set, rundir,
-                  len(splits.folds), pos)
+                  len(splits.folds), pos, name=name)
 
     def keep(ids: list[str]) -> list[str]:
         return [c for c in ids if c in pos]

@@ -50,6 +50,8 @@ class FoldJob:
     #: a final model follows the folds (``avemotion train``, ``train.final_model: all``): the inner runs' outcomes
     #: stay until it is trained (:func:`fit_final` makes its choices from them), not only until the fold's end
     final: bool = False
+    #: the run's name in progress bars and log lines, where several runs share the workers ("" for one run)
+    name: str = ""
 
 
 def run_fold(job: FoldJob, fold: Fold) -> FoldResult:
@@ -79,8 +81,10 @@ def fold_seed(job: FoldJob, fold: Fold) -> int:
     return job.setup.config.train.seed + 1000 * fold.index
 
 
-def _stage(job: FoldJob, fold: Fold) -> str:
-    return f"fold {fold.index + 1}/{job.n_folds}"
+def _stage(job: FoldJob, fold: Fold | None) -> str:
+    """The progress name of a fold's runs (``None``: the final model), after the run's name if it has one."""
+    stage = "final model" if fold is None else f"fold {fold.index + 1}/{job.n_folds}"
+    return f"{job.name} {stage}" if job.name else stage
 
 
 def _inner_pool(job: FoldJob, fold: Fold) -> np.ndarray | None:
@@ -251,7 +255,7 @@ def fit_final(job: FoldJob, choices: Sequence[FoldChoices]) -> ModelBundle:
     epochs = max(min_epochs(config), epochs)
     fdir.mkdir(parents=True, exist_ok=True)
     all_idx = np.arange(len(setup.clipset))
-    plan = FitPlan(all_idx, None, fdir, "final model", config.train.seed + 999_983, epochs, mix,
+    plan = FitPlan(all_idx, None, fdir, _stage(job, None), config.train.seed + 999_983, epochs, mix,
                    median_c([r.readout_c for r in choices]))
     model, std, _ = fit_members(setup, plan)
     fusion = median_fusion(config, [FusionChoice.from_info(r.fusion) for r in choices])

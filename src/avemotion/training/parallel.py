@@ -155,13 +155,14 @@ def run_folds(tasks: Sequence[tuple[FoldJob, Fold]], execution: Execution = SEQU
     folds_done = 0
     for kind, i, _, result in stream:
         if kind == "final":
-            log(f"{jobs[i].setup.model_name} final model trained")
+            log(f"{jobs[i].name or jobs[i].setup.model_name} final model trained")
         if kind != "fold":
             continue
         results[i] = result
         folds_done += 1
         job, fold = tasks[i]
-        log(f"{job.setup.model_name} fold {fold.index + 1}/{job.n_folds} done ({folds_done}/{len(pending)})")
+        log(f"{job.name or job.setup.model_name} fold {fold.index + 1}/{job.n_folds} done "
+            f"({folds_done}/{len(pending)})")
     return results  # type: ignore[return-value]
 
 

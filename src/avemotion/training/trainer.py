@@ -20,6 +20,7 @@ uninterrupted one. The parts: run set-up (:mod:`~avemotion.training.run_setup`),
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +31,13 @@ from avemotion.data.normalize import MIN_CLIPS, normalize_clipset
 from avemotion.data.selection import FeatureSelection
 from avemotion.data.standardize import Standardizer
 from avemotion.data.store import FeatureStore
+from avemotion.labels import LabelSet
 from avemotion.models.base import EmotionModel
 from avemotion.training.fit import EpochHook, TrainSetup
 from avemotion.training.folds import FoldJob, final_model
 from avemotion.training.latency import time_clips
 from avemotion.training.parallel import SEQUENTIAL, Execution, run_folds
+from avemotion.training.results import FoldResult
 from avemotion.training.run_setup import (
     RUN_RECORD,
     load_or_make_splits,
@@ -45,6 +48,7 @@ from avemotion.training.run_setup import (
     training_torch_settings,
 )
 from avemotion.training.selection import resolve_readout
+from avemotion.training.splits import Splits
 from avemotion.utils.atomic import atomic_write_json
 from avemotion.utils.progress import log
 
@@ -55,19 +59,66 @@ class RunResult:
     rundir: Path
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """One ``avemotion train`` run: the store, the run folder, the config and the model (default
+    ``model.name``)."""
+
+    features: str | Path
+    rundir: str | Path
+    config: Config
+    model_name: str | None = None
+
+
+@dataclass
+class _PreparedRun:
+    """A run ready for its folds: its fold job and splits, and what its report needs."""
+
+    job: FoldJob
+    splits: Splits
+    clipset: ClipSet
+    label_set: LabelSet
+    t_start: float
+
+
 def run_training(features: str | Path, rundir: str | Path, config: Config, model_name: str | None = None,
                  on_epoch_end: EpochHook | None = None, execution: Execution = SEQUENTIAL) -> RunResult:
     """Train ``model_name`` (default ``model.name``) on the store ``features`` into ``rundir``: the folds, the
     final model and the report; resumes a run of the same setup, refuses a folder holding another.
     ``execution``: where the folds run (:mod:`~avemotion.training.parallel`; the same numbers every way)."""
-    from avemotion.training.report import write_report
+    return run_trainings([RunSpec(features, rundir, config, model_name)], on_epoch_end, execution)[0]
 
+
+def run_trainings(runs: Sequence[RunSpec], on_epoch_end: EpochHook | None = None,
+                  execution: Execution = SEQUENTIAL) -> list[RunResult]:
+    """:func:`run_training` for each run, the results in the order given. In parallel, the folds (and inner
+    runs and final models) of every run are tasks of one pool: no worker idles while one run's last tasks end
+    and the next run is set up, and the workers start once; each run's numbers are those it has alone. (Its
+    ``train_seconds`` in ``metrics.json`` is then the wall time from its set-up to its report, the other
+    runs' work included.)"""
+    results: list[RunResult] = []
+    batches = [[r] for r in runs] if execution.sequential else [list(runs)]
+    for batch in batches:
+        # several runs at once: each one's progress and log lines named after its folder
+        prepared = [_prepare_run(r, on_epoch_end, execution, Path(r.rundir).name if len(batch) > 1 else "")
+                    for r in batch]
+        tasks = [(p.job, fold) for p in prepared for fold in p.splits.folds]
+        with training_torch_settings(prepared[0].job.setup.config.train):
+            done = iter(run_folds(tasks, execution))
+            fold_results = [[next(done) for _ in p.splits.folds] for p in prepared]
+        results += [_finish_run(p, r) for p, r in zip(prepared, fold_results, strict=True)]
+    return results
+
+
+def _prepare_run(run: RunSpec, on_epoch_end: EpochHook | None, execution: Execution, name: str = ""
+                 ) -> _PreparedRun:
     t_start = time.perf_counter()
-    model_name = model_name or config.model.name
+    config = run.config
+    model_name = run.model_name or config.model.name
     if model_name != config.model.name:
         config = config.with_overrides({"model.name": model_name})
-    rundir = Path(rundir)
-    store = FeatureStore(features)
+    rundir = Path(run.rundir)
+    store = FeatureStore(run.features)
     label_set = resolve_label_set(store)
     this_run = run_hash(config, model_name, store)
     run_json = rundir / RUN_RECORD
@@ -90,7 +141,7 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
     del feats
     dims = selection.dims
     atomic_write_json(run_json, {"run_hash": this_run, "model": model_name, "modality": config.train.modality,
-                                 "features": str(Path(features).resolve()), "labels": list(label_set.labels),
+                                 "features": str(Path(run.features).resolve()), "labels": list(label_set.labels),
                                  "label_set": label_set.name, "dims": dims.to_dict(), "n_clips": len(clipset),
                                  "selection": selection.to_dict()})
     splits = load_or_make_splits(rundir / "splits.json", clipset.clip_ids, clipset.labels, clipset.speakers,
@@ -99,18 +150,25 @@ def run_training(features: str | Path, rundir: str | Path, config: Config, model
         f"dims {dims.to_dict()}, folds grouped by {group_by}; {splits.describe()}")
     for note in splits.notes:
         log(f"note: {note}")
+    pos = {c: i for i, c in enumerate(clipset.clip_ids)}
+    config = resolve_readout(config, [clipset.labels[[pos[c] for c in f.train]] for f in splits.folds])
+    setup = TrainSetup(model_name, config, clipset, dims, on_epoch_end, execution.device)
+    job = FoldJob(setup, selection, label_set, rundir, len(splits.folds), pos, final=True, name=name)
+    return _PreparedRun(job, splits, clipset, label_set, t_start)
 
+
+def _finish_run(run: _PreparedRun, fold_results: list[FoldResult]) -> RunResult:
+    """The final model, its latency and the report of a run whose folds are done."""
+    from avemotion.training.report import write_report
+
+    job = run.job
+    config = job.setup.config
     with training_torch_settings(config.train):
-        pos = {c: i for i, c in enumerate(clipset.clip_ids)}
-        config = resolve_readout(config, [clipset.labels[[pos[c] for c in f.train]] for f in splits.folds])
-        setup = TrainSetup(model_name, config, clipset, dims, on_epoch_end, execution.device)
-        job = FoldJob(setup, selection, label_set, rundir, len(splits.folds), pos, final=True)
-        fold_results = run_folds([(job, fold) for fold in splits.folds], execution)
         bundle = final_model(job, fold_results)
-        latency = measure_latency(bundle.model, clipset, dims, bundle.standardizer)
-    metrics = write_report(rundir, clipset, label_set, fold_results, config, model_name, splits, latency,
-                           time.perf_counter() - t_start)
-    return RunResult(metrics, rundir)
+        latency = measure_latency(bundle.model, run.clipset, job.setup.dims, bundle.standardizer)
+    metrics = write_report(job.rundir, run.clipset, run.label_set, fold_results, config, job.setup.model_name,
+                           run.splits, latency, time.perf_counter() - run.t_start)
+    return RunResult(metrics, job.rundir)
 
 
 def measure_latency(model: EmotionModel, clipset: ClipSet, dims: FeatureDims, std: Standardizer,

@@ -104,9 +104,9 @@ def stage_train(ctx: DemoContext) -> None:
     """k-fold (speaker-grouped) training and evaluation, for both modalities together and each alone."""
     from avemotion.training.parallel import Execution
     from avemotion.training.run_setup import holds_other_run
-    from avemotion.training.trainer import run_training
+    from avemotion.training.trainer import RunSpec, run_trainings
 
-    rows = []
+    runs = []
     for modality in ctx.modalities:
         config = ctx.config.with_overrides({"train.modality": modality, "train.folds": ctx.folds,
                                             "train.scheme": "kfold", "train.epochs": ctx.epochs})
@@ -116,9 +116,13 @@ def stage_train(ctx: DemoContext) -> None:
             log(f"    {rundir} holds a run with other settings (an earlier demo?): training it again")
             shutil.rmtree(rundir)
         log(f"    training the bimodal model on {modality} features ({ctx.folds} folds) -> {rundir}")
-        # the folds in --workers processes: the same numbers as one after another
-        m = run_training(ctx.features_dir, rundir, config, execution=Execution(workers=ctx.workers)).metrics
-        ctx.runs[modality] = rundir
+        runs.append(RunSpec(ctx.features_dir, rundir, config))
+    # with --workers, every model's folds are tasks of one pool: the same numbers as one after another
+    results = run_trainings(runs, execution=Execution(workers=ctx.workers))
+    rows = []
+    for modality, result in zip(ctx.modalities, results, strict=True):
+        m = result.metrics
+        ctx.runs[modality] = result.rundir
         rows.append((modality, m))
         ctx.results[f"metrics_{modality}"] = {k: m[k] for k in ("wa", "ua", "f1_macro", "cc", "n")}
     print(f"{'modality':9s} {'WA':>6s} {'UA':>6s} {'F1':>6s} {'CC':>6s}")
