@@ -14,14 +14,13 @@ so a corpus is identical whatever the number of workers or the order of generati
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import functools
 import io
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from avemotion.errors import AvemotionError
 from avemotion.media.write import write_media
 from avemotion.utils.atomic import atomic_write_json, atomic_write_text
 from avemotion.utils.progress import progress
+from avemotion.utils.workers import single_threaded_children
 
 CORPUS_VERSION = 1
 SPEAKER_TAG = 0x5EA4
@@ -251,23 +251,6 @@ def _init_worker(landmarks: np.ndarray) -> None:
     face_mod.source_landmarks = functools.lru_cache(maxsize=1)(lambda: landmarks)  # type: ignore[assignment]
 
 
-@contextlib.contextmanager
-def _single_threaded_children() -> Iterator[None]:
-    """Worker processes inherit the environment at start: one BLAS/OpenMP thread each (the pool is the
-    parallelism; more threads only oversubscribe the cores)."""
-    keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update({k: "1" for k in keys})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _work(spec: ClipSpec, params: CorpusParams, out: str) -> str:
     return write_clip(spec, params, Path(out))
 
@@ -333,7 +316,7 @@ def generate_corpus(out: str | Path, params: CorpusParams, workers: int = 2,
         else:
             landmarks = face_mod.source_landmarks()
             ctx = multiprocessing.get_context("spawn")
-            with _single_threaded_children(), ProcessPoolExecutor(
+            with single_threaded_children(), ProcessPoolExecutor(
                     max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(landmarks,)) as pool:
                 futures = [pool.submit(_work, s, params, str(out)) for s in todo]
                 for fut in as_completed(futures):
