@@ -179,9 +179,13 @@ STAGES: list[tuple[str, Callable[[DemoContext], None]]] = [
 #: one clip-vector token per extractor. The synthetic voices carry emotion in prosody (pitch, tempo, jitter,
 #: effort), which the openSMILE functionals describe directly. No audio speed views: with the paper's X^a each
 #: view is another openSMILE pass, and on the synthetic voices they made no clear difference
-#: (docs/experiments/2026-12-01-linear-readouts.md, "Speed views in the pipeline").
+#: (docs/experiments/2026-12-01-linear-readouts.md, "Speed views in the pipeline"). Each fold chooses on 2 inner
+#: folds with patience 5 (library defaults: 3 and 10) so that the demo runs in 3 minutes on 2 cores: on the demo's
+#: corpus the same accuracy over 3 seeds (docs/experiments/2026-12-06-demo-in-three-minutes.md); the defaults
+#: stay for real corpora, where 2 inner folds of 5 actors cost 5 points (2026-12-06-inner-fold-count.md).
 DEMO_SETTINGS: dict[str, object] = {"audio.extractors": ["mfcc", "opensmile", "soundnet", "whisper"],
-                                    "model.clip_vector_tokens": "per_group", "audio.speed_views": []}
+                                    "model.clip_vector_tokens": "per_group", "audio.speed_views": [],
+                                    "train.inner_folds": 2, "train.patience": 5}
 
 
 def run(args: argparse.Namespace) -> int:
