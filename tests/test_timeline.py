@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from avemotion.errors import ConfigError
 from avemotion.features.windows import windows
@@ -145,7 +147,16 @@ def test_two_processes_split_the_recording_and_agree_with_one(tmp_path: Path, mo
 
     monkeypatch.setattr(tl, "_timeline_in_process", spy)
     seen: list[tuple[int, int]] = []
-    split = predict_timeline(predictor, clip, 1.0, 0.5, lambda r, done, total: seen.append((done, total)), workers=2)
+    threads: list[int] = []
+    torch.set_num_threads(2)
+
+    def on_window(result: object, done: int, total: int) -> None:
+        seen.append((done, total))
+        threads.append(torch.get_num_threads())
+
+    split = predict_timeline(predictor, clip, 1.0, 0.5, on_window, workers=2)
+    # beside the second process this one computes with half the cores' torch threads, and gives them back
+    assert set(threads) == {max(1, (os.cpu_count() or 1) // 2)} and torch.get_num_threads() == 2
     single = predict_timeline(predictor, clip, 1.0, 0.5, workers=1)
     assert len(split) >= 2 * MIN_SPLIT_WINDOWS and seen[-1] == (len(split), len(split))
     assert calls == [len(split) - len(split) // 2]

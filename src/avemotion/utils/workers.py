@@ -250,7 +250,8 @@ class ProcessStream(Iterator[T]):
         self.path = path
         self._results = ctx.Queue(maxsize=maxsize)
         self._proc = ctx.Process(target=_produce_into, args=(produce, args, self._results), daemon=True)
-        self._proc.start()
+        with single_threaded_children():  # it shares the cores with this process
+            self._proc.start()
         self._closed = False
 
     def __next__(self) -> T:
