@@ -28,7 +28,7 @@ from avemotion.inference.predict import Prediction, Predictor
 from avemotion.media.probe import VIDEO_EXTENSIONS, probe
 from avemotion.modality import uses_video
 from avemotion.utils.progress import progress
-from avemotion.utils.workers import ProcessStream
+from avemotion.utils.workers import ProcessStream, torch_threads
 
 #: a recording split between two processes needs at least this many windows in each half
 MIN_SPLIT_WINDOWS = 8
@@ -73,11 +73,6 @@ def predict_timeline(
     split = (workers >= 2 and is_video and predictor.rundir is not None
              and len(spans) >= 2 * MIN_SPLIT_WINDOWS)
     later: Iterator[WindowPrediction] | None = None
-    # with a second process (the second half, or the audio), each process gets half the cores' torch threads:
-    # two processes of two threads each on 2 cores cost 28 % more CPU and 20 % more time on a 60-s recording
-    torch_threads = torch.get_num_threads()
-    if workers >= 2:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
     if split:  # two halves of the recording, each decoded and analysed (video and audio) by its own process
         half = len(spans) // 2
         later = _timeline_in_process(predictor.rundir, path, spans[half:])  # starts the process
@@ -92,18 +87,21 @@ def predict_timeline(
         if on_window is not None:
             on_window(result, len(out), len(spans))
 
+    # with a second process (the second half, or the audio), each process gets half the cores' torch threads:
+    # two processes of two threads each on 2 cores cost 28 % more CPU and 20 % more time on a 60-s recording
+    threads = max(1, (os.cpu_count() or 1) // 2) if workers >= 2 else torch.get_num_threads()
     try:
-        for start, end, item in parts:
-            emit(_predict_window(predictor, path, start, end, item))
-        if later is not None:
-            for result in later:
-                emit(result)
+        with torch_threads(threads):  # the windows are computed as they are read
+            for start, end, item in parts:
+                emit(_predict_window(predictor, path, start, end, item))
+            if later is not None:
+                for result in later:
+                    emit(result)
     finally:
         parts.close()
         if later is not None:
             later.close()  # type: ignore[attr-defined]
         bar.close()
-        torch.set_num_threads(torch_threads)
     return out
 
 

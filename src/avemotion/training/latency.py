@@ -3,9 +3,8 @@ clips predicted one by one (batch 1) on one thread, under ``torch.inference_mode
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -17,6 +16,7 @@ from avemotion.data.dims import FeatureDims
 from avemotion.data.standardize import Standardizer
 from avemotion.features.record import ClipFeatures
 from avemotion.models.base import EmotionModel
+from avemotion.utils.workers import torch_threads
 
 T = TypeVar("T")
 
@@ -37,16 +37,6 @@ class Latency:
                 "median_ms": float(np.median(self.per_clip)) if self.clips else None,
                 "p95_ms": float(np.percentile(self.per_clip, 95)) if self.clips else None,
                 "threads": 1, "batch": 1, "include_collate": self.include_collate}
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def time_calls(predict: Callable[[T], object], items: Sequence[T], warmup: int = 5) -> tuple[float, np.ndarray]:
@@ -72,7 +62,7 @@ def time_clips(model: EmotionModel, clips: Sequence[ClipFeatures], dims: Feature
     def one(c: ClipFeatures):  # returns a Batch
         return collate(c.with_views(), dims, std)
 
-    with one_thread(), torch.inference_mode():
+    with torch_threads(1), torch.inference_mode():
         for c in clips[:warmup]:
             model(one(c))
         if include_collate:

@@ -58,6 +58,19 @@ def single_threaded_children() -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch computes with ``n`` intra-op threads inside the block; the count before is restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def limit_threads() -> None:
     """One thread per worker process for torch, OpenMP/BLAS and OpenCV (the workers share the cores)."""
     for var in THREAD_VARIABLES:

@@ -96,14 +96,9 @@ def run(args: argparse.Namespace) -> int:
               "cookie that link sets, or 'Authorization: Bearer TOKEN')", flush=True)
     else:
         print(f"avemotion: open {url}", flush=True)
-    import torch
-
+    from avemotion.utils.workers import torch_threads
     from avemotion.web.settings import available_cores
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, available_cores(64) // settings.workers))  # the workers share the cores
-    try:
+    with torch_threads(max(1, available_cores(64) // settings.workers)):  # the workers share the cores
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
-    finally:
-        torch.set_num_threads(threads)
     return 0
