@@ -14,7 +14,6 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -194,25 +193,20 @@ def heldout_temperature(fold_results: list[FoldResult]) -> float:
     return fit_temperature(probs, y)
 
 
-class FoldChoices(Protocol):
-    """What the final model takes from each fold: a :class:`~avemotion.training.results.FoldResult`, or the
-    same choices made from the fold's inner runs before its refit (:class:`FoldChoice`)."""
-
-    best_epoch: int
-    readout_weight: float
-    readout_c: dict[str, float]
-    fusion: dict | None
-
-
 @dataclass(frozen=True)
 class FoldChoice:
-    """A fold's choices as its inner runs make them (:func:`fold_choice`): the values its
-    :class:`~avemotion.training.results.FoldResult` will hold."""
+    """What the final model takes from each fold: its epochs, read-out weight and C, head fusion. Made from the
+    fold's inner runs before its refit (:func:`fold_choice`), or read from its result (:meth:`of`): the same
+    values either way."""
 
     best_epoch: int
     readout_weight: float
     readout_c: dict[str, float]
     fusion: dict | None
+
+    @classmethod
+    def of(cls, result: FoldResult) -> FoldChoice:
+        return cls(result.best_epoch, result.readout_weight, result.readout_c, result.fusion)
 
 
 def fold_choice(job: FoldJob, fold: Fold) -> FoldChoice:
@@ -220,7 +214,7 @@ def fold_choice(job: FoldJob, fold: Fold) -> FoldChoice:
     inner runs' outcomes as the fold's own task makes them (without repeating its messages)."""
     done = finished_fold(job, fold)
     if done is not None:
-        return FoldChoice(done.best_epoch, done.readout_weight, done.readout_c, done.fusion)
+        return FoldChoice.of(done)
     pool = _inner_pool(job, fold)
     assert pool is not None, "the final model's choices come before the refits only with inner folds"
     with muted():
@@ -238,7 +232,7 @@ def final_ahead(job: FoldJob, folds: list[Fold]) -> bool:
             and all(finished_fold(job, f) is not None or _inner_pool(job, f) is not None for f in folds))
 
 
-def fit_final(job: FoldJob, choices: Sequence[FoldChoices]) -> ModelBundle:
+def fit_final(job: FoldJob, choices: Sequence[FoldChoice]) -> ModelBundle:
     """The final model trained on every clip for the folds' median number of epochs and read-out weight (no
     clip left for validation), their median C and fusion; saved to ``final/model`` (read back when it exists)
     without the calibration temperature, which needs every fold's test answers (:func:`final_model` adds it)."""
@@ -282,7 +276,7 @@ def final_model(job: FoldJob, fold_results: list[FoldResult]) -> ModelBundle:
         best = max(fold_results, key=lambda r: r.val_ua)
         bundle = ModelBundle.load(rundir / "folds" / str(best.fold) / "model")
     else:
-        bundle = fit_final(job, fold_results)
+        bundle = fit_final(job, [FoldChoice.of(r) for r in fold_results])
     bundle.info["temperature"] = temperature
     bundle.save(rundir / "model")
     shutil.rmtree(rundir / "final", ignore_errors=True)
